@@ -1,0 +1,7 @@
+"""Alerting: breaches become grouped, deduplicated, signed webhook alerts and retrain requests.
+
+Consumes: `breaches` (ThresholdBreach), `deployments`.
+Produces: webhooks to receivers, `retrain` (RetrainRequest), `deadletter`.
+Stores: groups, silences and the delivery outbox in Redis.
+Exports: HTTP API for silences/acks, `streamops webhook verify|sink`, Prometheus metrics.
+"""

@@ -1,0 +1,1 @@
+"""The `streamops` command line: infra, topics, produce, consume, and each service's commands."""

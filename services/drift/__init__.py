@@ -1,0 +1,7 @@
+"""Drift: windowed data drift, prediction drift, data quality and accuracy from delayed labels.
+
+Consumes: `events`, `predictions`, `actuals`, `models`, `deployments`.
+Produces: `drift` (DriftReport per window per deployment), `breaches` (ThresholdBreach firing/resolved).
+Stores: window aggregates, detector state and the prediction/actual join in Redis, with offsets.
+Exports: Prometheus metrics on `/metrics`.
+"""
