@@ -1,0 +1,60 @@
+"""Process lifecycle: logging, signals to a stop event, and exit codes.
+
+`main` functions only parse flags, build settings and call `run_service(run, settings)`;
+SIGINT/SIGTERM set the stop event, a second signal exits at once. Fatal errors exit 1,
+configuration errors exit 2 with the message telling what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from services.common.errors import ConfigError, FatalError
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """One plain log format for every service (stderr)."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM set `stop`; a second one exits immediately."""
+
+    def _handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+
+
+def run_service(run: Callable[[Any, threading.Event], None], settings: Any) -> int:
+    """Run `run(settings, stop)` with signals wired; returns the process exit code."""
+    configure_logging(getattr(settings, "log_level", "INFO"))
+    log.info("settings: %s", settings.describe())
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    try:
+        run(settings, stop)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
+    except FatalError as exc:
+        log.error("fatal: %s", exc)
+        return 1
+    return 0

@@ -1,0 +1,253 @@
+"""The consume-handle-produce loop: micro-batches, dead-lettering, at-least-once delivery.
+
+One batch at a time: consume up to `batch_size` messages (waiting at most `max_wait_s`), decode
+each, hand the good ones to the handler, produce its outputs and the dead letters, wait for every
+delivery report, and only then store the batch's offsets (auto-commit commits stored offsets).
+A crash anywhere before the store replays the batch: duplicates are bounded by one batch per
+crash and nothing acknowledged is lost. Poison never stops a partition: it goes to `deadletter`
+with its original bytes, source coordinates, stage and reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+
+from services.common.deadletter import DeadLetterWriter
+from services.common.errors import FatalError, PoisonMessage, Reason
+from services.common.metrics import StandardMetrics
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[str, bytes], tuple[str, dict[str, Any]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Inbound:
+    """One decoded input message with its coordinates."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    record_name: str
+    record: dict[str, Any]
+    timestamp_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Outbound:
+    """One message the handler wants produced."""
+
+    topic: str
+    key: bytes | str | None
+    value: bytes
+    headers: Sequence[tuple[str, bytes]] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rejected:
+    """An input the handler refuses for good: it goes to the dead-letter topic."""
+
+    inbound: Inbound
+    reason: Reason
+    detail: str
+
+
+class Handler(Protocol):
+    """Turns a micro-batch of decoded inputs into outputs and rejections."""
+
+    def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
+        """Process one batch; raise only for failures that retrying may fix."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerConfig:
+    """How the loop batches, retries and names itself."""
+
+    service: str
+    topics: tuple[str, ...]
+    batch_size: int = 500
+    max_wait_s: float = 0.1
+    handler_attempts: int = 3
+    flush_timeout_s: float = 30.0
+    shutdown_flush_s: float = 5.0
+
+
+class Runner:
+    """Runs a handler over topics until `stop` is set."""
+
+    def __init__(
+        self,
+        config: RunnerConfig,
+        consumer: Consumer,
+        producer: Producer,
+        decoder: Decoder,
+        handler: Handler,
+        deadletters: DeadLetterWriter,
+        metrics: StandardMetrics,
+    ) -> None:
+        self.config = config
+        self.consumer = consumer
+        self.producer = producer
+        self.decoder = decoder
+        self.handler = handler
+        self.deadletters = deadletters
+        self.metrics = metrics
+        self._delivery_errors: list[str] = []
+        self.batches = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set, then flush, commit and close."""
+        self.consumer.subscribe(list(self.config.topics), on_revoke=self._on_revoke)
+        log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
+        try:
+            while not stop.is_set():
+                messages = self.consumer.consume(
+                    num_messages=self.config.batch_size, timeout=self.config.max_wait_s
+                )
+                if messages:
+                    self.process(messages)
+                else:
+                    self.producer.poll(0)
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        remaining = self.producer.flush(self.config.shutdown_flush_s)
+        if remaining:
+            log.warning("%d messages undelivered at shutdown; their inputs will be replayed",
+                        remaining)
+        try:
+            self.consumer.commit(asynchronous=False)
+        except Exception as exc:  # nothing stored, or broker gone: offsets stay where they were
+            log.info("final commit skipped: %s", exc)
+        self.consumer.close()
+        log.info("%s: stopped after %d batches", self.config.service, self.batches)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            consumer.commit(asynchronous=False)
+        except Exception as exc:
+            log.debug("commit on revoke: %s", exc)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def process(self, messages: list[Message]) -> None:
+        """Decode, handle, produce, wait for delivery, then store offsets."""
+        started = time.perf_counter()
+        inbound: list[Inbound] = []
+        last: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            err = msg.error()
+            if err is not None:
+                self._on_consume_error(err)
+                continue
+            topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+            last[(topic, partition)] = offset
+            self.metrics.consumed.labels(self.config.service, topic).inc()
+            value = msg.value() or b""
+            try:
+                name, record = self.decoder(topic, value)
+            except PoisonMessage as poison:
+                self._dead_letter(topic, partition, offset, msg.key(), value, "decode",
+                                  poison.reason, poison.detail)
+                continue
+            ts_type, ts = msg.timestamp()
+            inbound.append(
+                Inbound(topic, partition, offset, msg.key(), value, name, record,
+                        ts if ts_type else 0)
+            )
+        if inbound:
+            for item in self._handle(inbound):
+                if isinstance(item, Rejected):
+                    src = item.inbound
+                    self._dead_letter(src.topic, src.partition, src.offset, src.key, src.value,
+                                      "handle", item.reason, item.detail)
+                else:
+                    self._produce(item)
+        self._flush_or_die()
+        self._store(last)
+        self.batches += 1
+        self.metrics.batch_size.labels(self.config.service).observe(len(messages))
+        self.metrics.processing.labels(self.config.service).observe(
+            time.perf_counter() - started
+        )
+
+    def _handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
+        """Handle a batch; on repeated failure, isolate the messages that cause it."""
+        for attempt in range(1, self.config.handler_attempts + 1):
+            try:
+                return self.handler.handle(batch)
+            except (FatalError, PoisonMessage):
+                raise
+            except Exception as exc:
+                self.metrics.errors.labels(self.config.service, "handler").inc()
+                log.warning("handler failed on a batch of %d (attempt %d): %r",
+                            len(batch), attempt, exc)
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        if len(batch) == 1:
+            return [Rejected(batch[0], Reason.HANDLER_FAILED,
+                             f"handler failed {self.config.handler_attempts} times")]
+        results: list[Outbound | Rejected] = []
+        for one in batch:
+            results.extend(self._handle([one]))
+        return results
+
+    def _produce(self, out: Outbound) -> None:
+        while True:
+            try:
+                self.producer.produce(out.topic, out.value, out.key, headers=list(out.headers),
+                                      on_delivery=self._on_delivery)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._delivery_errors.append(f"{msg.topic()}: {err}")
+        else:
+            self.metrics.produced.labels(self.config.service, msg.topic()).inc()
+
+    def _flush_or_die(self) -> None:
+        remaining = self.producer.flush(self.config.flush_timeout_s)
+        if remaining or self._delivery_errors:
+            errors = "; ".join(self._delivery_errors[:3])
+            raise FatalError(
+                f"outputs not delivered ({remaining} pending; {errors or 'timeout'}): "
+                "exiting so the batch is replayed from the last stored offsets"
+            )
+
+    def _store(self, last: dict[tuple[str, int], int]) -> None:
+        if not last:
+            return
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        try:
+            self.consumer.store_offsets(offsets=offsets)
+        except Exception as exc:  # partition revoked meanwhile: its new owner replays the batch
+            log.info("offsets not stored (%s); the batch will be replayed by its new owner", exc)
+
+    def _dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
+                     value: bytes, stage: str, reason: Reason, detail: str) -> None:
+        dl = self.deadletters
+        record = dl.record(topic, partition, offset, key, value, stage, reason, detail)
+        self._produce(Outbound(dl.topic, key, dl.encode(record)))
+        self.metrics.deadletter.labels(self.config.service, topic, reason.value).inc()
+
+    def _on_consume_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        self.metrics.errors.labels(self.config.service, "consume").inc()
+        if err.fatal():
+            raise FatalError(f"fatal consumer error: {err}")
+        log.warning("consumer error: %s", err)
