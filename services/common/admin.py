@@ -51,8 +51,13 @@ def ensure_topics(
     return status
 
 
-def create_topic(admin_conf: dict[str, Any], name: str, partitions: int,
-                 config: dict[str, str] | None = None, timeout_s: float = 30.0) -> None:
+def create_topic(
+    admin_conf: dict[str, Any],
+    name: str,
+    partitions: int,
+    config: dict[str, str] | None = None,
+    timeout_s: float = 30.0,
+) -> None:
     """Create one topic (tests use unique names); fails if it already exists."""
     admin = AdminClient(admin_conf)
     futures = admin.create_topics(

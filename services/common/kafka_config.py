@@ -125,7 +125,7 @@ class KafkaConfig:
         return conf
 
     def consumer(self, group_id: str, **overrides: Any) -> dict[str, Any]:
-        """Consumer config whose offsets are stored by the runner only after outputs are delivered."""
+        """Consumer config; the runner stores offsets only after outputs are delivered."""
         conf = self._connection()
         conf.update(
             {

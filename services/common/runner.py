@@ -126,8 +126,9 @@ class Runner:
     def _shutdown(self) -> None:
         remaining = self.producer.flush(self.config.shutdown_flush_s)
         if remaining:
-            log.warning("%d messages undelivered at shutdown; their inputs will be replayed",
-                        remaining)
+            log.warning(
+                "%d messages undelivered at shutdown; their inputs will be replayed", remaining
+            )
         try:
             self.consumer.commit(asynchronous=False)
         except Exception as exc:  # nothing stored, or broker gone: offsets stay where they were
@@ -160,29 +161,44 @@ class Runner:
             try:
                 name, record = self.decoder(topic, value)
             except PoisonMessage as poison:
-                self._dead_letter(topic, partition, offset, msg.key(), value, "decode",
-                                  poison.reason, poison.detail)
+                self._dead_letter(
+                    topic,
+                    partition,
+                    offset,
+                    msg.key(),
+                    value,
+                    "decode",
+                    poison.reason,
+                    poison.detail,
+                )
                 continue
             ts_type, ts = msg.timestamp()
             inbound.append(
-                Inbound(topic, partition, offset, msg.key(), value, name, record,
-                        ts if ts_type else 0)
+                Inbound(
+                    topic, partition, offset, msg.key(), value, name, record, ts if ts_type else 0
+                )
             )
         if inbound:
             for item in self._handle(inbound):
                 if isinstance(item, Rejected):
                     src = item.inbound
-                    self._dead_letter(src.topic, src.partition, src.offset, src.key, src.value,
-                                      "handle", item.reason, item.detail)
+                    self._dead_letter(
+                        src.topic,
+                        src.partition,
+                        src.offset,
+                        src.key,
+                        src.value,
+                        "handle",
+                        item.reason,
+                        item.detail,
+                    )
                 else:
                     self._produce(item)
         self._flush_or_die()
         self._store(last)
         self.batches += 1
         self.metrics.batch_size.labels(self.config.service).observe(len(messages))
-        self.metrics.processing.labels(self.config.service).observe(
-            time.perf_counter() - started
-        )
+        self.metrics.processing.labels(self.config.service).observe(time.perf_counter() - started)
 
     def _handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Handle a batch; on repeated failure, isolate the messages that cause it."""
@@ -193,12 +209,18 @@ class Runner:
                 raise
             except Exception as exc:
                 self.metrics.errors.labels(self.config.service, "handler").inc()
-                log.warning("handler failed on a batch of %d (attempt %d): %r",
-                            len(batch), attempt, exc)
+                log.warning(
+                    "handler failed on a batch of %d (attempt %d): %r", len(batch), attempt, exc
+                )
                 time.sleep(min(0.05 * 2**attempt, 1.0))
         if len(batch) == 1:
-            return [Rejected(batch[0], Reason.HANDLER_FAILED,
-                             f"handler failed {self.config.handler_attempts} times")]
+            return [
+                Rejected(
+                    batch[0],
+                    Reason.HANDLER_FAILED,
+                    f"handler failed {self.config.handler_attempts} times",
+                )
+            ]
         results: list[Outbound | Rejected] = []
         for one in batch:
             results.extend(self._handle([one]))
@@ -207,8 +229,13 @@ class Runner:
     def _produce(self, out: Outbound) -> None:
         while True:
             try:
-                self.producer.produce(out.topic, out.value, out.key, headers=list(out.headers),
-                                      on_delivery=self._on_delivery)
+                self.producer.produce(
+                    out.topic,
+                    out.value,
+                    out.key,
+                    headers=list(out.headers),
+                    on_delivery=self._on_delivery,
+                )
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
@@ -237,8 +264,17 @@ class Runner:
         except Exception as exc:  # partition revoked meanwhile: its new owner replays the batch
             log.info("offsets not stored (%s); the batch will be replayed by its new owner", exc)
 
-    def _dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
-                     value: bytes, stage: str, reason: Reason, detail: str) -> None:
+    def _dead_letter(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes,
+        stage: str,
+        reason: Reason,
+        detail: str,
+    ) -> None:
         dl = self.deadletters
         record = dl.record(topic, partition, offset, key, value, stage, reason, detail)
         self._produce(Outbound(dl.topic, key, dl.encode(record)))

@@ -144,8 +144,10 @@ def load_settings(
         if key.startswith(service_prefix):
             name = key[len(service_prefix) :].lower()
             if name not in kinds:
-                raise ConfigError(f"unknown setting {key} for service {service!r}; known: "
-                                  + ", ".join(sorted(kinds)))
+                raise ConfigError(
+                    f"unknown setting {key} for service {service!r}; known: "
+                    + ", ".join(sorted(kinds))
+                )
             scoped[name] = _coerce(key, kinds[name], raw)
             continue
         name = key[len("STREAMOPS_") :].lower()
@@ -154,8 +156,10 @@ def load_settings(
         elif key.startswith(other_prefixes) or name.upper() in INFRA_KEYS:
             continue  # belongs to another service or to the infra scripts
         else:
-            raise ConfigError(f"unknown setting {key}; remove it or check its spelling "
-                              f"(settings of {service}: {', '.join(sorted(kinds))})")
+            raise ConfigError(
+                f"unknown setting {key}; remove it or check its spelling "
+                f"(settings of {service}: {', '.join(sorted(kinds))})"
+            )
     values.update(scoped)
     for name, value in (overrides or {}).items():
         if value is None:
