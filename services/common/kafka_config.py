@@ -2,8 +2,8 @@
 
 Snake_case overrides become librdkafka's dotted keys (`linger_ms` -> `linger.ms`). Only keys in
 `KNOWN_KEYS` are accepted, so a misspelt option fails at start-up instead of being ignored.
-Producers are idempotent with acks=all; consumers never store offsets on their own: the runner
-stores them only after the outputs of a batch are delivered.
+Producers are idempotent with acks=all; consumers never commit on their own: the runner commits
+a batch's offsets only after its outputs are delivered.
 """
 
 from __future__ import annotations
@@ -125,15 +125,14 @@ class KafkaConfig:
         return conf
 
     def consumer(self, group_id: str, **overrides: Any) -> dict[str, Any]:
-        """Consumer config; the runner stores offsets only after outputs are delivered."""
+        """Consumer config; the runner commits offsets only after outputs are delivered."""
         conf = self._connection()
         conf.update(
             {
                 "group.id": group_id,
-                "enable.auto.commit": True,
+                "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
-                "auto.commit.interval.ms": 1000,
                 "isolation.level": "read_committed",
                 "partition.assignment.strategy": "cooperative-sticky",
                 "fetch.max.bytes": 52428800,

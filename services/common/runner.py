@@ -2,9 +2,9 @@
 
 One batch at a time: consume up to `batch_size` messages (waiting at most `max_wait_s`), decode
 each, hand the good ones to the handler, produce its outputs and the dead letters, wait for every
-delivery report, and only then store the batch's offsets (auto-commit commits stored offsets).
-A crash anywhere before the store replays the batch: duplicates are bounded by one batch per
-crash and nothing acknowledged is lost. Poison never stops a partition: it goes to `deadletter`
+delivery report, and only then commit the batch's offsets (synchronously, explicit offsets).
+A crash anywhere before the commit replays that one batch: duplicates are bounded by one batch
+per crash and nothing is lost. Poison never stops a partition: it goes to `deadletter`
 with its original bytes, source coordinates, stage and reason.
 """
 
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import FatalError, PoisonMessage, Reason
@@ -109,7 +109,7 @@ class Runner:
 
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set, then flush, commit and close."""
-        self.consumer.subscribe(list(self.config.topics), on_revoke=self._on_revoke)
+        self.consumer.subscribe(list(self.config.topics))
         log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
         try:
             while not stop.is_set():
@@ -129,18 +129,8 @@ class Runner:
             log.warning(
                 "%d messages undelivered at shutdown; their inputs will be replayed", remaining
             )
-        try:
-            self.consumer.commit(asynchronous=False)
-        except Exception as exc:  # nothing stored, or broker gone: offsets stay where they were
-            log.info("final commit skipped: %s", exc)
         self.consumer.close()
         log.info("%s: stopped after %d batches", self.config.service, self.batches)
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        try:
-            consumer.commit(asynchronous=False)
-        except Exception as exc:
-            log.debug("commit on revoke: %s", exc)
 
     # -- one batch -------------------------------------------------------------------------
 
@@ -195,7 +185,7 @@ class Runner:
                 else:
                     self._produce(item)
         self._flush_or_die()
-        self._store(last)
+        self._commit(last)
         self.batches += 1
         self.metrics.batch_size.labels(self.config.service).observe(len(messages))
         self.metrics.processing.labels(self.config.service).observe(time.perf_counter() - started)
@@ -255,14 +245,15 @@ class Runner:
                 "exiting so the batch is replayed from the last stored offsets"
             )
 
-    def _store(self, last: dict[tuple[str, int], int]) -> None:
+    def _commit(self, last: dict[tuple[str, int], int]) -> None:
         if not last:
             return
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
         try:
-            self.consumer.store_offsets(offsets=offsets)
-        except Exception as exc:  # partition revoked meanwhile: its new owner replays the batch
-            log.info("offsets not stored (%s); the batch will be replayed by its new owner", exc)
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # revoked meanwhile: the new owner replays this batch
+            self.metrics.errors.labels(self.config.service, "commit").inc()
+            log.info("offsets not committed (%s); the batch will be replayed", exc)
 
     def _dead_letter(
         self,

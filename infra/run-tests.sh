@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make test`: lint, then start Kafka and Redis (only those not already running), run the unit,
+# integration and e2e tiers, and stop what this script started, whatever the outcome.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+BIN=$(dirname "$PYTHON")
+started=()
+
+cleanup() {
+  for part in "${started[@]}"; do
+    echo "==> stopping $part (started by make test)"
+    bash "infra/$part/$part.sh" stop || true
+  done
+}
+trap cleanup EXIT
+
+echo "==> lint: ruff and import-linter contracts"
+"$BIN/ruff" check services tests loadtest || { echo "lint failed: fix the findings above (ruff check --fix helps)"; exit 1; }
+"$BIN/lint-imports" || { echo "import contracts broken: a service imports another, or a domain module imports a Kafka client"; exit 1; }
+
+echo "==> unit tests"
+"$PYTHON" -m pytest -m unit -q -p no:cacheprovider || exit 1
+
+for part in kafka redis; do
+  if ! bash "infra/$part/$part.sh" status >/dev/null 2>&1; then
+    PYTHON="$PYTHON" bash "infra/$part/$part.sh" start || { echo "could not start $part: see above"; exit 1; }
+    started+=("$part")
+  fi
+done
+PYTHON="$PYTHON" "$BIN/streamops" topics >/dev/null || { echo "could not create topics"; exit 1; }
+
+echo "==> integration tests (real Kafka on 127.0.0.1:9092, real Redis on 127.0.0.1:6379)"
+"$PYTHON" -m pytest -m integration -q -p no:cacheprovider || exit 1
+
+echo "==> e2e tests"
+"$PYTHON" -m pytest -m e2e -q -p no:cacheprovider
+rc=$?
+if [ $rc -eq 5 ]; then
+  echo "no e2e tests collected yet"
+  rc=0
+fi
+exit $rc

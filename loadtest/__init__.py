@@ -1,0 +1,1 @@
+"""Load generators, benchmarks and the harnesses the reliability tests drive as processes."""

@@ -1,0 +1,52 @@
+"""`streamops infra up|down|status`: the local Kafka broker and Redis, via infra/ scripts."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from services.common.admin import ensure_topics
+from services.common.errors import StreamopsError
+from services.common.kafka_config import KafkaConfig
+from services.common.settings import REPO_ROOT, CommonSettings, load_settings
+from services.common.topics import TopicNamer
+
+SCRIPTS = {
+    "kafka": REPO_ROOT / "infra" / "kafka" / "kafka.sh",
+    "redis": REPO_ROOT / "infra" / "redis" / "redis.sh",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `infra`."""
+    p = sub.add_parser("infra", help="start, stop or inspect the local Kafka and Redis")
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.set_defaults(func=run)
+
+
+def _script(part: str, action: str, environ: dict[str, str]) -> int:
+    env = dict(environ)
+    env.setdefault("PYTHON", sys.executable)
+    return subprocess.call(["bash", str(SCRIPTS[part]), action], env=env)
+
+
+def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    """Run the scripts for `up`, `down` or `status`; `up` also creates the topics."""
+    if args.action == "up":
+        for part in ("kafka", "redis"):
+            if _script(part, "start", environ) != 0:
+                raise StreamopsError(f"{part} did not start; see the messages above")
+        settings = load_settings(CommonSettings, "cli", environ)
+        namer = TopicNamer(settings.topic_prefix)
+        status = ensure_topics(KafkaConfig.from_settings(settings, "streamops-cli").admin(), namer)
+        created = sorted(n for n, s in status.items() if s == "created")
+        print(f"topics: {len(status)} ready ({len(created)} created) under {namer.prefix!r}")
+        print("infra is up: Kafka on", settings.kafka_bootstrap, "and Redis on",
+              f"{settings.redis_host}:{settings.redis_port}")
+        return 0
+    if args.action == "down":
+        codes = [_script(part, "stop", environ) for part in ("redis", "kafka")]
+        return max(codes)
+    codes = [_script(part, "status", environ) for part in ("kafka", "redis")]
+    return 0 if all(c == 0 for c in codes) else 3

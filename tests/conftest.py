@@ -1,0 +1,69 @@
+"""Fixtures for the real components: the Kafka broker and Redis started by infra/ scripts.
+
+A test that needs one and cannot reach it FAILS with what to do; it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.settings import CommonSettings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+KAFKA_HINT = "start it with `make up` (or `bash infra/kafka/kafka.sh start`)"
+REDIS_HINT = "start it with `make up` (or `bash infra/redis/redis.sh start`)"
+
+
+@pytest.fixture(scope="session")
+def settings() -> CommonSettings:
+    """Settings as a service would see them (environment included)."""
+    return load_settings(CommonSettings, "tests", os.environ)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(settings: CommonSettings) -> str:
+    """The real broker's bootstrap address; fails the test if the broker does not answer."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+    except Exception as exc:
+        pytest.fail(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc}); {KAFKA_HINT}")
+    return settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def redis_password(settings: CommonSettings) -> str:
+    """The password of the project's Redis (setting, or the file infra/redis/redis.sh wrote)."""
+    secret = settings.redis_secret()
+    if not secret:
+        pytest.fail(f"no Redis password found (STREAMOPS_REDIS_PASSWORD or var/redis/password); "
+                    f"{REDIS_HINT}")
+    return secret.reveal()
+
+
+@pytest.fixture()
+def redis_client(settings: CommonSettings, redis_password: str) -> Iterator[object]:
+    """A client for the real Redis; fails the test if it does not answer."""
+    import redis
+
+    client = redis.Redis(host=settings.redis_host, port=settings.redis_port,
+                         password=redis_password, socket_timeout=5)
+    try:
+        client.ping()
+    except Exception as exc:
+        pytest.fail(f"Redis at {settings.redis_host}:{settings.redis_port} is not reachable "
+                    f"({exc}); {REDIS_HINT}")
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def prefix() -> str:
+    """A unique topic prefix per test, so tests never see each other's data."""
+    return f"t{uuid.uuid4().hex[:10]}."
