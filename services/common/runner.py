@@ -108,7 +108,7 @@ class Runner:
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set, then flush, commit and close."""
+        """Loop until `stop` is set, then flush and close (offsets are committed per batch)."""
         self.consumer.subscribe(list(self.config.topics))
         log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
         try:
@@ -195,8 +195,12 @@ class Runner:
         for attempt in range(1, self.config.handler_attempts + 1):
             try:
                 return self.handler.handle(batch)
-            except (FatalError, PoisonMessage):
+            except FatalError:
                 raise
+            except PoisonMessage as poison:  # no retry can help: find the message and move on
+                if len(batch) == 1:
+                    return [Rejected(batch[0], poison.reason, poison.detail)]
+                break
             except Exception as exc:
                 self.metrics.errors.labels(self.config.service, "handler").inc()
                 log.warning(

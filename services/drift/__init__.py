@@ -1,7 +1,8 @@
 """Drift: windowed data drift, prediction drift, data quality and accuracy from delayed labels.
 
 Consumes: `events`, `predictions`, `actuals`, `models`, `deployments`.
-Produces: `drift` (DriftReport per window per deployment), `breaches` (ThresholdBreach firing/resolved).
+Produces: `drift` (DriftReport per window per deployment),
+`breaches` (ThresholdBreach, firing and resolved).
 Stores: window aggregates, detector state and the prediction/actual join in Redis, with offsets.
 Exports: Prometheus metrics on `/metrics`.
 """

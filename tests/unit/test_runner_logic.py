@@ -1,0 +1,189 @@
+"""The runner's batch logic with in-memory stand-ins for the Kafka clients.
+
+These check ordering and routing only; delivery guarantees are proven against the real broker
+in tests/integration (R3, R6, R16).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.common.deadletter import DeadLetterWriter
+from services.common.errors import FatalError, PoisonMessage, Reason
+from services.common.metrics import StandardMetrics
+from services.common.runner import Inbound, Outbound, Rejected, Runner, RunnerConfig
+
+pytestmark = pytest.mark.unit
+
+
+class Msg:
+    def __init__(self, topic, partition, offset, value, key=b"k"):
+        self._t, self._p, self._o, self._v, self._k = topic, partition, offset, value, key
+
+    def error(self):
+        return None
+
+    def topic(self):
+        return self._t
+
+    def partition(self):
+        return self._p
+
+    def offset(self):
+        return self._o
+
+    def value(self):
+        return self._v
+
+    def key(self):
+        return self._k
+
+    def timestamp(self):
+        return (1, 1000)
+
+
+class FakeProducer:
+    def __init__(self, log, fail=False):
+        self.log, self.fail, self.pending = log, fail, []
+
+    def produce(self, topic, value, key, headers=None, on_delivery=None):
+        self.log.append(("produce", topic, value))
+        self.pending.append((topic, on_delivery))
+
+    def poll(self, _t):
+        return 0
+
+    def flush(self, _t):
+        for topic, cb in self.pending:
+            cb("broker down" if self.fail else None, Msg(topic, 0, 0, b""))
+        self.log.append(("flush",))
+        self.pending = []
+        return 0
+
+
+class FakeConsumer:
+    def __init__(self, log):
+        self.log = log
+
+    def commit(self, offsets=None, asynchronous=True):
+        self.log.append(("commit", sorted((tp.topic, tp.partition, tp.offset) for tp in offsets)))
+
+
+def decoder(topic, value):
+    if value.startswith(b"bad"):
+        raise PoisonMessage(Reason.NOT_AVRO, "not a record")
+    return "FeatureEvent", {"v": value}
+
+
+class Upper:
+    def __init__(self, fail_on=None):
+        self.fail_on = fail_on
+        self.calls = 0
+
+    def handle(self, batch: list[Inbound]):
+        self.calls += 1
+        if self.fail_on and any(m.value == self.fail_on for m in batch):
+            raise RuntimeError("model exploded")
+        return [Outbound("out", m.key, m.value.upper()) for m in batch]
+
+
+def make(handler, fail=False):
+    log: list = []
+    registry = CollectorRegistry()
+    runner = Runner(
+        RunnerConfig(service="t", topics=("in",), handler_attempts=2),
+        FakeConsumer(log), FakeProducer(log, fail), decoder, handler,
+        DeadLetterWriter("dlq", "t", lambda name, rec: repr(rec).encode()),
+        StandardMetrics(registry, "t"),
+    )
+    return runner, log, registry
+
+
+def test_outputs_are_flushed_before_offsets_are_committed():
+    runner, log, registry = make(Upper())
+    runner.process([Msg("in", 0, 5, b"a"), Msg("in", 1, 9, b"b"), Msg("in", 0, 6, b"c")])
+    kinds = [entry[0] for entry in log]
+    assert kinds == ["produce", "produce", "produce", "flush", "commit"]
+    assert log[-1] == ("commit", [("in", 0, 7), ("in", 1, 10)])
+    assert registry.get_sample_value(
+        "streamops_messages_consumed_total", {"service": "t", "topic": "in"}) == 3
+
+
+def test_poison_goes_to_the_dead_letter_topic_in_the_same_batch():
+    runner, log, registry = make(Upper())
+    runner.process([Msg("in", 0, 1, b"a"), Msg("in", 0, 2, b"bad!")])
+    produced = [(e[1], e[2]) for e in log if e[0] == "produce"]
+    assert ("out", b"A") in produced
+    dead = [v for t, v in produced if t == "dlq"]
+    assert len(dead) == 1 and b"bad!" in dead[0] and b"not_avro" in dead[0]
+    assert log[-1] == ("commit", [("in", 0, 3)])
+    assert registry.get_sample_value(
+        "streamops_deadletter_total", {"service": "t", "topic": "in", "reason": "not_avro"}) == 1
+
+
+def test_a_message_that_keeps_failing_is_isolated_and_dead_lettered():
+    handler = Upper(fail_on=b"boom")
+    runner, log, _ = make(handler)
+    runner.process([Msg("in", 0, 1, b"a"), Msg("in", 0, 2, b"boom"), Msg("in", 0, 3, b"c")])
+    produced = [(e[1], e[2]) for e in log if e[0] == "produce"]
+    assert [v for t, v in produced if t == "out"] == [b"A", b"C"]
+    dead = [v for t, v in produced if t == "dlq"]
+    assert len(dead) == 1 and b"handler_failed" in dead[0]
+
+
+def test_undelivered_outputs_stop_the_process_without_committing():
+    runner, log, _ = make(Upper(), fail=True)
+    with pytest.raises(FatalError, match="not delivered"):
+        runner.process([Msg("in", 0, 1, b"a")])
+    assert not [e for e in log if e[0] == "commit"]
+
+
+def test_rejections_from_the_handler_are_dead_lettered():
+    class RejectAll:
+        def handle(self, batch):
+            return [Rejected(m, Reason.SCHEMA_MISMATCH, "no such feature") for m in batch]
+
+    runner, log, _ = make(RejectAll())
+    runner.process([Msg("in", 0, 1, b"a")])
+    produced = [(e[1], e[2]) for e in log if e[0] == "produce"]
+    assert len(produced) == 1 and produced[0][0] == "dlq" and b"schema_mismatch" in produced[0][1]
+
+
+def test_stop_event_ends_the_loop():
+    class IdleConsumer(FakeConsumer):
+        def subscribe(self, topics):
+            self.log.append(("subscribe", topics))
+
+        def consume(self, num_messages, timeout):
+            stop.set()
+            return []
+
+        def close(self):
+            self.log.append(("close",))
+
+    stop = threading.Event()
+    log: list = []
+    runner = Runner(RunnerConfig(service="t", topics=("in",)), IdleConsumer(log),
+                    FakeProducer(log), decoder, Upper(),
+                    DeadLetterWriter("dlq", "t", lambda n, r: b""),
+                    StandardMetrics(CollectorRegistry(), "t"))
+    runner.run(stop)
+    assert log[0] == ("subscribe", ["in"]) and log[-1] == ("close",)
+
+
+def test_poison_raised_by_the_handler_is_pinned_to_its_message():
+    class PickyHandler:
+        def handle(self, batch):
+            if any(m.value == b"nan" for m in batch):
+                raise PoisonMessage(Reason.NON_FINITE, "feature x is NaN")
+            return [Outbound("out", m.key, m.value) for m in batch]
+
+    runner, log, _ = make(PickyHandler())
+    runner.process([Msg("in", 0, 1, b"a"), Msg("in", 0, 2, b"nan")])
+    produced = [(e[1], e[2]) for e in log if e[0] == "produce"]
+    assert [v for t, v in produced if t == "out"] == [b"a"]
+    dead = [v for t, v in produced if t == "dlq"]
+    assert len(dead) == 1 and b"non_finite" in dead[0]
