@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bootstrap", default=None)
     args = p.parse_args(argv)
     settings = load_settings(
-        CommonSettings, "relay", os.environ,
+        CommonSettings,
+        "relay",
+        os.environ,
         {"topic_prefix": args.prefix, "kafka_bootstrap": args.bootstrap},
     )
 

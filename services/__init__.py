@@ -1,1 +1,1 @@
-"""streamops services: independent processes talking only over Kafka; shared plumbing in `common`."""
+"""streamops services: independent processes that talk only over Kafka; plumbing in `common`."""

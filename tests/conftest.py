@@ -42,8 +42,10 @@ def redis_password(settings: CommonSettings) -> str:
     """The password of the project's Redis (setting, or the file infra/redis/redis.sh wrote)."""
     secret = settings.redis_secret()
     if not secret:
-        pytest.fail(f"no Redis password found (STREAMOPS_REDIS_PASSWORD or var/redis/password); "
-                    f"{REDIS_HINT}")
+        pytest.fail(
+            f"no Redis password found (STREAMOPS_REDIS_PASSWORD or var/redis/password); "
+            f"{REDIS_HINT}"
+        )
     return secret.reveal()
 
 
@@ -52,13 +54,19 @@ def redis_client(settings: CommonSettings, redis_password: str) -> Iterator[obje
     """A client for the real Redis; fails the test if it does not answer."""
     import redis
 
-    client = redis.Redis(host=settings.redis_host, port=settings.redis_port,
-                         password=redis_password, socket_timeout=5)
+    client = redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=redis_password,
+        socket_timeout=5,
+    )
     try:
         client.ping()
     except Exception as exc:
-        pytest.fail(f"Redis at {settings.redis_host}:{settings.redis_port} is not reachable "
-                    f"({exc}); {REDIS_HINT}")
+        pytest.fail(
+            f"Redis at {settings.redis_host}:{settings.redis_port} is not reachable "
+            f"({exc}); {REDIS_HINT}"
+        )
     yield client
     client.close()
 

@@ -27,15 +27,17 @@ def make_topics(bootstrap: str, prefix: str, logical: list[str]) -> TopicNamer:
 
 def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | str | None, bytes]]) -> int:
     """Produce (key, value) pairs and wait until every one is acknowledged."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                         "linger.ms": 5})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    )
     failures: list[str] = []
     n = 0
     for key, value in items:
         while True:
             try:
-                producer.produce(topic, value, key,
-                                 on_delivery=lambda e, m: e and failures.append(str(e)))
+                producer.produce(
+                    topic, value, key, on_delivery=lambda e, m: e and failures.append(str(e))
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -45,12 +47,19 @@ def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | str | None
     return n
 
 
-def read_all(bootstrap: str, topic: str, idle_s: float = 2.0, timeout_s: float = 60.0
-             ) -> list[tuple[int, int, bytes | None, bytes]]:
+def read_all(
+    bootstrap: str, topic: str, idle_s: float = 2.0, timeout_s: float = 60.0
+) -> list[tuple[int, int, bytes | None, bytes]]:
     """Every committed message of a topic as (partition, offset, key, value), read to the end."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-reader",
-                         "enable.auto.commit": False, "isolation.level": "read_committed",
-                         "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "test-reader",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     parts = list(meta.partitions)
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
@@ -79,8 +88,10 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """High watermark per partition."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-             for p in meta.partitions}
+    marks = {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in meta.partitions
+    }
     consumer.close()
     return marks
 
@@ -103,8 +114,10 @@ def wait_caught_up(bootstrap: str, group: str, topic: str, timeout_s: float = 90
         if all(done.get(p, -1) >= end for p, end in ends.items()):
             return
         time.sleep(0.3)
-    raise AssertionError(f"group {group} did not catch up on {topic}: "
-                         f"committed {committed(bootstrap, group, topic)}, ends {ends}")
+    raise AssertionError(
+        f"group {group} did not catch up on {topic}: "
+        f"committed {committed(bootstrap, group, topic)}, ends {ends}"
+    )
 
 
 def count(bootstrap: str, topic: str) -> int:
@@ -125,8 +138,13 @@ class ServiceProcess:
         """Start the process, logging to log_path (appended)."""
         env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         log = open(self.log_path, "ab")  # noqa: SIM115 (lives as long as the child)
-        self.proc = subprocess.Popen([sys.executable, "-m", self.module, *self.args],
-                                     cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.args],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     def kill9(self) -> None:

@@ -30,8 +30,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topic", required=True, help="logical (predictions) or physical name")
     p.add_argument("--from", dest="start", choices=("beginning", "end"), default="beginning")
     p.add_argument("--max", type=int, default=0, help="stop after N records (0 = no limit)")
-    p.add_argument("--idle-timeout", type=float, default=0.0,
-                   help="stop after S seconds without records (0 = follow forever)")
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=0.0,
+        help="stop after S seconds without records (0 = follow forever)",
+    )
     p.add_argument("--prefix", help="topic prefix")
     p.set_defaults(func=run)
 

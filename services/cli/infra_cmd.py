@@ -42,8 +42,12 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         status = ensure_topics(KafkaConfig.from_settings(settings, "streamops-cli").admin(), namer)
         created = sorted(n for n, s in status.items() if s == "created")
         print(f"topics: {len(status)} ready ({len(created)} created) under {namer.prefix!r}")
-        print("infra is up: Kafka on", settings.kafka_bootstrap, "and Redis on",
-              f"{settings.redis_host}:{settings.redis_port}")
+        print(
+            "infra is up: Kafka on",
+            settings.kafka_bootstrap,
+            "and Redis on",
+            f"{settings.redis_host}:{settings.redis_port}",
+        )
         return 0
     if args.action == "down":
         codes = [_script(part, "stop", environ) for part in ("redis", "kafka")]

@@ -81,8 +81,10 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     topic = args.topic if args.topic.startswith(namer.prefix) else namer.name(args.topic)
     spec = namer.spec(topic)
     if not args.raw and not spec.json_input:
-        raise ConfigError(f"{topic} carries {spec.record}, which is not typed by hand; "
-                          "only events and actuals accept JSON (or use --raw)")
+        raise ConfigError(
+            f"{topic} carries {spec.record}, which is not typed by hand; "
+            "only events and actuals accept JSON (or use --raw)"
+        )
     if args.generator:
         source, total = _generated(args.count, args.seed, args.deployment), args.count
     else:
@@ -110,8 +112,9 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             value, key = serde.encode(spec.record, record), record["association_id"]
         while True:
             try:
-                producer.produce(topic, value, key, headers=None if args.raw else header,
-                                 on_delivery=on_delivery)
+                producer.produce(
+                    topic, value, key, headers=None if args.raw else header, on_delivery=on_delivery
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -121,7 +124,12 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         progress.update(n)
     unknown = producer.flush(30)
     progress.done()
-    print(f"acknowledged {counts['acked']}, failed {counts['failed']}, invalid {counts['invalid']}"
-          + (f", unknown {unknown} (not acknowledged within 30 s; check before resending)"
-             if unknown else ""))
+    print(
+        f"acknowledged {counts['acked']}, failed {counts['failed']}, invalid {counts['invalid']}"
+        + (
+            f", unknown {unknown} (not acknowledged within 30 s; check before resending)"
+            if unknown
+            else ""
+        )
+    )
     return 0 if not (counts["failed"] or unknown or counts["invalid"]) else 1

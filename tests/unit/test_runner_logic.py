@@ -95,7 +95,10 @@ def make(handler, fail=False):
     registry = CollectorRegistry()
     runner = Runner(
         RunnerConfig(service="t", topics=("in",), handler_attempts=2),
-        FakeConsumer(log), FakeProducer(log, fail), decoder, handler,
+        FakeConsumer(log),
+        FakeProducer(log, fail),
+        decoder,
+        handler,
         DeadLetterWriter("dlq", "t", lambda name, rec: repr(rec).encode()),
         StandardMetrics(registry, "t"),
     )
@@ -108,8 +111,12 @@ def test_outputs_are_flushed_before_offsets_are_committed():
     kinds = [entry[0] for entry in log]
     assert kinds == ["produce", "produce", "produce", "flush", "commit"]
     assert log[-1] == ("commit", [("in", 0, 7), ("in", 1, 10)])
-    assert registry.get_sample_value(
-        "streamops_messages_consumed_total", {"service": "t", "topic": "in"}) == 3
+    assert (
+        registry.get_sample_value(
+            "streamops_messages_consumed_total", {"service": "t", "topic": "in"}
+        )
+        == 3
+    )
 
 
 def test_poison_goes_to_the_dead_letter_topic_in_the_same_batch():
@@ -120,8 +127,12 @@ def test_poison_goes_to_the_dead_letter_topic_in_the_same_batch():
     dead = [v for t, v in produced if t == "dlq"]
     assert len(dead) == 1 and b"bad!" in dead[0] and b"not_avro" in dead[0]
     assert log[-1] == ("commit", [("in", 0, 3)])
-    assert registry.get_sample_value(
-        "streamops_deadletter_total", {"service": "t", "topic": "in", "reason": "not_avro"}) == 1
+    assert (
+        registry.get_sample_value(
+            "streamops_deadletter_total", {"service": "t", "topic": "in", "reason": "not_avro"}
+        )
+        == 1
+    )
 
 
 def test_a_message_that_keeps_failing_is_isolated_and_dead_lettered():
@@ -166,10 +177,15 @@ def test_stop_event_ends_the_loop():
 
     stop = threading.Event()
     log: list = []
-    runner = Runner(RunnerConfig(service="t", topics=("in",)), IdleConsumer(log),
-                    FakeProducer(log), decoder, Upper(),
-                    DeadLetterWriter("dlq", "t", lambda n, r: b""),
-                    StandardMetrics(CollectorRegistry(), "t"))
+    runner = Runner(
+        RunnerConfig(service="t", topics=("in",)),
+        IdleConsumer(log),
+        FakeProducer(log),
+        decoder,
+        Upper(),
+        DeadLetterWriter("dlq", "t", lambda n, r: b""),
+        StandardMetrics(CollectorRegistry(), "t"),
+    )
     runner.run(stop)
     assert log[0] == ("subscribe", ["in"]) and log[-1] == ("close",)
 

@@ -74,8 +74,12 @@ def test_flags_are_generated_from_fields_and_only_set_ones_override():
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser, ScorerLike)
     args = parser.parse_args(["--batch-size", "42"])
-    s = load_settings(ScorerLike, "scorer", {"STREAMOPS_TOPIC_PREFIX": "x."},
-                      overrides_from_args(args, ScorerLike))
+    s = load_settings(
+        ScorerLike,
+        "scorer",
+        {"STREAMOPS_TOPIC_PREFIX": "x."},
+        overrides_from_args(args, ScorerLike),
+    )
     assert (s.batch_size, s.topic_prefix) == (42, "x.")
 
 
@@ -84,6 +88,9 @@ def test_redis_password_falls_back_to_the_file_infra_wrote(tmp_path):
     (tmp_path / "redis" / "password").write_text("from-file\n")
     s = load_settings(CommonSettings, "scorer", {"STREAMOPS_VAR_DIR": str(tmp_path)})
     assert s.redis_secret().reveal() == "from-file"
-    s2 = load_settings(CommonSettings, "scorer",
-                       {"STREAMOPS_VAR_DIR": str(tmp_path), "STREAMOPS_REDIS_PASSWORD": "env"})
+    s2 = load_settings(
+        CommonSettings,
+        "scorer",
+        {"STREAMOPS_VAR_DIR": str(tmp_path), "STREAMOPS_REDIS_PASSWORD": "env"},
+    )
     assert s2.redis_secret().reveal() == "env"

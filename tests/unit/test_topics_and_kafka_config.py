@@ -11,8 +11,18 @@ from services.common.topics import TOPIC_SPECS, TopicNamer
 
 pytestmark = pytest.mark.unit
 
-DESIGN_TOPICS = {"events", "predictions", "actuals", "models", "deployments", "drift",
-                 "breaches", "retrain", "governance", "deadletter"}
+DESIGN_TOPICS = {
+    "events",
+    "predictions",
+    "actuals",
+    "models",
+    "deployments",
+    "drift",
+    "breaches",
+    "retrain",
+    "governance",
+    "deadletter",
+}
 
 
 def test_every_design_topic_is_spelled_once_under_the_prefix():
@@ -58,11 +68,15 @@ def test_unknown_client_options_are_rejected():
 
 
 def test_sasl_password_is_hidden_in_repr_but_passed_to_the_client():
-    s = load_settings(CommonSettings, "scorer", {
-        "STREAMOPS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "STREAMOPS_KAFKA_SASL_USERNAME": "scorer",
-        "STREAMOPS_KAFKA_SASL_PASSWORD": "s3cret",
-    })
+    s = load_settings(
+        CommonSettings,
+        "scorer",
+        {
+            "STREAMOPS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "STREAMOPS_KAFKA_SASL_USERNAME": "scorer",
+            "STREAMOPS_KAFKA_SASL_PASSWORD": "s3cret",
+        },
+    )
     kc = KafkaConfig.from_settings(s, "scorer")
     assert "s3cret" not in repr(kc)
     assert kc.producer()["sasl.password"] == "s3cret"
