@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make bench`: benchmarks on the real local broker, bounded in count and time.
+# Writes loadtest/results/*.json and BENCHMARKS.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+started=()
+cleanup() { for part in "${started[@]}"; do bash "infra/$part/$part.sh" stop >/dev/null || true; done; }
+trap cleanup EXIT
+for part in kafka redis; do
+  if ! bash "infra/$part/$part.sh" status >/dev/null 2>&1; then
+    PYTHON="$PYTHON" bash "infra/$part/$part.sh" start || exit 1
+    started+=("$part")
+  fi
+done
+echo "==> runner throughput (trivial handler) vs a bare consume/produce loop"
+timeout 600 "$PYTHON" -m loadtest.bench_runner "$@" || exit 1
+"$PYTHON" -m loadtest.benchmarks_md || exit 1
