@@ -1,0 +1,89 @@
+"""How a batch of raw values of one feature falls into its baseline's bins.
+
+Numeric features use the baseline's quantile edges as half-open bins ``[e_i, e_i+1)`` like
+``numpy.histogram``, with the first and last bins open-ended so values outside the training range
+still land somewhere. Categorical features get one bin per baseline category plus a final
+"unseen" bin for values the model never saw.
+
+>>> b = Binning({"name": "x", "kind": "numeric", "bin_edges": [0.0, 1.0, 2.0],
+...              "bin_counts": [5, 5]})
+>>> b.counts([-3.0, 0.5, 1.0, None, 9.0]).tolist()
+[2, 2]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from services.common.errors import ConfigError
+
+Values = np.ndarray | Sequence[Any]
+
+
+def numeric_values(values: Values) -> np.ndarray:
+    """The values as floats; None becomes NaN (missing)."""
+    return np.asarray(values, dtype=float).ravel()
+
+
+def categorical_values(values: Values) -> tuple[np.ndarray, int]:
+    """The present values as strings, and how many were missing (None or NaN)."""
+    arr = np.asarray(values, dtype=object).ravel()
+    # ``arr != arr`` is True only for NaN; comparing an object array with None is elementwise.
+    missing = (arr == None) | (arr != arr)  # noqa: E711, PLR0124
+    return arr[~missing].astype(str), int(missing.sum())
+
+
+class Binning:
+    """The reference bins of one feature baseline and the mapping of values into them."""
+
+    def __init__(self, feature: Mapping[str, Any]) -> None:
+        self.name = str(feature.get("name", "?"))
+        self.kind = feature.get("kind")
+        if self.kind == "numeric":
+            edges = np.asarray(feature.get("bin_edges") or [], dtype=float)
+            ref = np.asarray(feature.get("bin_counts") or [], dtype=float)
+            if edges.size < 2 or ref.size != edges.size - 1 or np.any(np.diff(edges) < 0):
+                raise ConfigError(
+                    f"feature {self.name!r}: numeric baseline needs sorted bin_edges and "
+                    f"len(bin_counts) == len(bin_edges) - 1"
+                )
+            self.edges = edges
+            self.categories: list[str] = []
+            self.reference = ref
+        elif self.kind == "categorical":
+            cats = feature.get("categories") or {}
+            if not cats:
+                raise ConfigError(f"feature {self.name!r}: categorical baseline has no categories")
+            self.edges = np.empty(0)
+            self.categories = sorted(str(c) for c in cats)
+            counts = {str(c): float(n) for c, n in cats.items()}
+            self._index = {c: i for i, c in enumerate(self.categories)}
+            # The last bin is "unseen": by construction the reference never has any.
+            self.reference = np.array([counts[c] for c in self.categories] + [0.0])
+        else:
+            raise ConfigError(f"feature {self.name!r}: unknown kind {self.kind!r}")
+        if self.reference.sum() <= 0:
+            raise ConfigError(f"feature {self.name!r}: baseline has no observations")
+
+    @property
+    def size(self) -> int:
+        """Number of bins (for categories, including the unseen bin)."""
+        return int(self.reference.size)
+
+    def counts(self, values: Values) -> np.ndarray:
+        """Counts per bin of the present values of a batch; missing values are ignored."""
+        if self.kind == "numeric":
+            x = numeric_values(values)
+            x = x[~np.isnan(x)]
+            idx = np.searchsorted(self.edges[1:-1], x, side="right")
+            return np.bincount(idx, minlength=self.size)
+        present, _ = categorical_values(values)
+        if present.size == 0:
+            return np.zeros(self.size, dtype=np.int64)
+        uniq, inverse = np.unique(present, return_inverse=True)
+        unseen = self.size - 1
+        bin_of_uniq = np.array([self._index.get(u, unseen) for u in uniq], dtype=np.int64)
+        return np.bincount(bin_of_uniq[inverse], minlength=self.size)
