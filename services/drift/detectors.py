@@ -63,7 +63,7 @@ class ErrorStreamDetector:
         values = np.asarray(errors, dtype=float).ravel()
         values = values[~np.isnan(values)]
         if self.kind == "ddm" and not np.all((values == 0) | (values == 1)):
-            raise ConfigError("ddm needs 0/1 errors; use adwin or page_hinkley for real-valued ones")
+            raise ConfigError("ddm needs 0/1 errors; use adwin or page_hinkley for real values")
         detected = False
         for v in values.tolist():
             # river's update() returns None; the flag is an attribute of the detector.
