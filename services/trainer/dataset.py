@@ -1,0 +1,328 @@
+"""A versioned tabular data set: feature columns, a label, feature kinds and a content hash.
+
+Sources: ``builtin:credit`` (river's Agrawal credit-approval generator, deterministic),
+a CSV file (stdlib ``csv``; empty cells are missing) or records from a stream slice. pandas is
+deliberately not used: numeric columns are float64 arrays with NaN for missing values and
+categorical columns are object arrays of strings with None for missing values.
+
+>>> ds = load_dataset("builtin:credit?rows=100&seed=3")
+>>> ds.rows, ds.task, ds.classes, ds.version.kind
+(100, 'classification', ['0', '1'], 'builtin')
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import numpy as np
+
+from services.common.errors import ConfigError
+from services.common.onnx_inputs import MISSING_CATEGORY, category_text
+
+BUILTIN_CREDIT = "builtin:credit"
+CREDIT_FEATURES = (
+    "salary",
+    "commission",
+    "age",
+    "elevel",
+    "car",
+    "zipcode",
+    "hvalue",
+    "hyears",
+    "loan",
+)
+CREDIT_CATEGORICAL = frozenset({"elevel", "car", "zipcode"})
+CREDIT_LABEL = "approved"
+CREDIT_DEFAULTS = {"rows": 20_000, "seed": 42, "function": 0}
+MAX_CLASSES = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """One model input: its name, kind ("numeric" or "categorical") and training categories."""
+
+    name: str
+    kind: str
+    categories: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``signature_in`` entry of a ModelContent."""
+        return {"name": self.name, "kind": self.kind, "categories": list(self.categories)}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataVersion:
+    """What exactly was trained on: source, content hash, size, schema and stream offsets."""
+
+    kind: str  # "file" | "builtin" | "stream"
+    uri: str
+    content_hash: str
+    rows: int
+    columns: tuple[tuple[str, str], ...]
+    stream_slices: tuple[Mapping[str, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``lineage.dataset`` entry of a ModelContent."""
+        return {
+            "kind": self.kind,
+            "uri": self.uri,
+            "content_hash": self.content_hash,
+            "rows": self.rows,
+            "columns": [{"name": n, "type": t} for n, t in self.columns],
+            "stream_slices": [dict(s) for s in self.stream_slices],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Feature columns, label values and the version they were read as."""
+
+    columns: Mapping[str, np.ndarray]
+    feature_specs: tuple[FeatureSpec, ...]
+    label_name: str | None
+    labels: np.ndarray | None  # strings (classification) or floats (regression); None = missing
+    task: str  # "classification" | "regression"
+    version: DataVersion
+    # Numeric columns holding values that are not numbers: column -> a few offending values.
+    unparseable: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        """Number of rows."""
+        return self.version.rows
+
+    @property
+    def classes(self) -> list[str]:
+        """Sorted distinct labels for classification (the order scikit-learn uses), else []."""
+        if self.task != "classification" or self.labels is None:
+            return []
+        return sorted({str(v) for v in self.labels if v is not None})
+
+    def matrix(self, index: np.ndarray | None = None) -> np.ndarray:
+        """The features as a 2-D object matrix in spec order, the pipeline's input."""
+        cols = []
+        for spec in self.feature_specs:
+            values = self.columns[spec.name]
+            if spec.kind == "categorical":
+                values = np.array([MISSING_CATEGORY if v is None else v for v in values], object)
+            cols.append(values.astype(object))
+        out = np.column_stack(cols) if cols else np.empty((self.rows, 0), dtype=object)
+        return out if index is None else out[index]
+
+    def target(self) -> np.ndarray:
+        """The label values as the estimator expects them (str or float)."""
+        if self.labels is None:
+            raise ConfigError("the data set has no label column")
+        return self.labels.astype(str if self.task == "classification" else float)
+
+
+def _as_number(value: Any) -> float | None:
+    """A float for numbers and numeric text, NaN for missing, None when it is not a number."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        if text == "":
+            return math.nan
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if math.isnan(number):
+            return math.nan
+    return number if math.isfinite(number) else None
+
+
+def _feature_column(
+    name: str, raw: list[Any], categorical: bool
+) -> tuple[FeatureSpec, np.ndarray, tuple[str, ...]]:
+    numbers = [_as_number(v) for v in raw]
+    present = [v for v in raw if category_text(v) is not None]
+    bad = [str(v) for v, n in zip(raw, numbers, strict=True) if n is None]
+    # Mostly numbers means a numeric column with garbage in it; otherwise it is categorical.
+    if not categorical and present and len(bad) * 2 < len(present):
+        values = np.array([math.nan if n is None else n for n in numbers], dtype=float)
+        return FeatureSpec(name, "numeric"), values, tuple(dict.fromkeys(bad))[:5]
+    texts = np.array([category_text(v) for v in raw], dtype=object)
+    categories = tuple(sorted({t for t in texts if t is not None}))
+    return FeatureSpec(name, "categorical", categories), texts, ()
+
+
+def _label_column(raw: list[Any]) -> tuple[np.ndarray, str]:
+    present = [v for v in raw if category_text(v) is not None]
+    numbers = [_as_number(v) for v in present]
+    if present and all(n is not None for n in numbers):
+        integral = all(float(n).is_integer() for n in numbers)
+        if not (integral and len(set(numbers)) <= MAX_CLASSES):
+            values = [_as_number(v) for v in raw]
+            labels = np.array([None if math.isnan(v) else v for v in values], dtype=object)
+            return labels, "regression"
+    return np.array([category_text(v) for v in raw], dtype=object), "classification"
+
+
+def canonical_hash(payload: Any) -> str:
+    """sha256 hex of a value's canonical JSON (sorted keys, no spaces, repr floats)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def from_records(
+    records: Sequence[Mapping[str, Any]],
+    labels: Sequence[Any] | None,
+    *,
+    label_name: str | None,
+    kind: str,
+    uri: str,
+    content_hash: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    stream_slices: Sequence[Mapping[str, Any]] = (),
+    categorical: Sequence[str] = (),
+    feature_names: Sequence[str] | None = None,
+) -> Dataset:
+    """Build a Dataset from feature rows and labels; hashes them unless a hash is given."""
+    names = (
+        list(feature_names)
+        if feature_names is not None
+        else list(dict.fromkeys(k for r in records for k in r if k != label_name))
+    )
+    specs, columns, unparseable = [], {}, {}
+    for name in names:
+        spec, values, bad = _feature_column(
+            name, [r.get(name) for r in records], name in categorical
+        )
+        specs.append(spec)
+        columns[name] = values
+        if bad:
+            unparseable[name] = bad
+    label_values, task = (None, "classification")
+    if labels is not None:
+        label_values, task = _label_column(list(labels))
+    schema = [(s.name, "float" if s.kind == "numeric" else "string") for s in specs]
+    if label_name is not None and label_values is not None:
+        schema.append((label_name, "string" if task == "classification" else "float"))
+    if content_hash is None:
+        content_hash = canonical_hash(
+            {
+                "params": dict(params or {}),
+                "label": label_name,
+                "features": names,
+                "rows": [[r.get(n) for n in names] for r in records],
+                "labels": list(labels) if labels is not None else None,
+            }
+        )
+    version = DataVersion(
+        kind, uri, content_hash, len(records), tuple(schema), tuple(stream_slices)
+    )
+    return Dataset(columns, tuple(specs), label_name, label_values, task, version, unparseable)
+
+
+def credit_rows(
+    n: int, seed: int, function: int = 0, start: int = 0
+) -> Iterator[tuple[dict[str, Any], str]]:
+    """Rows ``start .. start+n`` of the Agrawal credit stream as (features, label "0"/"1").
+
+    With perturbation 0 the features depend only on the seed, so switching ``function`` at some
+    ``start`` keeps the inputs and changes the labelling rule: concept drift on demand.
+    """
+    from river.datasets.synth import Agrawal
+
+    generator = Agrawal(classification_function=function, seed=seed, perturbation=0.0)
+    for x, y in itertools.islice(generator, start, start + n):
+        features = {
+            k: str(x[k]) if k in CREDIT_CATEGORICAL else float(x[k]) for k in CREDIT_FEATURES
+        }
+        yield features, str(y)
+
+
+def _builtin_credit(spec: str) -> Dataset:
+    _, _, query = spec.partition("?")
+    params: dict[str, Any] = dict(CREDIT_DEFAULTS)
+    for key, value in parse_qsl(query, strict_parsing=bool(query)):
+        if key not in CREDIT_DEFAULTS:
+            raise ConfigError(f"{spec}: unknown parameter {key!r} (known: rows, seed, function)")
+        try:
+            params[key] = int(value)
+        except ValueError:
+            raise ConfigError(f"{spec}: {key} must be an integer, got {value!r}") from None
+    if params["rows"] < 1 or not 0 <= params["function"] <= 9:
+        raise ConfigError(f"{spec}: rows must be >= 1 and function in 0..9")
+    pairs = list(credit_rows(params["rows"], params["seed"], params["function"]))
+    recorded = {
+        **params,
+        "generator": "river.datasets.synth.Agrawal",
+        "perturbation": 0.0,
+        "balance_classes": False,
+    }
+    uri = BUILTIN_CREDIT + "?" + "&".join(f"{k}={params[k]}" for k in sorted(CREDIT_DEFAULTS))
+    return from_records(
+        [x for x, _ in pairs],
+        [y for _, y in pairs],
+        label_name=CREDIT_LABEL,
+        kind="builtin",
+        uri=uri,
+        params=recorded,
+        categorical=sorted(CREDIT_CATEGORICAL),
+        feature_names=CREDIT_FEATURES,
+    )
+
+
+def _csv_file(path: Path, label: str | None, categorical: Sequence[str]) -> Dataset:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read data set {str(path)!r}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    reader = csv.reader(text.splitlines())
+    header = [h.strip() for h in next(reader, [])]
+    if not header or len(set(header)) != len(header) or "" in header:
+        raise ConfigError(f"{path}: needs a header row with unique, non-empty column names")
+    records = []
+    for line_no, cells in enumerate(reader, start=2):
+        if not cells:
+            continue
+        if len(cells) != len(header):
+            raise ConfigError(f"{path}:{line_no}: {len(cells)} cells, header has {len(header)}")
+        records.append({h: (c.strip() or None) for h, c in zip(header, cells, strict=True)})
+    if label is None:
+        label = next((c for c in ("label", "target", CREDIT_LABEL) if c in header), None)
+    labels = [r.get(label) for r in records] if label in header else None
+    return from_records(
+        records,
+        labels,
+        label_name=label,
+        kind="file",
+        uri=str(path.resolve()),
+        content_hash=hashlib.sha256(data).hexdigest(),
+        categorical=categorical,
+        feature_names=[h for h in header if h != label],
+    )
+
+
+def load_dataset(spec: str, label: str | None = None, categorical: Sequence[str] = ()) -> Dataset:
+    """Load ``builtin:credit[?rows=&seed=&function=]`` or a CSV file; parquet is refused."""
+    if spec == BUILTIN_CREDIT or spec.startswith(BUILTIN_CREDIT + "?"):
+        if label not in (None, CREDIT_LABEL):
+            raise ConfigError(f"builtin:credit has label {CREDIT_LABEL!r}, not {label!r}")
+        return _builtin_credit(spec)
+    if spec.startswith("builtin:"):
+        raise ConfigError(f"unknown built-in data set {spec!r}; available: {BUILTIN_CREDIT}")
+    path = Path(spec)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        raise ConfigError(f"{spec}: parquet is not supported yet (no pyarrow); convert it to CSV")
+    return _csv_file(path, label, categorical)
