@@ -17,7 +17,7 @@ from typing import Any
 OPERATORS = ("=~", "!~", "!=", "=")  # longest first, so parsing is unambiguous
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _SPELLING = re.compile(
-    r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(\S*))\s*'
+    r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s=!~,{}]*))\s*'
 )
 
 
