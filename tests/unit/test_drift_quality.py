@@ -1,0 +1,80 @@
+"""Data quality counters: missing, out-of-range (with margin) and unseen-category rates."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from services.common.errors import ConfigError
+from services.drift.quality import FeatureQuality
+
+pytestmark = pytest.mark.unit
+
+NUMERIC = {"name": "x", "kind": "numeric", "min": 0.0, "max": 10.0, "bin_edges": [0.0, 10.0]}
+CATEGORICAL = {"name": "c", "kind": "categorical", "categories": {"a": 5, "b": 5}}
+
+
+def test_numeric_rates() -> None:
+    q = FeatureQuality(NUMERIC)
+    q.update(np.array([0.0, 10.0, 5.0, -0.1, 10.1, np.nan]))
+    q.update([None, 3.0])
+    got = q.get()
+    assert got.count == 8
+    assert got.missing_rate == pytest.approx(2 / 8)
+    assert got.out_of_range_rate == pytest.approx(2 / 6)
+    assert got.unseen_rate == 0.0
+
+
+def test_margin_widens_the_range() -> None:
+    q = FeatureQuality(NUMERIC, margin=0.5)
+    q.update([-0.4, 10.4, -0.6, 10.6])
+    assert q.get().out_of_range_rate == pytest.approx(0.5)
+
+
+def test_categorical_rates() -> None:
+    q = FeatureQuality(CATEGORICAL)
+    q.update(np.array(["a", "b", "z", None, float("nan"), "a", 3], dtype=object))
+    got = q.get()
+    assert got.count == 7
+    assert got.missing_rate == pytest.approx(2 / 7)
+    assert got.unseen_rate == pytest.approx(2 / 5)
+    assert got.out_of_range_rate == 0.0
+
+
+def test_empty_window_has_no_rates() -> None:
+    got = FeatureQuality(NUMERIC).get()
+    assert got.count == 0
+    assert got.missing_rate is None and got.out_of_range_rate is None and got.unseen_rate is None
+    only_missing = FeatureQuality(CATEGORICAL)
+    only_missing.update([None, None])
+    assert only_missing.get().missing_rate == 1.0
+    assert only_missing.get().unseen_rate is None
+
+
+@pytest.mark.parametrize("base", [NUMERIC, CATEGORICAL], ids=["numeric", "categorical"])
+def test_batches_and_state_round_trip(base: dict) -> None:
+    rng = np.random.default_rng(3)
+    if base["kind"] == "numeric":
+        values = list(rng.normal(5, 4, 1_000))
+    else:
+        values = list(rng.choice(["a", "b", "z"], 1_000))
+    values[::17] = [None] * len(values[::17])
+    whole, parts = FeatureQuality(base, margin=0.25), FeatureQuality(base, margin=0.25)
+    whole.update(values)
+    for chunk in (values[:300], values[300:301], values[301:]):
+        parts.update(chunk)
+    assert whole.get() == parts.get()
+    restored = FeatureQuality.from_state(base, json.loads(json.dumps(parts.state())))
+    assert restored.get() == whole.get()
+    restored.update(values[:10])
+    whole.update(values[:10])
+    assert restored.get() == whole.get()
+
+
+def test_bad_baselines_are_rejected() -> None:
+    with pytest.raises(ConfigError):
+        FeatureQuality({"name": "x", "kind": "numeric", "min": None, "max": 1.0})
+    with pytest.raises(ConfigError):
+        FeatureQuality({"name": "x", "kind": "image"})
