@@ -82,6 +82,11 @@ class RunnerConfig:
     shutdown_flush_s: float = 5.0
 
 
+def next_offsets(positions: dict[tuple[str, int], tuple[int, int]]) -> list[TopicPartition]:
+    """The offsets to commit after a batch: one past the last message of each partition."""
+    return [TopicPartition(t, p, last + 1) for (t, p), (_first, last) in positions.items()]
+
+
 class Runner:
     """Runs a handler over topics until `stop` is set."""
 
@@ -135,17 +140,26 @@ class Runner:
     # -- one batch -------------------------------------------------------------------------
 
     def process(self, messages: list[Message]) -> None:
-        """Decode, handle, produce, wait for delivery, then store offsets."""
+        """Decode, handle, produce, wait for delivery, then commit offsets."""
         started = time.perf_counter()
+        positions = self.work(messages)
+        self.finish(positions)
+        self.batches += 1
+        self.metrics.batch_size.labels(self.config.service).observe(len(messages))
+        self.metrics.processing.labels(self.config.service).observe(time.perf_counter() - started)
+
+    def work(self, messages: list[Message]) -> dict[tuple[str, int], tuple[int, int]]:
+        """Decode, handle and produce one batch; returns {(topic, partition): (first, last)}."""
         inbound: list[Inbound] = []
-        last: dict[tuple[str, int], int] = {}
+        positions: dict[tuple[str, int], tuple[int, int]] = {}
         for msg in messages:
             err = msg.error()
             if err is not None:
                 self._on_consume_error(err)
                 continue
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-            last[(topic, partition)] = offset
+            first = positions.get((topic, partition), (offset, offset))[0]
+            positions[(topic, partition)] = (first, offset)
             self.metrics.consumed.labels(self.config.service, topic).inc()
             value = msg.value() or b""
             try:
@@ -184,11 +198,12 @@ class Runner:
                     )
                 else:
                     self._produce(item)
+        return positions
+
+    def finish(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
+        """At least once: wait for every delivery report, then commit the batch's offsets."""
         self._flush_or_die()
-        self._commit(last)
-        self.batches += 1
-        self.metrics.batch_size.labels(self.config.service).observe(len(messages))
-        self.metrics.processing.labels(self.config.service).observe(time.perf_counter() - started)
+        self._commit(positions)
 
     def _handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Handle a batch; on repeated failure, isolate the messages that cause it."""
@@ -249,10 +264,10 @@ class Runner:
                 "exiting so the batch is replayed from the last stored offsets"
             )
 
-    def _commit(self, last: dict[tuple[str, int], int]) -> None:
-        if not last:
+    def _commit(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
+        if not positions:
             return
-        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        offsets = next_offsets(positions)
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # revoked meanwhile: the new owner replays this batch
