@@ -31,6 +31,11 @@ class Statistic(Protocol):
     name: ClassVar[str]
     suggested: ClassVar[Suggested]
 
+    @property
+    def count(self) -> int:
+        """Observations in the window (missing values excluded)."""
+        ...
+
     def update(self, values: Values) -> None:
         """Add a batch of raw values."""
         ...
