@@ -65,6 +65,12 @@ SEARCH_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         "random": {"max_depth": ("randint", 4, 16), "min_samples_leaf": ("randint", 1, 10)},
     },
 }
+TREE_ENSEMBLES = (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 RIDGE_SPACE = {"grid": {"alpha": [0.1, 1.0, 10.0]}, "random": {"alpha": ("loguniform", 1e-3, 1e2)}}
 
 
@@ -112,10 +118,13 @@ def build_pipeline(feature_specs: Sequence[FeatureSpec], estimator: Any) -> Pipe
     categorical = [i for i, s in enumerate(feature_specs) if s.kind == "categorical"]
     parts = []
     if numeric:
-        parts.append(
-            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
-                                  ("scale", StandardScaler())]), numeric)
-        )  # fmt: skip
+        steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        # Trees are scale-invariant, and a float32 scaler in ONNX moves rows lying on a split
+        # threshold to the other branch (RandomForest disagreed by 2 trees in 50); linear models
+        # need the scaler.
+        if not isinstance(estimator, TREE_ENSEMBLES):
+            steps.append(("scale", StandardScaler()))
+        parts.append(("numeric", Pipeline(steps), numeric))
     if categorical:
         # skl2onnx converts a string imputer only with a string marker; "" is the marker and the
         # fill value is the token onnx_inputs writes for a missing category.
