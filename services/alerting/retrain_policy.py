@@ -1,0 +1,145 @@
+"""The retrain policy: K consecutive breached windows of accuracy or data drift ask for a retrain.
+
+A series is one (deployment, kind, metric, feature). Each firing breach of a configured kind for
+a later window than the series' last extends its streak when the windows touch (the new window
+starts no later than the last one ended) and restarts it at 1 after a gap; a resolved breach ends
+the streak. When any series of a deployment reaches K, one `RetrainRequest` is produced; no
+second one for that deployment until `completed(deployment)`, after which streaks start over.
+Replayed or older windows change nothing, so redelivery after a crash cannot double count.
+State is plain JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+MAX_SERIES = 100_000
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainConfig:
+    """Retrain after `after_windows` consecutive breached windows of one of `kinds`."""
+
+    after_windows: int = 3
+    kinds: frozenset[str] = frozenset({"accuracy", "data_drift"})
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrainRequest:
+    """Ask the trainer for a new model version of one deployment."""
+
+    request_id: str
+    deployment: str
+    model_id: str
+    model_version: int | str
+    kind: str
+    metric: str
+    feature: str | None
+    windows: int
+    window_start: int
+    window_end: int
+    breach_ids: tuple[str, ...]
+    requested_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form."""
+        return {**dataclasses.asdict(self), "breach_ids": list(self.breach_ids)}
+
+
+@dataclasses.dataclass
+class _Streak:
+    count: int
+    first_start: int
+    last_start: int
+    last_end: int
+    breach_ids: list[str]
+
+
+class RetrainPolicy:
+    """Counts consecutive breached windows per series and emits retrain requests."""
+
+    def __init__(self, config: RetrainConfig) -> None:
+        self.config = config
+        self._streaks: dict[str, _Streak] = {}
+        self._in_flight: dict[str, str] = {}  # deployment -> request id
+
+    def observe(self, breach: Mapping[str, Any], now: float) -> RetrainRequest | None:
+        """Take one (already validated) ThresholdBreach; a RetrainRequest when the policy fires."""
+        if breach["kind"] not in self.config.kinds:
+            return None
+        deployment = breach["deployment"]
+        series = "\x1f".join(
+            (deployment, breach["kind"], breach["metric"], breach.get("feature") or "")
+        )
+        streak = self._streaks.get(series)
+        start, end = int(breach["window_start"]), int(breach["window_end"])
+        if streak is not None and start <= streak.last_start:
+            return None  # the same window again (another message for it) or an older one
+        if breach["status"] != "firing":
+            self._streaks.pop(series, None)
+            return None
+        if streak is not None and start <= streak.last_end:
+            if streak.count == 0:  # the first window after a completed retrain
+                streak.first_start = start
+            streak.count += 1
+            streak.last_start, streak.last_end = start, end
+            streak.breach_ids = [*streak.breach_ids, breach["breach_id"]][
+                -self.config.after_windows :
+            ]
+        else:
+            streak = _Streak(1, start, start, end, [breach["breach_id"]])
+            self._streaks[series] = streak
+            if len(self._streaks) > MAX_SERIES:
+                self._streaks.pop(next(iter(self._streaks)))
+        if streak.count < self.config.after_windows or deployment in self._in_flight:
+            return None
+        raw = f"{deployment}|{series}|{streak.first_start}|{end}"
+        request = RetrainRequest(
+            request_id="rt_" + hashlib.sha256(raw.encode()).hexdigest()[:24],
+            deployment=deployment,
+            model_id=breach["model_id"],
+            model_version=breach["model_version"],
+            kind=breach["kind"],
+            metric=breach["metric"],
+            feature=breach.get("feature"),
+            windows=streak.count,
+            window_start=streak.first_start,
+            window_end=end,
+            breach_ids=tuple(streak.breach_ids),
+            requested_at=now,
+        )
+        self._in_flight[deployment] = request.request_id
+        return request
+
+    def in_flight(self, deployment: str) -> str | None:
+        """The id of the outstanding request for this deployment, if any."""
+        return self._in_flight.get(deployment)
+
+    def completed(self, deployment: str) -> None:
+        """The retrain finished (either way): allow another, after a fresh run of K windows."""
+        self._in_flight.pop(deployment, None)
+        prefix = deployment + "\x1f"
+        # Keep the last window seen so replays stay ignored, but restart the count.
+        for series, streak in self._streaks.items():
+            if series.startswith(prefix):
+                streak.count = 0
+                streak.first_start = streak.last_end
+                streak.breach_ids = []
+
+    def state(self) -> dict[str, Any]:
+        """Everything, as plain JSON-able data."""
+        return {
+            "streaks": {k: dataclasses.asdict(v) for k, v in self._streaks.items()},
+            "in_flight": dict(self._in_flight),
+        }
+
+    @classmethod
+    def from_state(cls, config: RetrainConfig, state: Mapping[str, Any]) -> RetrainPolicy:
+        """Inverse of `state()`."""
+        policy = cls(config)
+        policy._streaks = {k: _Streak(**v) for k, v in state["streaks"].items()}
+        policy._in_flight = dict(state["in_flight"])
+        return policy
