@@ -21,6 +21,7 @@ class Reason(enum.StrEnum):
     NON_FINITE = "non_finite"  # NaN or Inf where the contract forbids it
     INVALID_JSON = "invalid_json"
     SCHEMA_MISMATCH = "schema_mismatch"  # features do not match the model signature
+    UNKNOWN_DEPLOYMENT = "unknown_deployment"  # the event names no active deployment
     BAD_SIGNATURE = "bad_signature"
     UNSAFE_MODEL = "unsafe_model"
     HANDLER_FAILED = "handler_failed"  # the handler raised on this message too many times

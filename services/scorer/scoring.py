@@ -1,0 +1,179 @@
+"""Turn a micro-batch of events into Prediction records: route, validate, predict, apply humility.
+
+One onnxruntime run per model per batch. Events whose deployment is unknown, or whose features
+do not match the model signature, are rejected (dead-lettered by the runner) without holding
+back the rest of the batch. Every Prediction names the exact model (name, version, id) and its
+role, so nothing can be mistaken for the champion's answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from services.common.errors import PoisonMessage, Reason
+from services.common.onnx_inputs import category_text, numeric_value
+from services.common.runner import Inbound, Outbound, Rejected
+from services.scorer.humility import Verdict, apply_rules
+from services.scorer.inference import LoadedModel, predict
+from services.scorer.model_store import Snapshot
+from services.scorer.routing import Variant, assign, shadow_plan
+
+Encode = Callable[[str, dict[str, Any]], bytes]
+Observer = Callable[[LoadedModel, str, int, list[int]], None]  # model, role, rows, event times
+
+
+def check_features(features: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse an event whose features do not fit the model signature (PoisonMessage)."""
+    for spec in specs:
+        name = spec["name"]
+        if name not in features:
+            raise PoisonMessage(Reason.SCHEMA_MISMATCH, f"feature {name!r} is absent")
+        if spec["kind"] == "numeric":
+            numeric_value(features[name], name)
+
+
+def _columns(
+    rows: Sequence[Mapping[str, Any]], specs: Sequence[Mapping[str, Any]]
+) -> dict[str, np.ndarray]:
+    cols: dict[str, np.ndarray] = {}
+    for spec in specs:
+        name = spec["name"]
+        if spec["kind"] == "numeric":
+            cols[name] = np.array([numeric_value(r.get(name), name) for r in rows], dtype=float)
+        else:
+            cols[name] = np.array([category_text(r.get(name)) for r in rows], dtype=object)
+    return cols
+
+
+class ScoringHandler:
+    """The scorer's runner handler."""
+
+    def __init__(
+        self,
+        snapshot: Callable[[], Snapshot],
+        predictions_topic: str,
+        review_topic: str,
+        encode: Encode,
+        observe: Observer | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.predictions_topic = predictions_topic
+        self.review_topic = review_topic
+        self.encode = encode
+        self.observe = observe
+
+    def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
+        """Score a batch; one output list in input order per deployment group."""
+        view = self.snapshot()
+        out: list[Outbound | Rejected] = []
+        by_deployment: dict[str, list[Inbound]] = defaultdict(list)
+        for item in batch:
+            name = item.record.get("deployment", "")
+            if name not in view.deployments:
+                out.append(
+                    Rejected(
+                        item, Reason.UNKNOWN_DEPLOYMENT, f"no deployment named {name!r} is active"
+                    )
+                )
+                continue
+            by_deployment[name].append(item)
+        for name, items in by_deployment.items():
+            out.extend(self._score_deployment(view, view.deployments[name], items))
+        return out
+
+    def _score_deployment(
+        self, view: Snapshot, deployment: Mapping[str, Any], items: list[Inbound]
+    ) -> list[Outbound | Rejected]:
+        champion = view.models[deployment["champion"]["model_id"]]
+        out: list[Outbound | Rejected] = []
+        good: list[Inbound] = []
+        for item in items:
+            try:
+                check_features(item.record["features"], champion.feature_specs)
+                good.append(item)
+            except PoisonMessage as exc:
+                out.append(Rejected(item, exc.reason, exc.detail))
+        if not good:
+            return out
+        if deployment.get("mode") == "ab":
+            variants = assign([m.record["association_id"] for m in good], deployment)
+            groups: dict[Variant, list[int]] = defaultdict(list)
+            for i, v in enumerate(variants):
+                groups[v].append(i)
+            plan = list(groups.items())
+        else:
+            plan = [(v, list(range(len(good)))) for v in shadow_plan(deployment)]
+        review: set[int] = set()
+        for variant, idx in plan:
+            model = view.models[variant.model_id]
+            rows = [good[i].record["features"] for i in idx]
+            result = predict(model, rows)
+            verdicts = self._humility(deployment, model, rows, result.top_probability())
+            if variant.served:
+                review.update(idx[j] for j, v in enumerate(verdicts) if v.route)
+            scored = int(time.time() * 1000)
+            for j, i in enumerate(idx):
+                out.append(
+                    self._prediction(good[i], model, variant, result, j, verdicts[j], scored)
+                )
+            if self.observe:
+                self.observe(
+                    model, variant.role, len(idx), [good[i].record["event_time"] for i in idx]
+                )
+        for i in sorted(review):
+            out.append(Outbound(self.review_topic, good[i].key, good[i].value))
+        return out
+
+    @staticmethod
+    def _humility(
+        deployment: Mapping[str, Any],
+        model: LoadedModel,
+        rows: list[Mapping[str, Any]],
+        top: np.ndarray | None,
+    ) -> list[Verdict]:
+        rules = deployment.get("humility") or []
+        if not rules:
+            return [Verdict() for _ in rows]
+        return apply_rules(
+            rules, _columns(rows, model.feature_specs), top, model.baseline, len(rows)
+        )
+
+    def _prediction(
+        self,
+        item: Inbound,
+        model: LoadedModel,
+        variant: Variant,
+        result: Any,
+        j: int,
+        verdict: Verdict,
+        scored: int,
+    ) -> Outbound:
+        probs = {}
+        if result.probabilities is not None:
+            probs = {
+                c: float(p) for c, p in zip(model.classes, result.probabilities[j], strict=False)
+            }
+        prediction = verdict.override if verdict.overridden else result.predictions[j]
+        record = {
+            "association_id": item.record["association_id"],
+            "deployment": item.record["deployment"],
+            "model_name": model.name,
+            "model_version": model.version,
+            "model_id": model.model_id,
+            "role": variant.role,
+            "served": variant.served,
+            "prediction": prediction,
+            "probabilities": probs,
+            "humility": verdict.flags,
+            "overridden": verdict.overridden,
+            "event_time": item.record["event_time"],
+            "scored_time": scored,
+            "input_partition": item.partition,
+            "input_offset": item.offset,
+        }
+        return Outbound(self.predictions_topic, item.key, self.encode("Prediction", record))
