@@ -80,9 +80,11 @@ fetch() {
   local partial=$CACHE_DIR/libs.partial
   rm -rf "$partial" "$LIBS"
   local started=$SECONDS
-  mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$partial" \
-    || die "Maven could not fetch the jars (network? proxy in ~/.m2/settings.xml?); re-run to retry"
+  if ! mvn -B -q -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$partial" >"$CACHE_DIR/fetch.log" 2>&1; then
+    tail -n 30 "$CACHE_DIR/fetch.log" >&2
+    die "Maven could not fetch the jars (network? proxy in ~/.m2/settings.xml?); re-run to retry"
+  fi
   ls "$partial"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 \
     || die "Maven finished but kafka_2.13-$KAFKA_VERSION.jar is missing from $partial"
   # Rename then marker: an interrupted fetch leaves no marker and is redone from scratch.
