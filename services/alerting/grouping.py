@@ -28,17 +28,34 @@ class GroupingRoute(Protocol):
     """What grouping needs from a route: its identity, receiver and timers (seconds)."""
 
     @property
-    def key(self) -> str: ...
+    def key(self) -> str:
+        """Identifies the route; the prefix of its group keys."""
+        ...
+
     @property
-    def receiver(self) -> str: ...
+    def receiver(self) -> str:
+        """The receiver notifications go to."""
+        ...
+
     @property
-    def group_by(self) -> tuple[str, ...]: ...
+    def group_by(self) -> tuple[str, ...]:
+        """Labels that split alerts into groups ("..." for all)."""
+        ...
+
     @property
-    def group_wait(self) -> float: ...
+    def group_wait(self) -> float:
+        """Seconds a new group waits before its first notification."""
+        ...
+
     @property
-    def group_interval(self) -> float: ...
+    def group_interval(self) -> float:
+        """Seconds between looks at a group after its first notification."""
+        ...
+
     @property
-    def repeat_interval(self) -> float: ...
+    def repeat_interval(self) -> float:
+        """Seconds before an unchanged firing group is notified again."""
+        ...
 
 
 class Suppressor(Protocol):
