@@ -1,0 +1,36 @@
+"""The scorer's settings (`STREAMOPS_SCORER_*`, flags), defined once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from services.common.settings import CommonSettings
+
+GUARANTEES = ("at_least_once", "exactly_once")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScorerSettings(CommonSettings):
+    """How the scorer consumes, batches, delivers and trusts models."""
+
+    service: ClassVar[str] = "scorer"
+
+    group_id: str = "streamops-scorer"
+    instance_id: str = ""  # stable per process slot: static membership and transactional id
+    batch_size: int = 1000
+    max_wait_ms: int = 20
+    processing_guarantee: str = "at_least_once"
+    max_poll_interval_ms: int = 300_000
+    trusted_keys_dir: str = ""  # default: <var_dir>/keys
+    replay_timeout_s: float = 60.0
+    metrics_port: int = 9102
+
+    def __post_init__(self) -> None:
+        if self.processing_guarantee not in GUARANTEES:
+            raise ValueError(
+                f"processing_guarantee must be one of {GUARANTEES}, "
+                f"not {self.processing_guarantee!r}"
+            )
+        if self.batch_size < 1 or self.max_wait_ms < 0:
+            raise ValueError("batch_size must be >= 1 and max_wait_ms >= 0")
