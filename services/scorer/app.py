@@ -159,11 +159,8 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
     if settings.instance_id:
         consumer_conf["group.instance.id"] = settings.instance_id
     exactly_once = settings.processing_guarantee == "exactly_once"
-    producer_conf = (
-        kafka.producer(transactional_id=f"{settings.group_id}-{_instance_id(settings)}")
-        if exactly_once
-        else kafka.producer()
-    )
+    tx_id = f"{settings.group_id}-{_instance_id(settings)}"
+    producer_conf = kafka.producer(transactional_id=tx_id) if exactly_once else kafka.producer()
     runner_cls = TransactionalRunner if exactly_once else Runner
     runner = runner_cls(
         RunnerConfig(
