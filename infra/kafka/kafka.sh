@@ -18,7 +18,7 @@ usage: $(basename "$0") {fetch|start|stop|kill|status|logs [-f]}
 environment:
   STREAMOPS_KAFKA_PORT             client port (default 9092)
   STREAMOPS_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
-  STREAMOPS_VAR_DIR                data, pid and logs (default <repo>/var; STREAMOPS_VAR also read)
+  STREAMOPS_VAR_DIR                data, pid and logs (default <repo>/var)
   STREAMOPS_CACHE                  jar cache (default ~/.cache/streamops)
   PYTHON                           interpreter for the readiness check (default python3)
 EOF
@@ -33,7 +33,7 @@ REPO_ROOT=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=${STREAMOPS_CACHE:-$HOME/.cache/streamops}/kafka-$KAFKA_VERSION
 LIBS=$CACHE_DIR/libs
 FETCH_MARKER=$CACHE_DIR/fetch-complete
-VAR_DIR=${STREAMOPS_VAR_DIR:-${STREAMOPS_VAR:-$REPO_ROOT/var}}
+VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
 DATA_DIR=$VAR_DIR/kafka
 LOG_DIR=$VAR_DIR/log
 LOG_FILE=$LOG_DIR/kafka.log

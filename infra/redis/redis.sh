@@ -16,7 +16,7 @@ usage: $(basename "$0") {start|stop|kill|status}
 environment:
   STREAMOPS_REDIS_PORT      port on 127.0.0.1 (default 6379)
   STREAMOPS_REDIS_PASSWORD  password (default: generated once into var/redis/password, mode 0600)
-  STREAMOPS_VAR_DIR         data, pid and logs (default <repo>/var; STREAMOPS_VAR also read)
+  STREAMOPS_VAR_DIR         data, pid and logs (default <repo>/var)
 EOF
 }
 
@@ -25,7 +25,7 @@ STOP_TIMEOUT=30
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$HERE/../.." && pwd)
-VAR_DIR=${STREAMOPS_VAR_DIR:-${STREAMOPS_VAR:-$REPO_ROOT/var}}
+VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
 DATA_DIR=$VAR_DIR/redis
 LOG_DIR=$VAR_DIR/log
 LOG_FILE=$LOG_DIR/redis.log

@@ -55,9 +55,9 @@ class StandardMetrics:
         )
 
 
-def serve_metrics(registry: CollectorRegistry, port: int) -> int:
-    """Serve `/metrics` on 127.0.0.1:port (0 = off); returns the port or 0."""
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> int:
+    """Serve `/metrics` on host:port (0 = off); returns the port or 0."""
     if port <= 0:
         return 0
-    start_http_server(port, addr="127.0.0.1", registry=registry)
+    start_http_server(port, addr=host, registry=registry)
     return port

@@ -78,6 +78,7 @@ class CommonSettings:
     redis_port: int = 6379
     redis_password: Secret = Secret("")
     var_dir: str = str(REPO_ROOT / "var")
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 only inside a container, for Prometheus
     metrics_port: int = 0
     log_level: str = "INFO"
 

@@ -134,7 +134,7 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
     registry = CollectorRegistry()
     standard = StandardMetrics(registry, "scorer")
     metrics = ScorerMetrics(registry)
-    serve_metrics(registry, settings.metrics_port)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_host)
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, f"scorer-{_instance_id(settings)}")
     decoder = TopicDecoder(namer)

@@ -20,7 +20,6 @@ METRICS_PORTS = {"trainer": 9101, "scorer": 9102, "drift": 9103, "alerting": 910
 # Keys compose needs that services/common/settings.py does not define yet (a container must
 # listen on all interfaces); remove an entry once the setting exists.
 AWAITING_SETTINGS = {
-    "STREAMOPS_METRICS_HOST",
     "STREAMOPS_REGISTRY_HTTP_HOST",
     "STREAMOPS_REGISTRY_HTTP_PORT",
 }
