@@ -125,14 +125,16 @@ class Dataset:
         return self.labels.astype(str if self.task == "classification" else float)
 
 
-def _as_number(value: Any) -> float | None:
-    """A float for numbers and numeric text, NaN for missing, None when it is not a number."""
+def _as_number(value: Any, parse_text: bool = True) -> float | None:
+    """A float for numbers (and numeric text), NaN for missing, None when it is not a number."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return math.nan
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float | np.integer | np.floating):
         number = float(value)
+    elif not parse_text:
+        return None if str(value) != "" else math.nan
     else:
         text = str(value).strip()
         if text == "":
@@ -147,9 +149,9 @@ def _as_number(value: Any) -> float | None:
 
 
 def _feature_column(
-    name: str, raw: list[Any], categorical: bool
+    name: str, raw: list[Any], categorical: bool, parse_text: bool
 ) -> tuple[FeatureSpec, np.ndarray, tuple[str, ...]]:
-    numbers = [_as_number(v) for v in raw]
+    numbers = [_as_number(v, parse_text) for v in raw]
     present = [v for v in raw if category_text(v) is not None]
     bad = [str(v) for v, n in zip(raw, numbers, strict=True) if n is None]
     # Mostly numbers means a numeric column with garbage in it; otherwise it is categorical.
@@ -191,8 +193,13 @@ def from_records(
     stream_slices: Sequence[Mapping[str, Any]] = (),
     categorical: Sequence[str] = (),
     feature_names: Sequence[str] | None = None,
+    parse_text: bool = False,
 ) -> Dataset:
-    """Build a Dataset from feature rows and labels; hashes them unless a hash is given."""
+    """Build a Dataset from feature rows and labels; hashes them unless a hash is given.
+
+    A column of mostly numbers is numeric (its other values are recorded as unparseable);
+    strings are categories unless ``parse_text`` (CSV, where every cell is text) is set.
+    """
     names = (
         list(feature_names)
         if feature_names is not None
@@ -201,7 +208,7 @@ def from_records(
     specs, columns, unparseable = [], {}, {}
     for name in names:
         spec, values, bad = _feature_column(
-            name, [r.get(name) for r in records], name in categorical
+            name, [r.get(name) for r in records], name in categorical, parse_text
         )
         specs.append(spec)
         columns[name] = values
@@ -311,6 +318,7 @@ def _csv_file(path: Path, label: str | None, categorical: Sequence[str]) -> Data
         content_hash=hashlib.sha256(data).hexdigest(),
         categorical=categorical,
         feature_names=[h for h in header if h != label],
+        parse_text=True,
     )
 
 

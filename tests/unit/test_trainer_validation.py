@@ -66,7 +66,7 @@ def test_single_class():
 
 
 def test_garbage_in_numeric_column():
-    values = [str(i) for i in range(200)]
+    values: list = [float(i) for i in range(200)]
     values[17] = "N/A?"
     refused(dataset(z=values), "numeric column 'z'", "'N/A?'")
 
