@@ -130,8 +130,9 @@ def build_pipeline(feature_specs: Sequence[FeatureSpec], estimator: Any) -> Pipe
         # fill value is the token onnx_inputs writes for a missing category.
         impute = SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY, missing_values="")
         encode = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
-        parts.append(("categorical", Pipeline([("impute", impute), ("encode", encode)]),
-                      categorical))  # fmt: skip
+        parts.append(
+            ("categorical", Pipeline([("impute", impute), ("encode", encode)]), categorical)
+        )
     return Pipeline([("features", ColumnTransformer(parts)), (MODEL_STEP, estimator)])
 
 
@@ -233,8 +234,12 @@ def train(
     metrics = holdout_metrics(task, classes, y_hold, best.predict(x_hold), proba)
     metrics["cv_" + scoring.removeprefix("neg_")] = float(abs(searcher.best_score_))
     model_params = best.named_steps[MODEL_STEP].get_params(deep=False)
-    search_space = {"search": search, "trials": trials if search == "random" else None,
-                    "scoring": scoring, "space": chosen}  # fmt: skip
+    search_space = {
+        "search": search,
+        "trials": trials if search == "random" else None,
+        "scoring": scoring,
+        "space": chosen,
+    }
     return TrainResult(
         pipeline=best,
         estimator=estimator,
