@@ -15,10 +15,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,22 +26,15 @@ import numpy as np
 
 from services.common.errors import ConfigError
 from services.common.onnx_inputs import MISSING_CATEGORY, category_text
-
-BUILTIN_CREDIT = "builtin:credit"
-CREDIT_FEATURES = (
-    "salary",
-    "commission",
-    "age",
-    "elevel",
-    "car",
-    "zipcode",
-    "hvalue",
-    "hyears",
-    "loan",
+from services.trainer.credit import (
+    BUILTIN_CREDIT,
+    CREDIT_CATEGORICAL,
+    CREDIT_DEFAULTS,
+    CREDIT_FEATURES,
+    CREDIT_LABEL,
+    credit_rows,
 )
-CREDIT_CATEGORICAL = frozenset({"elevel", "car", "zipcode"})
-CREDIT_LABEL = "approved"
-CREDIT_DEFAULTS = {"rows": 20_000, "seed": 42, "function": 0}
+
 MAX_CLASSES = 20
 
 
@@ -234,24 +226,6 @@ def from_records(
         kind, uri, content_hash, len(records), tuple(schema), tuple(stream_slices)
     )
     return Dataset(columns, tuple(specs), label_name, label_values, task, version, unparseable)
-
-
-def credit_rows(
-    n: int, seed: int, function: int = 0, start: int = 0
-) -> Iterator[tuple[dict[str, Any], str]]:
-    """Rows ``start .. start+n`` of the Agrawal credit stream as (features, label "0"/"1").
-
-    With perturbation 0 the features depend only on the seed, so switching ``function`` at some
-    ``start`` keeps the inputs and changes the labelling rule: concept drift on demand.
-    """
-    from river.datasets.synth import Agrawal
-
-    generator = Agrawal(classification_function=function, seed=seed, perturbation=0.0)
-    for x, y in itertools.islice(generator, start, start + n):
-        features = {
-            k: str(x[k]) if k in CREDIT_CATEGORICAL else float(x[k]) for k in CREDIT_FEATURES
-        }
-        yield features, str(y)
 
 
 def _builtin_credit(spec: str) -> Dataset:
