@@ -13,7 +13,7 @@ from services.trainer.model_build import TrainOptions, build_model
 
 
 @functools.cache
-def credit_content(version: int = 1, estimator: str = "logreg", rows: int = 3000,
+def credit_content(version: int = 1, estimator: str = "hgb", rows: int = 3000,
                    seed: int = 0) -> dict[str, Any]:
     """An unsigned ModelContent trained on a small builtin:credit table."""
     ds = load_dataset(f"builtin:credit?rows={rows}&seed={seed + 1}")

@@ -37,7 +37,7 @@ def run_until_caught_up(w, proc, group):
 
 def test_champion_and_shadow_challenger_score_every_event_tagged(kafka_bootstrap, prefix, tmp_path):
     w = world(kafka_bootstrap, prefix, tmp_path)
-    v1, v2 = v1_signed(w), published(credit_content(2, estimator="hgb"), w.key)
+    v1, v2 = v1_signed(w), published(credit_content(2, estimator="rf"), w.key)
     w.publish(v1, v2)
     w.deploy(deployment(v1["content"], challengers=({"content": v2["content"], "weight": 0.0},)))
     ids = w.events(1500)
@@ -58,7 +58,7 @@ def test_champion_and_shadow_challenger_score_every_event_tagged(kafka_bootstrap
 
 def test_ab_split_is_sticky_and_follows_weights(kafka_bootstrap, prefix, tmp_path):
     w = world(kafka_bootstrap, prefix, tmp_path)
-    v1, v2 = v1_signed(w), published(credit_content(2, estimator="hgb"), w.key)
+    v1, v2 = v1_signed(w), published(credit_content(2, estimator="rf"), w.key)
     w.publish(v1, v2)
     w.deploy(
         deployment(
@@ -106,9 +106,9 @@ def test_r9_tampered_unsigned_and_foreign_models_are_never_served(
 ):
     w = world(kafka_bootstrap, prefix, tmp_path)
     good = published(credit_content(1), w.key)
-    tampered = published(credit_content(2, estimator="hgb"), w.key)
+    tampered = published(credit_content(2, estimator="rf"), w.key)
     tampered["content"]["lineage"]["metrics"]["roc_auc"] = 0.999  # after signing
-    unsigned = {**published(credit_content(3, estimator="rf"), w.key), "signature": b""}
+    unsigned = {**published(credit_content(3, estimator="logreg"), w.key), "signature": b""}
     other_dir = tmp_path / "other-keys"
     other_dir.mkdir()
     foreign = published({**credit_content(1, seed=3), "version": 4}, keypair(other_dir))
