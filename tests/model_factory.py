@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def keypair(directory: Path) -> signing.SigningKey:
 
 def published(content: dict[str, Any], key: signing.SigningKey, **changes: Any) -> dict[str, Any]:
     """A signed ModelPublished record for `content` (with optional field changes, then signed)."""
-    body = {**content, **changes}
+    body = copy.deepcopy({**content, **changes})  # cached contents must never be mutated
     if "onnx" in changes:
         from services.trainer.model_content import model_id
 
