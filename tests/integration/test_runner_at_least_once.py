@@ -52,8 +52,13 @@ def _events(prefix: str) -> list[tuple[str, bytes]]:
     items = []
     for i in range(N):
         aid = f"{prefix}{i}"
-        record = {"association_id": aid, "deployment": "d", "event_time": 1_700_000_000_000 + i,
-                  "features": {"x": float(i), "c": "a"}, "attributes": {}}
+        record = {
+            "association_id": aid,
+            "deployment": "d",
+            "event_time": 1_700_000_000_000 + i,
+            "features": {"x": float(i), "c": "a"},
+            "attributes": {},
+        }
         items.append((aid, serde.encode("FeatureEvent", record)))
     return items
 
@@ -65,8 +70,20 @@ def _run_with_kills(bootstrap: str, prefix: str, tmp_path, unsafe: bool) -> tupl
     items = _events(prefix)
     produce(bootstrap, namer.events, items)
     group = f"g-{uuid.uuid4().hex[:8]}"
-    args = ["--prefix", prefix, "--output", output, "--group", group, "--batch-size", str(BATCH),
-            "--pause-ms", "60" if unsafe else "20", "--bootstrap", bootstrap]
+    args = [
+        "--prefix",
+        prefix,
+        "--output",
+        output,
+        "--group",
+        group,
+        "--batch-size",
+        str(BATCH),
+        "--pause-ms",
+        "60" if unsafe else "20",
+        "--bootstrap",
+        bootstrap,
+    ]
     if unsafe:
         args.append("--unsafe-commit-first")
     proc = ServiceProcess("loadtest.relay", args, tmp_path / "relay.log")
@@ -91,18 +108,22 @@ def _run_with_kills(bootstrap: str, prefix: str, tmp_path, unsafe: bool) -> tupl
     return {aid for aid, _ in items}, outputs, kills
 
 
-def test_r3_kill9_mid_batch_loses_nothing_and_duplicates_are_bounded(kafka_bootstrap, prefix,
-                                                                     tmp_path):
+def test_r3_kill9_mid_batch_loses_nothing_and_duplicates_are_bounded(
+    kafka_bootstrap, prefix, tmp_path
+):
     inputs, outputs, kills = _run_with_kills(kafka_bootstrap, prefix, tmp_path, unsafe=False)
     problems = check_delivery(inputs, outputs, max_duplicates=kills * BATCH)
     assert kills == KILLS
     assert problems == [], problems
-    print(f"R3: {len(inputs)} in, {len(outputs)} out, "
-          f"{len(outputs) - len(set(outputs))} duplicates after {kills} kills")
+    print(
+        f"R3: {len(inputs)} in, {len(outputs)} out, "
+        f"{len(outputs) - len(set(outputs))} duplicates after {kills} kills"
+    )
 
 
-def test_r3_negative_control_commit_before_flush_fails_the_checker(kafka_bootstrap, prefix,
-                                                                   tmp_path):
+def test_r3_negative_control_commit_before_flush_fails_the_checker(
+    kafka_bootstrap, prefix, tmp_path
+):
     inputs, outputs, kills = _run_with_kills(kafka_bootstrap, prefix, tmp_path, unsafe=True)
     problems = check_delivery(inputs, outputs, max_duplicates=kills * BATCH)
     assert any(p.startswith("lost") for p in problems), (

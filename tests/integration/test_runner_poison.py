@@ -17,8 +17,9 @@ N_VALID = 5000
 EVERY = 200  # one poison pill per 200 valid events (R6 asks 1 per 1,000; denser is stricter)
 
 
-def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(kafka_bootstrap, prefix,
-                                                                     tmp_path):
+def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(
+    kafka_bootstrap, prefix, tmp_path
+):
     namer = make_topics(kafka_bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
     create_topic({"bootstrap.servers": kafka_bootstrap}, output, 6)
@@ -27,8 +28,13 @@ def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(kafka_boots
     valid: set[str] = set()
     for i in range(N_VALID):
         aid = f"ok-{i}"
-        record = {"association_id": aid, "deployment": "d", "event_time": 1_700_000_000_000,
-                  "features": {"x": float(i)}, "attributes": {}}
+        record = {
+            "association_id": aid,
+            "deployment": "d",
+            "event_time": 1_700_000_000_000,
+            "features": {"x": float(i)},
+            "attributes": {},
+        }
         items.append((aid, serde.encode("FeatureEvent", record)))
         valid.add(aid)
         if i % EVERY == EVERY - 1:
@@ -39,9 +45,20 @@ def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(kafka_boots
     produce(kafka_bootstrap, namer.events, items)
 
     group = f"g-{uuid.uuid4().hex[:8]}"
-    proc = ServiceProcess("loadtest.relay", [
-        "--prefix", prefix, "--output", output, "--group", group, "--bootstrap", kafka_bootstrap,
-    ], tmp_path / "relay.log").start()
+    proc = ServiceProcess(
+        "loadtest.relay",
+        [
+            "--prefix",
+            prefix,
+            "--output",
+            output,
+            "--group",
+            group,
+            "--bootstrap",
+            kafka_bootstrap,
+        ],
+        tmp_path / "relay.log",
+    ).start()
     try:
         wait_caught_up(kafka_bootstrap, group, namer.events, timeout_s=90)
     finally:
@@ -49,8 +66,10 @@ def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(kafka_boots
     assert code == 0, proc.log_tail()
 
     relayed = {key.decode() for _p, _o, key, _v in read_all(kafka_bootstrap, output)}
-    dead = [serde.decode(v, expected="DeadLetter")[1]
-            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)]
+    dead = [
+        serde.decode(v, expected="DeadLetter")[1]
+        for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)
+    ]
     assert relayed == valid, f"valid events missing from the output: {len(valid - relayed)}"
     originals = {d["original"]: d for d in dead}
     assert set(originals) == set(poison), (

@@ -22,10 +22,21 @@ pytestmark = pytest.mark.integration
 
 
 def _relay(bootstrap: str, prefix: str, output: str, group: str, tmp_path, *extra: str):
-    return ServiceProcess("loadtest.relay", [
-        "--prefix", prefix, "--output", output, "--group", group, "--bootstrap", bootstrap,
-        *extra,
-    ], tmp_path / "relay.log")
+    return ServiceProcess(
+        "loadtest.relay",
+        [
+            "--prefix",
+            prefix,
+            "--output",
+            output,
+            "--group",
+            group,
+            "--bootstrap",
+            bootstrap,
+            *extra,
+        ],
+        tmp_path / "relay.log",
+    )
 
 
 def _wait_for_log(proc: ServiceProcess, text: str, timeout_s: float = 30) -> None:
@@ -53,12 +64,26 @@ def test_r16_sigterm_mid_stream_then_restart_loses_nothing(kafka_bootstrap, pref
     output = f"{prefix}relayed"
     create_topic({"bootstrap.servers": kafka_bootstrap}, output, 6)
     ids = [f"e{i}" for i in range(3000)]
-    produce(kafka_bootstrap, namer.events, [
-        (aid, serde.encode("FeatureEvent", {
-            "association_id": aid, "deployment": "d", "event_time": 1_700_000_000_000,
-            "features": {"x": 1.0}, "attributes": {}}))
-        for aid in ids
-    ])
+    produce(
+        kafka_bootstrap,
+        namer.events,
+        [
+            (
+                aid,
+                serde.encode(
+                    "FeatureEvent",
+                    {
+                        "association_id": aid,
+                        "deployment": "d",
+                        "event_time": 1_700_000_000_000,
+                        "features": {"x": 1.0},
+                        "attributes": {},
+                    },
+                ),
+            )
+            for aid in ids
+        ],
+    )
     group = f"g-{uuid.uuid4().hex[:8]}"
     extra = ("--batch-size", "100", "--pause-ms", "40")
     proc = _relay(kafka_bootstrap, prefix, output, group, tmp_path, *extra).start()

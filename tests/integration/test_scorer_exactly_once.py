@@ -23,16 +23,16 @@ N = 6000
 KILLS = 3
 
 
-def test_r2_kill9_three_times_gives_each_event_exactly_one_prediction(kafka_bootstrap, prefix,
-                                                                      tmp_path):
+def test_r2_kill9_three_times_gives_each_event_exactly_one_prediction(
+    kafka_bootstrap, prefix, tmp_path
+):
     w = world(kafka_bootstrap, prefix, tmp_path)
     v1 = v1_signed(w)
     w.publish(v1)
     w.deploy(deployment(v1["content"]))
     ids = w.events(N)
     group = f"scorer-{prefix}"
-    proc = w.scorer("--processing-guarantee", "exactly_once", "--batch-size", "200",
-                    group=group)
+    proc = w.scorer("--processing-guarantee", "exactly_once", "--batch-size", "200", group=group)
 
     def progress() -> int:
         return sum(max(o, 0) for o in committed(kafka_bootstrap, group, w.namer.events).values())
@@ -56,11 +56,15 @@ def test_r2_kill9_three_times_gives_each_event_exactly_one_prediction(kafka_boot
         code, _ = proc.terminate()
     assert code == 0, proc.log_tail()
 
-    rows = [serde.decode(v, expected="Prediction")[1]
-            for _p, _o, _k, v in read_all(kafka_bootstrap, w.namer.predictions)]
+    rows = [
+        serde.decode(v, expected="Prediction")[1]
+        for _p, _o, _k, v in read_all(kafka_bootstrap, w.namer.predictions)
+    ]
     counts = Counter(r["association_id"] for r in rows if r["served"])
     duplicates = {aid: c for aid, c in counts.items() if c > 1}
     assert not duplicates, f"{len(duplicates)} duplicated predictions under read_committed"
     assert set(counts) == set(ids), f"missing {len(set(ids) - set(counts))}"
-    print(f"R2: {N} events, {KILLS} kills, 0 duplicates; restart to 20% progress took "
-          f"{', '.join(f'{s:.1f}' for s in recoveries)} s")
+    print(
+        f"R2: {N} events, {KILLS} kills, 0 duplicates; restart to 20% progress took "
+        f"{', '.join(f'{s:.1f}' for s in recoveries)} s"
+    )
