@@ -1,0 +1,98 @@
+"""The Avro contract: every `.avsc` in `schemas/`, parsed once, with its fingerprint.
+
+A fingerprint is the 8-byte CRC-64-AVRO of the schema's Parsing Canonical Form, little-endian,
+as the Avro single-object encoding carries it. Nested named records (ModelContent inside
+ModelPublished) can be looked up by name too, for canonical encodings that sign a part.
+
+>>> s = SchemaSet()
+>>> s.name_for(s.fingerprint("Actual"))
+'Actual'
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def _find_named(node: Any, name: str) -> dict[str, Any] | None:
+    if isinstance(node, dict):
+        if node.get("type") == "record" and node.get("name") == name:
+            return node
+        for value in node.values():
+            found = _find_named(value, name)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for value in node:
+            found = _find_named(value, name)
+            if found is not None:
+                return found
+    return None
+
+
+class SchemaSet:
+    """Parsed top-level schemas by name and by fingerprint."""
+
+    def __init__(self, directory: Path = SCHEMA_DIR) -> None:
+        self.directory = directory
+        self._raw: dict[str, dict[str, Any]] = {}
+        self._parsed: dict[str, Any] = {}
+        self._fingerprints: dict[str, bytes] = {}
+        paths = sorted(directory.glob("*.avsc"))
+        if not paths:
+            raise FileNotFoundError(f"no .avsc files in {directory}")
+        for path in paths:
+            raw = json.loads(path.read_text())
+            name = raw["name"]
+            if name in self._raw:
+                raise ValueError(f"schema {name} defined twice")
+            self._raw[name] = raw
+            self._parsed[name] = fastavro.parse_schema(raw)
+            canonical = to_parsing_canonical_form(self._parsed[name])
+            self._fingerprints[name] = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        self._by_fingerprint = {fp: name for name, fp in self._fingerprints.items()}
+
+    def names(self) -> list[str]:
+        """Top-level record names."""
+        return sorted(self._raw)
+
+    def raw(self, name: str) -> dict[str, Any]:
+        """The schema as written in its file."""
+        return self._raw[name]
+
+    def parsed(self, name: str) -> Any:
+        """The fastavro-parsed schema of a top-level record."""
+        return self._parsed[name]
+
+    def fingerprint(self, name: str) -> bytes:
+        """8-byte CRC-64-AVRO fingerprint (little-endian) of a top-level record."""
+        return self._fingerprints[name]
+
+    def name_for(self, fp: bytes) -> str | None:
+        """The record with this fingerprint, or None."""
+        return self._by_fingerprint.get(fp)
+
+    @functools.cache  # noqa: B019 (one SchemaSet lives for the whole process)
+    def nested(self, name: str) -> Any:
+        """A parsed named record defined inside a top-level schema (e.g. ModelContent)."""
+        if name in self._parsed:
+            return self._parsed[name]
+        for raw in self._raw.values():
+            found = _find_named(raw, name)
+            if found is not None:
+                return fastavro.parse_schema(found)
+        raise KeyError(f"no record named {name} in {self.directory}")
+
+
+@functools.cache
+def default_schemas() -> SchemaSet:
+    """The project's schemas, loaded once per process."""
+    return SchemaSet()
