@@ -19,8 +19,17 @@ from services.common.errors import Reason
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
-POISON_KINDS = ("random_bytes", "truncated", "unknown_fingerprint", "trailing_garbage",
-                "wrong_type", "json_wrong_type", "nan", "inf", "size_bomb")
+POISON_KINDS = (
+    "random_bytes",
+    "truncated",
+    "unknown_fingerprint",
+    "trailing_garbage",
+    "wrong_type",
+    "json_wrong_type",
+    "nan",
+    "inf",
+    "size_bomb",
+)
 
 EXPECTED_REASON = {
     "random_bytes": Reason.NOT_AVRO.value,
@@ -52,8 +61,13 @@ def _body(name: str, record: dict) -> bytes:
 
 def event(seed: int, **features) -> dict:
     """A valid FeatureEvent record."""
-    return {"association_id": f"p-{seed}", "deployment": "d", "event_time": 1_700_000_000_000,
-            "features": features or {"x": 1.0, "c": "a"}, "attributes": {}}
+    return {
+        "association_id": f"p-{seed}",
+        "deployment": "d",
+        "event_time": 1_700_000_000_000,
+        "features": features or {"x": 1.0, "c": "a"},
+        "attributes": {},
+    }
 
 
 def _zigzag_varint(n: int) -> bytes:
@@ -90,12 +104,17 @@ def make_poison(kind: str, seed: int = 0) -> bytes:
     if kind == "trailing_garbage":
         return valid + b"garbage" + str(seed).encode()
     if kind == "wrong_type":  # a well-formed record of another type on the events topic
-        actual = {"association_id": f"p-{seed}", "deployment": "d", "label": "1",
-                  "actual_time": 1_700_000_000_000}
+        actual = {
+            "association_id": f"p-{seed}",
+            "deployment": "d",
+            "label": "1",
+            "actual_time": 1_700_000_000_000,
+        }
         return _frame("Actual", _body("Actual", actual))
     if kind == "json_wrong_type":
-        return json.dumps({"association_id": f"p-{seed}", "deployment": "d",
-                           "features": "not a map"}).encode()
+        return json.dumps(
+            {"association_id": f"p-{seed}", "deployment": "d", "features": "not a map"}
+        ).encode()
     if kind == "nan":
         return _frame("FeatureEvent", _body("FeatureEvent", event(seed, x=float("nan"))))
     if kind == "inf":

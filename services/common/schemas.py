@@ -22,6 +22,18 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
+def _plain(node: Any) -> Any:
+    """The schema without logical types: timestamps stay epoch-millisecond ints in Python.
+
+    The Parsing Canonical Form (hence the fingerprint) ignores logical types anyway.
+    """
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
 def _find_named(node: Any, name: str) -> dict[str, Any] | None:
     if isinstance(node, dict):
         if node.get("type") == "record" and node.get("name") == name:
@@ -55,7 +67,7 @@ class SchemaSet:
             if name in self._raw:
                 raise ValueError(f"schema {name} defined twice")
             self._raw[name] = raw
-            self._parsed[name] = fastavro.parse_schema(raw)
+            self._parsed[name] = fastavro.parse_schema(_plain(raw))
             canonical = to_parsing_canonical_form(self._parsed[name])
             self._fingerprints[name] = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         self._by_fingerprint = {fp: name for name, fp in self._fingerprints.items()}
@@ -88,7 +100,7 @@ class SchemaSet:
         for raw in self._raw.values():
             found = _find_named(raw, name)
             if found is not None:
-                return fastavro.parse_schema(found)
+                return fastavro.parse_schema(_plain(found))
         raise KeyError(f"no record named {name} in {self.directory}")
 
 
