@@ -9,10 +9,11 @@ counts collection items against a limit, so such data is refused before it is de
 >>> s = fastavro.parse_schema({"type": "array", "items": "long"})
 >>> walk(b"\\x04\\x02\\x04\\x00", s)
 4
->>> walk(b"\\x80\\x80\\x80\\x80\\x10\\x02", s)
-Traceback (most recent call last):
-...
-services.common.avro_guard.SizeBomb: array declares 2147483648 items but only 1 bytes remain
+>>> try:
+...     walk(b"\\x80\\x80\\x80\\x80\\x10\\x02", s)
+... except SizeBomb as exc:
+...     print(exc)
+array declares 2147483648 items: over 1000000 in one record
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ _FIXED = {"float": 4, "double": 8}
 
 
 class SizeBomb(ValueError):
-    """Declared sizes exceed what the data can hold, or what we allow."""
+    """Declared sizes exceed what any message we accept could hold."""
 
 
-class Truncated(ValueError):
+class Malformed(ValueError):
+    """The data cannot be a value of the schema (bad union branch, negative length)."""
+
+
+class Truncated(Malformed):
     """The data ends before the schema says it should."""
 
 
@@ -46,7 +51,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             return (acc >> 1) ^ -(acc & 1), pos
         shift += 7
         if shift > 63:
-            raise SizeBomb("number longer than 10 bytes")
+            raise Malformed("number longer than 10 bytes")
 
 
 def _min_size(schema: Any) -> int:
@@ -66,18 +71,27 @@ def _min_size(schema: Any) -> int:
 
 
 class _Walker:
-    def __init__(self, data: bytes, named: dict[str, Any], max_items: int) -> None:
+    def __init__(self, data: bytes, named: dict[str, Any], max_items: int, max_bytes: int) -> None:
         self.data = data
         self.named = named
         self.items = 0
         self.max_items = max_items
+        self.max_bytes = max_bytes
+
+    def _beyond(self, needed: int, pos: int, what: str) -> None:
+        # More than any acceptable message could hold is a bomb; merely more than this one
+        # holds is a message cut short.
+        remaining = len(self.data) - pos
+        if needed > self.max_bytes:
+            raise SizeBomb(f"{what} but only {remaining} bytes remain")
+        if needed > remaining:
+            raise Truncated(f"{what} but only {remaining} bytes remain")
 
     def _length(self, pos: int, what: str) -> tuple[int, int]:
         n, pos = _varint(self.data, pos)
         if n < 0:
-            raise SizeBomb(f"negative {what} length {n}")
-        if n > len(self.data) - pos:
-            raise SizeBomb(f"{what} declares {n} bytes but only {len(self.data) - pos} remain")
+            raise Malformed(f"negative {what} length {n}")
+        self._beyond(n, pos, f"{what} declares {n} bytes")
         return n, pos + n
 
     def _block(self, pos: int, item_min: int, what: str) -> tuple[int, int]:
@@ -85,19 +99,17 @@ class _Walker:
         if count < 0:  # a negative count is followed by the block's byte size
             count = -count
             _size, pos = _varint(self.data, pos)
-        remaining = len(self.data) - pos
-        if item_min and count * item_min > remaining:
-            raise SizeBomb(f"{what} declares {count} items but only {remaining} bytes remain")
         self.items += count
         if self.items > self.max_items:
-            raise SizeBomb(f"more than {self.max_items} collection items in one record")
+            raise SizeBomb(f"{what} declares {count} items: over {self.max_items} in one record")
+        self._beyond(count * item_min, pos, f"{what} declares {count} items")
         return count, pos
 
     def value(self, schema: Any, pos: int) -> int:
         if isinstance(schema, list):
             index, pos = _varint(self.data, pos)
             if not 0 <= index < len(schema):
-                raise SizeBomb(f"union branch {index} does not exist")
+                raise Malformed(f"union branch {index} does not exist")
             return self.value(schema[index], pos)
         if isinstance(schema, str):
             if schema in self.named:
@@ -117,7 +129,7 @@ class _Walker:
                 return end
             if schema in ("bytes", "string"):
                 return self._length(pos, schema)[1]
-            raise SizeBomb(f"unknown type {schema}")
+            raise Malformed(f"unknown type {schema}")
         kind = schema["type"]
         if kind == "record":
             for field in schema["fields"]:
@@ -144,9 +156,16 @@ class _Walker:
         return self.value(kind, pos)  # {"type": "long", "logicalType": ...}
 
 
-def walk(data: bytes, parsed_schema: Any, max_items: int = MAX_ITEMS) -> int:
-    """Bytes a value of the schema occupies at the start of data; raises SizeBomb/Truncated."""
+def walk(
+    data: bytes, parsed_schema: Any, max_items: int = MAX_ITEMS, max_bytes: int | None = None
+) -> int:
+    """Bytes the value at the start of data occupies; raises SizeBomb, Truncated or Malformed.
+
+    A declared size beyond `max_bytes` (default: the data's own length) is a SizeBomb; one
+    within it but beyond the data is Truncated.
+    """
     named = (
         dict(parsed_schema.get("__named_schemas", {})) if isinstance(parsed_schema, dict) else {}
     )
-    return _Walker(data, named, max_items).value(parsed_schema, 0)
+    limit = len(data) if max_bytes is None else max_bytes
+    return _Walker(data, named, max_items, limit).value(parsed_schema, 0)

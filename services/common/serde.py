@@ -16,6 +16,7 @@ forbids them. Refusals happen before the record costs memory.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from collections.abc import Mapping
@@ -23,10 +24,11 @@ from typing import Any
 
 import fastavro
 
-from services.common.avro_guard import SizeBomb, Truncated, walk
+from services.common.avro_guard import MAX_ITEMS, Malformed, SizeBomb, Truncated, walk
 from services.common.errors import PoisonMessage, Reason
+from services.common.json_input import FIELDS as JSON_RECORDS
 from services.common.json_input import from_json
-from services.common.schemas import default_schemas
+from services.common.schemas import SchemaSet, default_schemas
 
 MAGIC = b"\xc3\x01"
 HEADER = "streamops-fingerprint"
@@ -43,22 +45,116 @@ LIMITS = {  # largest message we accept per record type
     "GovernanceEvent": 1024 * KIB,
     "DeadLetter": 33 * KIB * KIB,
 }
+# Where a topic accepts JSON, text that starts like a JSON value is parsed as JSON, so that a
+# typo is reported as invalid JSON rather than as "not Avro".
+_JSON_STARTS = frozenset(b'{["-0123456789tfn')
 WALK_ABOVE = 4 * KIB  # bigger bodies are walked before decoding; smaller ones after a failure
 
 
-def encode(name: str, record: Mapping[str, Any]) -> bytes:
-    """Single-object encoding of `record` as the named schema."""
-    schemas = default_schemas()
-    buf = io.BytesIO()
-    buf.write(MAGIC)
-    buf.write(schemas.fingerprint(name))
-    fastavro.schemaless_writer(buf, schemas.parsed(name), record)
-    return buf.getvalue()
+DEFAULT_LIMIT = 64 * KIB  # for a record type missing from the limits
 
 
-def fingerprint_header(name: str) -> tuple[str, bytes]:
-    """The (header name, fingerprint) pair to send with a record."""
-    return HEADER, default_schemas().fingerprint(name)
+class Serde:
+    """Encoder and guarded decoder over one schema set with per-record size limits."""
+
+    def __init__(
+        self,
+        schemas: SchemaSet,
+        limits: Mapping[str, int] | None = None,
+        max_items: int = MAX_ITEMS,
+    ) -> None:
+        self.schemas = schemas
+        self.limits = dict(LIMITS if limits is None else limits)
+        self.max_items = max_items
+
+    def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Single-object encoding of `record` as the named schema."""
+        buf = io.BytesIO()
+        buf.write(MAGIC)
+        buf.write(self.schemas.fingerprint(name))
+        fastavro.schemaless_writer(buf, self.schemas.parsed(name), record)
+        return buf.getvalue()
+
+    def fingerprint_header(self, name: str) -> tuple[str, bytes]:
+        """The (header name, fingerprint) pair to send with a record."""
+        return HEADER, self.schemas.fingerprint(name)
+
+    def canonical_bytes(self, name: str, record: Mapping[str, Any]) -> bytes:
+        """Schemaless encoding with every map's keys sorted: the bytes a signature covers."""
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, self.schemas.nested(name), _sorted_maps(record))
+        return buf.getvalue()
+
+    def decode(
+        self, data: bytes, *, expected: str | None = None, allow_json: bool = False
+    ) -> tuple[str, dict[str, Any]]:
+        """(record name, record) from single-object bytes, or JSON where allowed."""
+        if data[:2] != MAGIC:
+            head = bytes(data[:64]).lstrip()
+            if allow_json and expected in JSON_RECORDS and head and head[0] in _JSON_STARTS:
+                self._check_size(expected, len(data))
+                record = from_json(expected, bytes(data))
+                validate(expected, record)
+                return expected, record
+            raise PoisonMessage(
+                Reason.NOT_AVRO, f"no single-object marker ({bytes(data[:2]).hex() or 'empty'})"
+            )
+        if len(data) < 10:
+            raise PoisonMessage(Reason.TRUNCATED, f"{len(data)} bytes is shorter than the header")
+        fp = bytes(data[2:10])
+        name = self.schemas.name_for(fp)
+        if name is None:
+            raise PoisonMessage(Reason.UNKNOWN_FINGERPRINT, f"fingerprint {fp.hex()}")
+        if expected is not None and name != expected:
+            raise PoisonMessage(Reason.WRONG_TYPE, f"a {name} record where {expected} is expected")
+        self._check_size(name, len(data))
+        record = self._body(name, bytes(data[10:]))
+        validate(name, record)
+        return name, record
+
+    def _check_size(self, name: str, size: int) -> None:
+        limit = self.limits.get(name, DEFAULT_LIMIT)
+        if size > limit:
+            raise PoisonMessage(Reason.OVERSIZE, f"{name} of {size} bytes exceeds {limit}")
+
+    def _body(self, name: str, body: bytes) -> dict[str, Any]:
+        parsed = self.schemas.parsed(name)
+        # Walking costs about as much as decoding, so small bodies skip it: their declared
+        # lengths cannot make fastavro allocate more than the bytes present (it reads item by
+        # item and fails at the end of the data), and a failure is walked to name the cause.
+        if len(body) > WALK_ABOVE:
+            self._guard(name, body, parsed)
+        stream = io.BytesIO(body)
+        try:
+            record = fastavro.schemaless_reader(stream, parsed)
+        except (
+            EOFError,
+            ValueError,
+            IndexError,
+            TypeError,
+            OverflowError,
+            UnicodeDecodeError,
+            MemoryError,
+        ) as exc:
+            self._guard(name, body, parsed)  # names a bomb, a cut or a malformed body
+            # The walker found the shape sound, so the content is wrong (e.g. invalid UTF-8).
+            detail = f"{name} body unreadable: {exc!r}"[:300]
+            short = isinstance(exc, EOFError)
+            raise PoisonMessage(Reason.TRUNCATED if short else Reason.WRONG_TYPE, detail) from None
+        if stream.tell() != len(body):
+            extra = len(body) - stream.tell()
+            raise PoisonMessage(Reason.TRAILING_BYTES, f"{extra} bytes after the {name} record")
+        return record
+
+    def _guard(self, name: str, body: bytes, parsed: Any) -> None:
+        try:
+            walk(body, parsed, self.max_items, self.limits.get(name, DEFAULT_LIMIT))
+        except SizeBomb as exc:
+            raise PoisonMessage(Reason.OVERSIZE, str(exc)) from None
+        except Truncated as exc:
+            raise PoisonMessage(Reason.TRUNCATED, str(exc)) from None
+        except Malformed as exc:
+            raise PoisonMessage(Reason.WRONG_TYPE, str(exc)) from None
 
 
 def _sorted_maps(value: Any) -> Any:
@@ -67,80 +163,6 @@ def _sorted_maps(value: Any) -> Any:
     if isinstance(value, list):
         return [_sorted_maps(v) for v in value]
     return value
-
-
-def canonical_bytes(name: str, record: Mapping[str, Any]) -> bytes:
-    """Schemaless encoding with every map's keys sorted: the bytes a signature covers."""
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, default_schemas().nested(name), _sorted_maps(record))
-    return buf.getvalue()
-
-
-def _body(name: str, body: bytes) -> dict[str, Any]:
-    parsed = default_schemas().parsed(name)
-    if len(body) > WALK_ABOVE:
-        _guard(body, parsed)
-    stream = io.BytesIO(body)
-    try:
-        record = fastavro.schemaless_reader(stream, parsed)
-    except (
-        EOFError,
-        ValueError,
-        IndexError,
-        TypeError,
-        OverflowError,
-        UnicodeDecodeError,
-        MemoryError,
-    ) as exc:
-        _guard(body, parsed)  # a size bomb says so; otherwise the body is damaged
-        raise PoisonMessage(Reason.TRUNCATED, f"{name} body unreadable: {exc!r}"[:300]) from None
-    if stream.tell() != len(body):
-        raise PoisonMessage(
-            Reason.TRAILING_BYTES, f"{len(body) - stream.tell()} bytes after the {name} record"
-        )
-    return record
-
-
-def _guard(body: bytes, parsed: Any) -> None:
-    try:
-        walk(body, parsed)
-    except SizeBomb as exc:
-        raise PoisonMessage(Reason.OVERSIZE, str(exc)) from None
-    except Truncated as exc:
-        raise PoisonMessage(Reason.TRUNCATED, str(exc)) from None
-
-
-def decode(
-    data: bytes, *, expected: str | None = None, allow_json: bool = False
-) -> tuple[str, dict[str, Any]]:
-    """(record name, record) from single-object bytes, or JSON where allowed."""
-    schemas = default_schemas()
-    if data[:2] != MAGIC:
-        if allow_json and expected and data[:1] in (b"{", b" ", b"\n", b"\t"):
-            _check_size(expected, len(data))
-            record = from_json(expected, data)
-            validate(expected, record)
-            return expected, record
-        raise PoisonMessage(
-            Reason.NOT_AVRO, f"no single-object marker ({data[:2].hex() or 'empty'})"
-        )
-    if len(data) < 10:
-        raise PoisonMessage(Reason.TRUNCATED, f"{len(data)} bytes is shorter than the header")
-    name = schemas.name_for(bytes(data[2:10]))
-    if name is None:
-        raise PoisonMessage(Reason.UNKNOWN_FINGERPRINT, f"fingerprint {data[2:10].hex()}")
-    if expected is not None and name != expected:
-        raise PoisonMessage(Reason.WRONG_TYPE, f"a {name} record where {expected} is expected")
-    _check_size(name, len(data))
-    record = _body(name, bytes(data[10:]))
-    validate(name, record)
-    return name, record
-
-
-def _check_size(name: str, size: int) -> None:
-    limit = LIMITS.get(name, 64 * KIB)
-    if size > limit:
-        raise PoisonMessage(Reason.OVERSIZE, f"{name} of {size} bytes exceeds {limit}")
 
 
 def _finite(value: Any, what: str) -> None:
@@ -161,3 +183,31 @@ def validate(name: str, record: Mapping[str, Any]) -> None:
         _finite(record["prediction"], "prediction")
         for key, value in record["probabilities"].items():
             _finite(value, f"probability of {key!r}")
+
+
+@functools.cache
+def default_serde() -> Serde:
+    """The process-wide serde over the project's schemas and default limits."""
+    return Serde(default_schemas())
+
+
+def encode(name: str, record: Mapping[str, Any]) -> bytes:
+    """Single-object encoding of `record` with the default serde."""
+    return default_serde().encode(name, record)
+
+
+def decode(
+    data: bytes, *, expected: str | None = None, allow_json: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """(record name, record) with the default serde; raises PoisonMessage."""
+    return default_serde().decode(data, expected=expected, allow_json=allow_json)
+
+
+def fingerprint_header(name: str) -> tuple[str, bytes]:
+    """The (header name, fingerprint) pair to send with a record."""
+    return default_serde().fingerprint_header(name)
+
+
+def canonical_bytes(name: str, record: Mapping[str, Any]) -> bytes:
+    """Schemaless encoding with sorted map keys (what signatures cover), default serde."""
+    return default_serde().canonical_bytes(name, record)

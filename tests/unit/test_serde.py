@@ -293,7 +293,7 @@ def test_json_events_equal_the_avro_path():
         (b'{"association_id": "a", "deployment": "d", "features": {}, "extra": 1}', "wrong_type"),
         (b'{"association_id": 5, "deployment": "d", "features": {}}', "wrong_type"),
         (b'{"association_id": "a", "deployment": "d", "features": {}', "invalid_json"),
-        (b'["not", "an", "object"]', "not_avro"),
+        (b'["not", "an", "object"]', "wrong_type"),
     ],
 )
 def test_bad_json_is_refused_with_a_reason(line, reason):
