@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 
 import pytest
 
 from services.common import serde
+from services.common.avro_guard import walk
 from services.common.errors import PoisonMessage, Reason
+from services.common.schemas import default_schemas
 from tests.poison import EXPECTED_REASON, POISON_KINDS, make_poison, size_bomb
 
 pytestmark = pytest.mark.unit
@@ -321,3 +324,91 @@ def test_canonical_bytes_ignore_map_insertion_order():
     assert serde.canonical_bytes("ModelContent", changed) != serde.canonical_bytes(
         "ModelContent", CONTENT
     )
+
+
+def _varint(n: int) -> bytes:
+    z, out = (n << 1) ^ (n >> 63), bytearray()
+    while z > 0x7F:
+        out.append(z & 0x7F | 0x80)
+        z >>= 7
+    return bytes(out + bytes([z]))
+
+
+def test_a_string_declaring_a_huge_length_is_a_bomb():
+    fp = serde.fingerprint_header("FeatureEvent")[1]
+    gc.collect()
+    before = _rss_kb()
+    for declared in (50_000_000, 2**40, 2**62):
+        data = b"\xc3\x01" + fp + _varint(declared) + b"abc"
+        with pytest.raises(PoisonMessage) as info:
+            serde.decode(data, expected="FeatureEvent")
+        assert info.value.reason is Reason.OVERSIZE, info.value.detail
+    assert (_rss_kb() - before) / 1024 < 50
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_cut_of_every_record_is_refused(name):
+    data = serde.encode(name, SAMPLES[name])
+    for end in range(len(data)):
+        with pytest.raises(PoisonMessage) as info:
+            serde.decode(data[:end], expected=name)
+        # a cut inside a declared length reads as a bomb only when that length is absurd
+        assert info.value.reason in (Reason.TRUNCATED, Reason.NOT_AVRO), (end, info.value)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_the_walker_measures_what_fastavro_reads(name):
+    body = serde.encode(name, SAMPLES[name])[10:]
+    assert walk(body, default_schemas().parsed(name)) == len(body)
+
+
+def test_an_impossible_union_branch_is_a_wrong_type():
+    fp = serde.fingerprint_header("Actual")[1]
+    body = _varint(1) + b"a" + _varint(1) + b"d" + _varint(7) + b"\x00" * 9
+    with pytest.raises(PoisonMessage) as info:
+        serde.decode(b"\xc3\x01" + fp, expected="Actual")
+    assert info.value.reason is Reason.TRUNCATED
+    with pytest.raises(PoisonMessage) as info:
+        serde.decode(b"\xc3\x01" + fp + body, expected="Actual")
+    assert info.value.reason is Reason.WRONG_TYPE
+
+
+def test_limits_and_item_budget_are_configurable():
+    event = serde.encode("FeatureEvent", SAMPLES["FeatureEvent"])
+    tight = serde.Serde(default_schemas(), limits={"FeatureEvent": len(event) - 1})
+    with pytest.raises(PoisonMessage) as info:
+        tight.decode(event)
+    assert info.value.reason is Reason.OVERSIZE
+    assert serde.Serde(default_schemas()).decode(event)[1] == SAMPLES["FeatureEvent"]
+    few = serde.Serde(default_schemas(), max_items=10)
+    many = {**SAMPLES["FeatureEvent"], "features": {f"f{i}": float(i) for i in range(400)}}
+    data = serde.encode("FeatureEvent", many)
+    assert len(data) > serde.WALK_ABOVE  # walked before decoding
+    with pytest.raises(PoisonMessage) as info:
+        few.decode(data)
+    assert info.value.reason is Reason.OVERSIZE and "items" in info.value.detail
+
+
+def test_non_finite_predictions_and_labels_are_refused():
+    cases = [
+        ("Actual", {**SAMPLES["Actual"], "label": float("nan")}),
+        ("Prediction", {**SAMPLES["Prediction"], "prediction": float("inf")}),
+        ("Prediction", {**SAMPLES["Prediction"], "probabilities": {"1": float("nan")}}),
+    ]
+    for name, record in cases:
+        with pytest.raises(PoisonMessage) as info:
+            serde.decode(serde.encode(name, record), expected=name)
+        assert info.value.reason is Reason.NON_FINITE
+
+
+def test_json_actuals_default_their_time_to_now():
+    before = int(time.time() * 1000)
+    name, record = serde.decode(
+        b' {"association_id": "a", "deployment": "d", "label": 1}',
+        expected="Actual",
+        allow_json=True,
+    )
+    assert name == "Actual" and record["label"] == 1.0
+    assert before <= record["actual_time"] <= int(time.time() * 1000)
+    avro = serde.decode(serde.encode("Actual", record), expected="Actual")[1]
+    assert avro == record
