@@ -87,3 +87,46 @@ def test_nested_records_can_be_looked_up_for_canonical_encodings():
     assert default_schemas().nested("ModelContent")["name"].endswith("ModelContent")
     with pytest.raises(KeyError):
         default_schemas().nested("NoSuchRecord")
+
+
+def _named(node, found):
+    if isinstance(node, dict):
+        if node.get("type") in ("record", "enum", "fixed"):
+            found.append(node)
+        for value in node.values():
+            _named(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _named(value, found)
+    return found
+
+
+def test_named_types_are_unique_across_all_files():
+    defined: dict[str, dict] = {}
+    for name in DESIGN_RECORDS:
+        for node in _named(default_schemas().raw(name), []):
+            full = f"{node.get('namespace', 'streamops')}.{node['name']}"
+            assert full not in defined or defined[full] == node, f"{full} defined twice"
+            defined[full] = node
+    assert len(defined) > len(DESIGN_RECORDS)  # nested records are counted too
+
+
+@pytest.mark.parametrize("name", sorted(DESIGN_RECORDS))
+def test_namespace_timestamps_and_optional_defaults(name):
+    raw = default_schemas().raw(name)
+    assert raw["namespace"] == "streamops"
+    for record in _named(raw, []):
+        for field in record.get("fields", []):
+            kind = field["type"]
+            if field["name"].endswith(("_time", "_at", "_start", "_end")) or field["name"] == "at":
+                if not field["name"].endswith("_offset"):
+                    assert kind == {"type": "long", "logicalType": "timestamp-millis"}, field
+            if isinstance(kind, list) and kind[0] == "null":
+                assert "default" in field and field["default"] is None, field
+
+
+def test_decoded_timestamps_are_epoch_millis():
+    from services.common import serde
+
+    record = {"association_id": "a", "deployment": "d", "label": "x", "actual_time": 123}
+    assert serde.decode(serde.encode("Actual", record))[1]["actual_time"] == 123
