@@ -1,0 +1,204 @@
+"""Wires the registry: Redis view, topic follower, transactional publisher, HTTP API.
+
+At start the registry replays `models`, `deployments`, `governance` and `drift` into the view
+before it serves, then keeps following them. It is the only writer of `deployments` and
+`governance`; both records of an approval go out in one Kafka transaction, so a crash between
+them cannot leave a revision without its audit event (or the reverse).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import redis
+import uvicorn
+from confluent_kafka import KafkaException, Producer
+from prometheus_client import CollectorRegistry, Counter
+
+from services.common import serde, signing
+from services.common.admin import ensure_topics
+from services.common.errors import ConfigError, FatalError, RetryableError
+from services.common.kafka_config import KafkaConfig
+from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.model_verifier import ModelVerifier
+from services.common.topic_decoder import TopicDecoder
+from services.common.topic_follower import TopicFollower
+from services.common.topics import TopicNamer
+from services.registry.api import ApiMetrics, create_app
+from services.registry.config import RegistrySettings
+from services.registry.governance import Governor, Outgoing
+from services.registry.ingest import Ingest
+from services.registry.roles import TokenTable
+from services.registry.view import RegistryView
+
+log = logging.getLogger(__name__)
+
+FOLLOWED = ["models", "deployments", "governance", "drift"]
+
+
+class KafkaPublisher:
+    """Writes a governance step's records in one transaction (all delivered or none)."""
+
+    def __init__(self, producer_conf: dict[str, Any], namer: TopicNamer) -> None:
+        self._producer = Producer(producer_conf)
+        self._namer = namer
+        try:
+            self._producer.init_transactions(30)
+        except KafkaException as exc:
+            raise RetryableError(f"cannot start the registry's Kafka transactions: {exc}") from None
+
+    def publish(self, records: list[Outgoing]) -> None:
+        """Produce and commit every record, or abort and raise."""
+        try:
+            self._producer.begin_transaction()
+            for logical, key, name, record in records:
+                self._producer.produce(
+                    self._namer.name(logical),
+                    serde.encode(name, record),
+                    key,
+                    headers=[serde.fingerprint_header(name)],
+                )
+            self._producer.commit_transaction(30)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if error is not None and error.fatal():
+                raise FatalError(f"registry producer fenced or failed: {exc}") from None
+            try:
+                self._producer.abort_transaction(30)
+            except KafkaException:
+                log.warning("abort after a failed governance write also failed")
+            raise RetryableError(f"Kafka did not accept the governance write: {exc}") from None
+
+    def close(self) -> None:
+        """Flush whatever is left."""
+        self._producer.flush(10)
+
+
+def trusted_keys(settings: RegistrySettings) -> dict[str, Any]:
+    """The public keys model records must be signed with."""
+    keys_dir = Path(settings.trusted_keys_dir or Path(settings.var_dir) / "keys")
+    trusted = signing.load_public_keys(keys_dir) if keys_dir.is_dir() else {}
+    if not trusted:
+        raise ConfigError(
+            f"no trusted public keys in {keys_dir}; create a key pair with "
+            "`streamops keys init` or set STREAMOPS_REGISTRY_TRUSTED_KEYS_DIR"
+        )
+    return trusted
+
+
+def redis_client(settings: RegistrySettings) -> redis.Redis:
+    """A client for the configured Redis."""
+    password = settings.redis_secret().reveal() or None
+    return redis.Redis(
+        host=settings.redis_host, port=settings.redis_port, password=password, socket_timeout=5
+    )
+
+
+class Registry:
+    """The registry's parts, started and stopped together (embeddable in tests)."""
+
+    def __init__(self, settings: RegistrySettings, metrics: CollectorRegistry | None = None):
+        self.settings = settings
+        self.metrics = metrics or CollectorRegistry()
+        self.namer = TopicNamer(settings.topic_prefix)
+        self.kafka = KafkaConfig.from_settings(settings, "streamops-registry")
+        self.view = RegistryView(
+            redis_client(settings), settings.topic_prefix, settings.drift_reports_kept
+        )
+        self.tokens = TokenTable.parse(settings.tokens)
+        self.standard = StandardMetrics(self.metrics, "registry")
+        self.rejected = Counter(
+            "streamops_registry_models_rejected_total",
+            "Model records refused, by reason.",
+            ["reason"],
+            registry=self.metrics,
+        )
+        self.ingest = Ingest(
+            self.view,
+            ModelVerifier(trusted_keys(settings)),
+            self.namer,
+            lambda reason: self.rejected.labels(reason).inc(),
+        )
+        self.follower: TopicFollower | None = None
+        self.publisher: KafkaPublisher | None = None
+        self.app: Any = None
+
+    def _apply(self, topic: str, record: dict[str, Any]) -> None:
+        self.standard.consumed.labels("registry", topic).inc()
+        self.ingest(topic, record)
+
+    def start(self) -> Registry:
+        """Create missing topics, replay them into the view, open the publisher, build the app."""
+        try:
+            self.view.r.ping()
+        except redis.RedisError as exc:
+            raise RetryableError(
+                f"Redis at {self.settings.redis_host}:"
+                f"{self.settings.redis_port} does not answer: {exc}"
+            ) from None
+        ensure_topics(self.kafka.admin(), self.namer, only=FOLLOWED)
+        self.follower = TopicFollower(
+            self.kafka.consumer("streamops-registry-follower"),
+            [self.namer.name(t) for t in FOLLOWED],
+            TopicDecoder(self.namer),
+            self._apply,
+            self.ingest.on_poison,
+        ).start()
+        self.follower.wait_ready(self.settings.replay_timeout_s)
+        log.info("replay done: %s", self.view.sizes())
+        self.publisher = KafkaPublisher(
+            self.kafka.producer(transactional_id=self.settings.transactional_id), self.namer
+        )
+        governor = Governor(self.view, self.publisher)
+        if not len(self.tokens) and not self.settings.public_reads:
+            log.warning("no tokens configured and public_reads off: the API will refuse everyone")
+        self.app = create_app(
+            self.view,
+            governor,
+            self.tokens,
+            self.settings.public_reads,
+            ApiMetrics(self.metrics),
+            self.health,
+        )
+        return self
+
+    def health(self) -> dict[str, Any]:
+        """Redis answers and the follower thread is alive."""
+        try:
+            redis_ok = bool(self.view.r.ping())
+        except redis.RedisError:
+            redis_ok = False
+        following = self.follower is not None and self.follower._thread.is_alive()
+        return {"ok": redis_ok and following, "redis": redis_ok, "following": following}
+
+    def close(self) -> None:
+        """Stop following and flush the publisher."""
+        if self.follower is not None:
+            self.follower.stop()
+        if self.publisher is not None:
+            self.publisher.close()
+
+
+def run(settings: RegistrySettings, stop: threading.Event) -> None:
+    """Serve the API on http_host:http_port until `stop` is set."""
+    registry = Registry(settings).start()
+    serve_metrics(registry.metrics, settings.metrics_port, settings.metrics_host)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            registry.app, host=settings.http_host, port=settings.http_port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    log.info("registry API on http://%s:%d (docs at /docs)", settings.http_host, settings.http_port)
+    try:
+        while not stop.wait(0.5):
+            if not thread.is_alive():
+                raise FatalError(f"the HTTP server stopped (port {settings.http_port} in use?)")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        registry.close()

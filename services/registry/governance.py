@@ -1,0 +1,279 @@
+"""The approval workflow: requests, approvals, rejections, guardrails and auto-approve policies.
+
+Every step is a GovernanceEvent on `governance`; an approval also writes the new Deployment
+record on `deployments`, in one Kafka transaction with its event (the publisher's job), so the
+audit trail and the desired state never disagree. The registry is the only writer of both, and
+this class serializes its own writes so two approvals cannot both claim revision + 1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from services.common.errors import StreamopsError
+from services.registry import guardrails
+from services.registry.change import Change, InvalidChange, next_deployment
+from services.registry.roles import POLICY, Principal, Role
+from services.registry.view import RegistryView
+
+Outgoing = tuple[str, str, str, dict[str, Any]]  # (logical topic, key, record name, record)
+
+
+class Publisher(Protocol):
+    """Writes records durably and atomically (all or none), or raises RetryableError."""
+
+    def publish(self, records: list[Outgoing]) -> None:
+        """Deliver every record or none."""
+
+
+class Refused(StreamopsError):
+    """A governance step that cannot happen; `kind` is not_found|forbidden|conflict|invalid."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Governor:
+    """Turns requests and decisions into audit events and new deployment revisions."""
+
+    def __init__(
+        self,
+        view: RegistryView,
+        publisher: Publisher,
+        clock: Callable[[], int] = _now_ms,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.view = view
+        self.publisher = publisher
+        self.clock = clock
+        self.new_id = new_id
+        self._lock = threading.Lock()
+
+    def _model_ref(self, spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if spec.get("model_id"):
+            summary = self.view.model_by_id(str(spec["model_id"]))
+            what = f"model id {spec['model_id']}"
+        else:
+            name, version = spec.get("name"), spec.get("version")
+            if not name or version is None:
+                raise Refused("invalid", "give the model as {name, version} or {model_id}")
+            summary = self.view.model(str(name), int(version))
+            what = f"model {name} v{version}"
+        if summary is None:
+            raise Refused(
+                "not_found",
+                f"{what} is not in the registry (never published, or rejected: see /rejected)",
+            )
+        ref = {
+            "model_name": summary["name"],
+            "model_id": summary["model_id"],
+            "version": summary["version"],
+        }
+        return ref, summary
+
+    def _change(self, body: Mapping[str, Any]) -> tuple[Change, dict[str, Any] | None]:
+        summary = None
+        model = None
+        if body.get("model"):
+            model, summary = self._model_ref(body["model"])
+        change = Change(
+            action=str(body.get("action", "")),
+            model=model,
+            weight=float(body.get("weight") or 0.0),
+            mode=body.get("mode"),
+            to_revision=body.get("to_revision"),
+            setup=dict(body.get("setup") or {}),
+        )
+        return change, summary
+
+    def _check(
+        self,
+        name: str,
+        change: Change,
+        candidate: Mapping[str, Any] | None,
+        actor: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        """The Deployment the change would produce now; raises Refused."""
+        current = self.view.deployment(name)
+        if (
+            current is not None
+            and candidate is not None
+            and change.action in ("set_champion", "add_challenger")
+        ):
+            champion = self.view.model_by_id(current["champion"]["model_id"])
+            if champion is not None:
+                message = guardrails.refusal(name, champion, candidate)
+                if message:
+                    raise Refused("invalid", message)
+        try:
+            return next_deployment(
+                name,
+                current,
+                self.view.history(name),
+                change,
+                approver=actor,
+                reason=reason,
+                now_ms=self.clock(),
+            )
+        except InvalidChange as exc:
+            raise Refused("invalid", str(exc)) from None
+
+    def _event(
+        self,
+        deployment: str,
+        action: str,
+        who: Principal,
+        request_id: str,
+        reason: str,
+        payload: Mapping[str, Any],
+        previous: int | None = None,
+        new: int | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "event_id": self.new_id(),
+            "deployment": deployment,
+            "action": action,
+            "actor": who.name,
+            "role": who.role.value,
+            "request_id": request_id,
+            "reason": reason,
+            "at": self.clock(),
+            "payload": json.dumps(payload, sort_keys=True),
+            "previous_revision": previous,
+            "new_revision": new,
+        }
+
+    def _deliver(self, records: list[Outgoing]) -> None:
+        self.publisher.publish(records)
+        # Read-your-writes: apply what is now durable; the follower re-applies it idempotently.
+        for topic, _key, _name, record in records:
+            if topic == "deployments":
+                self.view.apply_deployment(record)
+            else:
+                self.view.apply_governance(record)
+
+    def request(self, deployment: str, body: Mapping[str, Any], who: Principal) -> dict[str, Any]:
+        """File a change request (editor or owner); auto-approved when the policy says so."""
+        if not who.role.allows(Role.EDITOR):
+            raise Refused("forbidden", f"{who.name} is a {who.role}; requests need an editor")
+        reason = str(body.get("reason") or "").strip()
+        if not reason:
+            raise Refused("invalid", "a change request needs a reason")
+        with self._lock:
+            change, candidate = self._change(body)
+            try:
+                change.validate()
+            except InvalidChange as exc:
+                raise Refused("invalid", str(exc)) from None
+            proposed = self._check(deployment, change, candidate, POLICY.name, reason)
+            request_id = self.new_id()
+            current = self.view.deployment(deployment)
+            payload = {
+                **change.to_payload(),
+                "base_revision": None if current is None else current["revision"],
+            }
+            records: list[Outgoing] = [
+                (
+                    "governance",
+                    deployment,
+                    "GovernanceEvent",
+                    self._event(deployment, "request", who, request_id, reason, payload),
+                )
+            ]
+            if proposed["policy"]["auto_approve"]:
+                records += self._approval(
+                    deployment,
+                    proposed,
+                    current,
+                    request_id,
+                    POLICY,
+                    "auto_approve policy",
+                    payload,
+                )
+            self._deliver(records)
+        return self._request_or_fail(request_id)
+
+    def _approval(
+        self,
+        deployment: str,
+        proposed: dict[str, Any],
+        current: Mapping[str, Any] | None,
+        request_id: str,
+        who: Principal,
+        reason: str,
+        payload: Mapping[str, Any],
+    ) -> list[Outgoing]:
+        previous = None if current is None else current["revision"]
+        event = self._event(
+            deployment, "approve", who, request_id, reason, payload, previous, proposed["revision"]
+        )
+        return [
+            ("deployments", deployment, "Deployment", proposed),
+            ("governance", deployment, "GovernanceEvent", event),
+        ]
+
+    def _pending(self, request_id: str) -> dict[str, Any]:
+        found = self.view.request(request_id)
+        if found is None:
+            raise Refused(
+                "not_found",
+                f"no change request {request_id}; list them with "
+                "`streamops deploy history <deployment>`",
+            )
+        if found["status"] != "pending":
+            raise Refused("conflict", f"request {request_id} is already {found['status']}")
+        return found
+
+    def _request_or_fail(self, request_id: str) -> dict[str, Any]:
+        found = self.view.request(request_id)
+        if found is None:  # the view lost a write we just made durable: say so, do not guess
+            raise Refused("conflict", f"request {request_id} written but not visible yet; retry")
+        return found
+
+    def approve(self, request_id: str, who: Principal, reason: str = "") -> dict[str, Any]:
+        """Approve a pending request (an owner other than the requester): new revision."""
+        if not who.role.allows(Role.OWNER):
+            raise Refused("forbidden", f"{who.name} is a {who.role}; approvals need an owner")
+        with self._lock:
+            found = self._pending(request_id)
+            if found["requested_by"] == who.name:
+                raise Refused(
+                    "forbidden",
+                    f"{who.name} filed request {request_id} and cannot "
+                    "approve it; ask another owner",
+                )
+            change = Change.from_payload(found["change"])
+            candidate = self.view.model_by_id(change.model["model_id"]) if change.model else None
+            why = reason or found["reason"]
+            deployment = found["deployment"]
+            proposed = self._check(deployment, change, candidate, who.name, why)
+            current = self.view.deployment(deployment)
+            self._deliver(
+                self._approval(deployment, proposed, current, request_id, who, why, found["change"])
+            )
+        return self._request_or_fail(request_id)
+
+    def reject(self, request_id: str, who: Principal, reason: str) -> dict[str, Any]:
+        """Reject a pending request (owner); only an audit event is written."""
+        if not who.role.allows(Role.OWNER):
+            raise Refused("forbidden", f"{who.name} is a {who.role}; rejections need an owner")
+        if not reason.strip():
+            raise Refused("invalid", "a rejection needs a reason")
+        with self._lock:
+            found = self._pending(request_id)
+            event = self._event(
+                found["deployment"], "reject", who, request_id, reason, found["change"]
+            )
+            self._deliver([("governance", found["deployment"], "GovernanceEvent", event)])
+        return self._request_or_fail(request_id)
