@@ -10,10 +10,28 @@ import argparse
 import os
 import sys
 
-from services.cli import consume_cmd, demo_cmd, infra_cmd, produce_cmd, topics_cmd, version_cmd
+from services.cli import (
+    consume_cmd,
+    demo_cmd,
+    infra_cmd,
+    keys_cmd,
+    produce_cmd,
+    topics_cmd,
+    train_cmd,
+    version_cmd,
+)
 from services.common.errors import ConfigError, StreamopsError
 
-COMMANDS = (infra_cmd, topics_cmd, produce_cmd, consume_cmd, demo_cmd, version_cmd)
+COMMANDS = (
+    infra_cmd,
+    topics_cmd,
+    produce_cmd,
+    consume_cmd,
+    demo_cmd,
+    version_cmd,
+    keys_cmd,
+    train_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

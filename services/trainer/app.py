@@ -1,0 +1,249 @@
+"""Wires the trainer: one-shot training for the CLI and the long-running retrain consumer.
+
+Both start by replaying `models` and `deployments` into a `ModelLedger` (versions, champions,
+verified contents). `train_once` then trains, signs and publishes one model and waits for the
+broker's acknowledgement; `run` keeps the ledger following the topics on a background thread
+and runs the shared at-least-once runner over `retrain` with the `RetrainHandler`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from prometheus_client import CollectorRegistry
+
+from services.common import serde, signing
+from services.common.deadletter import DeadLetterWriter
+from services.common.errors import ConfigError
+from services.common.kafka_config import KafkaConfig
+from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.model_verifier import ModelVerifier
+from services.common.runner import Runner, RunnerConfig
+from services.common.topic_decoder import TopicDecoder
+from services.common.topic_follower import TopicFollower
+from services.common.topics import TopicNamer
+from services.trainer.config import TrainerSettings
+from services.trainer.dataset import Dataset, load_dataset
+from services.trainer.gate import ChampionGate
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.model_build import TrainOptions, build_model
+from services.trainer.onnx_export import ExportError
+from services.trainer.publisher import ModelPublisher, load_signing_key, signed_record
+from services.trainer.retrain import RetrainHandler
+from services.trainer.stream_slice import StreamSliceReader
+from services.trainer.summary import TrainingSummary, summarize
+from services.trainer.validation import DataValidationError
+from services.trainer.versions import ModelLedger
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One training asked for on the command line: a data set or a stream slice, and a name."""
+
+    model_name: str
+    dataset: str | None = None  # csv path or builtin:credit[?...]
+    label: str | None = None
+    deployment: str | None = None  # with last_n: train from the stream slice
+    last_n: int | None = None
+
+
+def options_from(settings: TrainerSettings) -> TrainOptions:
+    """Training options from the settings."""
+    return TrainOptions(
+        estimator=settings.estimator,
+        search=settings.search,
+        trials=settings.trials,
+        seed=settings.seed,
+        cv_folds=settings.cv_folds,
+    )
+
+
+def _client_id(settings: TrainerSettings) -> str:
+    return f"trainer-{socket.gethostname()}-{os.getpid()}"
+
+
+def trusted_keys(settings: TrainerSettings) -> dict[str, Any]:
+    """Public keys from every configured directory that exists."""
+    keys: dict[str, Any] = {}
+    for folder in settings.public_key_dirs():
+        if Path(folder).is_dir():
+            keys.update(signing.load_public_keys(folder))
+    return keys
+
+
+def _ledger_apply(ledger: ModelLedger, namer: TopicNamer) -> Callable[[str, dict[str, Any]], None]:
+    def apply(topic: str, record: dict[str, Any]) -> None:
+        if topic == namer.models:
+            status = ledger.add_model(record)
+            if status != "verified":
+                log.info("model record not trusted for lineage: %s", status)
+        else:
+            ledger.add_deployment(record)
+
+    return apply
+
+
+def follow_ledger(
+    settings: TrainerSettings, kafka: KafkaConfig, namer: TopicNamer
+) -> tuple[ModelLedger, TopicFollower]:
+    """A ledger replayed to the end of `models` and `deployments`, still following them."""
+    ledger = ModelLedger(ModelVerifier(trusted_keys(settings)))
+    follower = TopicFollower(
+        kafka.consumer(f"{settings.group_id}-control"),
+        [namer.models, namer.deployments],
+        TopicDecoder(namer),
+        _ledger_apply(ledger, namer),
+    ).start()
+    try:
+        follower.wait_ready(settings.replay_timeout_s)
+    except BaseException:
+        follower.stop()
+        raise
+    return ledger, follower
+
+
+def slice_reader(
+    settings: TrainerSettings, kafka: KafkaConfig, namer: TopicNamer
+) -> StreamSliceReader:
+    """A stream slice reader over the configured `events` and `actuals` topics."""
+    return StreamSliceReader(
+        kafka.consumer(f"{settings.group_id}-slices"),
+        namer.events,
+        namer.actuals,
+        TopicDecoder(namer),
+        max_scan=settings.slice_max_scan,
+    )
+
+
+def _load(
+    job: TrainJob,
+    settings: TrainerSettings,
+    ledger: ModelLedger,
+    kafka: KafkaConfig,
+    namer: TopicNamer,
+    say: Say,
+) -> Dataset:
+    if job.dataset is not None:
+        say(f"loading {job.dataset}")
+        return load_dataset(job.dataset, label=job.label)
+    if job.deployment is None or job.last_n is None:
+        raise ConfigError("training from the stream needs a deployment and --last N")
+    dep = ledger.deployment(job.deployment)
+    champion = ledger.content(dep["champion"]["model_id"]) if dep else None
+    specs = champion["signature_in"]["features"] if champion else None
+    say(f"reading the last {job.last_n} labelled events of {job.deployment!r} from the stream")
+    reader = slice_reader(settings, kafka, namer)
+    return reader.read(
+        job.deployment,
+        job.last_n,
+        feature_names=[s["name"] for s in specs] if specs else None,
+        categorical=[s["name"] for s in specs if s["kind"] == "categorical"] if specs else (),
+        progress=say,
+    )
+
+
+def train_once(
+    settings: TrainerSettings,
+    job: TrainJob,
+    say: Say = log.info,
+    metrics: TrainerMetrics | None = None,
+) -> TrainingSummary:
+    """Train, sign and publish one model; raises DataValidationError or ExportError if refused."""
+    started = time.perf_counter()
+    key = load_signing_key(settings.private_keys_dir())  # before any work: fail fast
+    metrics = metrics or TrainerMetrics(CollectorRegistry())
+    namer = TopicNamer(settings.topic_prefix)
+    kafka = KafkaConfig.from_settings(settings, _client_id(settings))
+    say(f"reading {namer.models} and {namer.deployments}")
+    ledger, follower = follow_ledger(settings, kafka, namer)
+    follower.stop()  # one-shot: the state at start is what versions are based on
+    ds = _load(job, settings, ledger, kafka, namer, say)
+    plan = ledger.plan(job.model_name, job.deployment)
+    say(
+        f"{ds.rows} rows, data {ds.version.content_hash[:12]}; training {job.model_name} "
+        f"v{plan.version} ({settings.estimator}, {settings.search} search)"
+    )
+    try:
+        built = build_model(
+            ds,
+            name=job.model_name,
+            version=plan.version,
+            parent_id=plan.parent_id,
+            options=options_from(settings),
+        )
+    except (DataValidationError, ExportError):
+        metrics.outcome("refused")
+        raise
+    metrics.seconds.observe(time.perf_counter() - started)
+    say(f"trained in {built.result.train_seconds:.1f} s; signing with key {key.key_id}")
+    record = signed_record(built.content, key)
+    say(f"publishing to {namer.models}")
+    publisher = ModelPublisher(kafka.producer(), namer.models)
+    delivery = publisher.publish(record)
+    metrics.outcome("published")
+    metrics.model_bytes.observe(delivery.size_bytes)
+    return summarize(
+        built.content,
+        outcome="published",
+        parent_source=plan.parent_source,
+        train_seconds=built.result.train_seconds,
+        total_seconds=time.perf_counter() - started,
+        record_bytes=delivery.size_bytes,
+        location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
+    )
+
+
+def run(
+    settings: TrainerSettings,
+    stop: threading.Event,
+    registry: CollectorRegistry | None = None,
+) -> RetrainHandler:
+    """Consume `retrain` until `stop` is set; returns the handler (its recent summaries)."""
+    registry = registry or CollectorRegistry()
+    standard = StandardMetrics(registry, "trainer")
+    metrics = TrainerMetrics(registry)
+    key = load_signing_key(settings.private_keys_dir())
+    serve_metrics(registry, settings.metrics_port, settings.metrics_host)
+    namer = TopicNamer(settings.topic_prefix)
+    kafka = KafkaConfig.from_settings(settings, _client_id(settings))
+    ledger, follower = follow_ledger(settings, kafka, namer)
+    handler = RetrainHandler(
+        ledger,
+        slice_reader(settings, kafka, namer),
+        key,
+        namer.models,
+        options=options_from(settings),
+        gate=ChampionGate(settings.gate_metric, settings.gate_margin),
+        default_last_n=settings.last_n,
+        metrics=metrics,
+    )
+    runner = Runner(
+        RunnerConfig(service="trainer", topics=(namer.retrain,), batch_size=50, max_wait_s=0.5),
+        Consumer(
+            kafka.consumer(settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms)
+        ),
+        Producer(kafka.producer()),
+        TopicDecoder(namer),
+        handler,
+        DeadLetterWriter(namer.deadletter, "trainer", serde.encode),
+        standard,
+    )
+    log.info("trainer: key %s, waiting for retrain requests on %s", key.key_id, namer.retrain)
+    try:
+        runner.run(stop)
+    finally:
+        follower.stop()
+    return handler
