@@ -13,9 +13,12 @@ import sys
 from services.cli import (
     consume_cmd,
     demo_cmd,
+    deploy_cmd,
     infra_cmd,
     keys_cmd,
+    models_cmd,
     produce_cmd,
+    registry_cmd,
     topics_cmd,
     train_cmd,
     version_cmd,
@@ -31,6 +34,9 @@ COMMANDS = (
     version_cmd,
     keys_cmd,
     train_cmd,
+    models_cmd,
+    deploy_cmd,
+    registry_cmd,
 )
 
 
