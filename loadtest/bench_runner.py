@@ -39,12 +39,17 @@ def prefill(kafka: KafkaConfig, topic: str, n: int) -> None:
     producer = Producer(kafka.producer(linger_ms=20))
     progress = Progress(f"pre-filling {topic}", n)
     for i in range(n):
-        record = {"association_id": f"b{i}", "deployment": "bench", "event_time": 1_700_000_000_000,
-                  "features": {"salary": 50_000.0 + i % 1000, "age": 40.0, "car": str(i % 20)},
-                  "attributes": {}}
+        record = {
+            "association_id": f"b{i}",
+            "deployment": "bench",
+            "event_time": 1_700_000_000_000,
+            "features": {"salary": 50_000.0 + i % 1000, "age": 40.0, "car": str(i % 20)},
+            "attributes": {},
+        }
         while True:
             try:
-                producer.produce(topic, serde.encode("FeatureEvent", record), record["association_id"])
+                value = serde.encode("FeatureEvent", record)
+                producer.produce(topic, value, record["association_id"])
                 break
             except BufferError:
                 producer.poll(0.05)
@@ -55,14 +60,18 @@ def prefill(kafka: KafkaConfig, topic: str, n: int) -> None:
     progress.done()
 
 
-def drain_with_runner(kafka: KafkaConfig, namer: TopicNamer, output: str, n: int,
-                      batch_size: int) -> float:
+def drain_with_runner(
+    kafka: KafkaConfig, namer: TopicNamer, output: str, n: int, batch_size: int
+) -> float:
     """Seconds for the runner to relay n events (first consume to last commit)."""
     group = f"bench-{uuid.uuid4().hex[:8]}"
     runner = Runner(
         RunnerConfig(service="bench", topics=(namer.events,), batch_size=batch_size),
-        Consumer(kafka.consumer(group)), Producer(kafka.producer()), TopicDecoder(namer),
-        ForwardHandler(output), DeadLetterWriter(namer.deadletter, "bench", serde.encode),
+        Consumer(kafka.consumer(group)),
+        Producer(kafka.producer()),
+        TopicDecoder(namer),
+        ForwardHandler(output),
+        DeadLetterWriter(namer.deadletter, "bench", serde.encode),
         StandardMetrics(CollectorRegistry(), "bench"),
     )
     stop = threading.Event()

@@ -13,13 +13,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> int:
     """Render every result file as a table."""
-    lines = ["# Benchmarks", "",
-             "Written by `make bench`; every figure is measured side by side with its baseline in "
-             "the same run, on the same machine and broker.", "",
-             f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-             f"- python {platform.python_version()}, confluent-kafka "
-             f"{metadata.version('confluent-kafka')}, Kafka 4.1.2 (single KRaft node, loopback)",
-             ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench`; every figure is measured side by side with its baseline in "
+        "the same run, on the same machine and broker.",
+        "",
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        f"- python {platform.python_version()}, confluent-kafka "
+        f"{metadata.version('confluent-kafka')}, Kafka 4.1.2 (single KRaft node, loopback)",
+        "",
+    ]
     for path in sorted((ROOT / "loadtest" / "results").glob("*.json")):
         data = json.loads(path.read_text())
         lines += [f"## {path.stem}", "", "| figure | value |", "|---|---|"]

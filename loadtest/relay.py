@@ -34,14 +34,20 @@ from services.common.topics import TopicNamer
 class ForwardHandler:
     """Forwards every decoded event, re-encoded, to one output topic."""
 
-    def __init__(self, output: str, pause_s: float = 0.0) -> None:
+    def __init__(
+        self, output: str, pause_s: float = 0.0, slow_key: bytes | None = None, slow_s: float = 0.0
+    ) -> None:
         self.output = output
         self.pause_s = pause_s
+        self.slow_key = slow_key
+        self.slow_s = slow_s
 
     def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """One output per input, keyed like the input."""
         if self.pause_s:
             time.sleep(self.pause_s)  # widens the mid-batch window crash tests aim at
+        if self.slow_key is not None and any(m.key == self.slow_key for m in batch):
+            time.sleep(self.slow_s)  # one event slower than max.poll.interval.ms (R5)
         return [Outbound(self.output, m.key, m.value) for m in batch]
 
 
@@ -66,17 +72,33 @@ def build(settings: CommonSettings, args: argparse.Namespace) -> Runner:
     """Wire a relay runner from settings and flags."""
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, "relay")
-    consumer = Consumer(kafka.consumer(args.group))
+    overrides = {}
+    if args.max_poll_interval_ms:
+        overrides = {
+            "max_poll_interval_ms": args.max_poll_interval_ms,
+            "session_timeout_ms": min(args.max_poll_interval_ms, 10000),
+        }
+    consumer = Consumer(kafka.consumer(args.group, **overrides))
     producer = Producer(kafka.producer())
     metrics = StandardMetrics(CollectorRegistry(), "relay")
-    config = RunnerConfig(service="relay", topics=(namer.events,), batch_size=args.batch_size)
+    config = RunnerConfig(
+        service="relay",
+        topics=(namer.events,),
+        batch_size=args.batch_size,
+        max_handle_s=0.8 * (args.max_poll_interval_ms or 300_000) / 1000,
+    )
     cls = CommitBeforeFlushRunner if args.unsafe_commit_first else Runner
     return cls(
         config,
         consumer,
         producer,
         TopicDecoder(namer),
-        ForwardHandler(args.output, args.pause_ms / 1000),
+        ForwardHandler(
+            args.output,
+            args.pause_ms / 1000,
+            args.slow_key.encode() if args.slow_key else None,
+            args.slow_ms / 1000,
+        ),
         DeadLetterWriter(namer.deadletter, "relay", serde.encode),
         metrics,
     )
@@ -91,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--pause-ms", type=float, default=0.0)
     p.add_argument("--unsafe-commit-first", action="store_true")
+    p.add_argument("--slow-key", help="sleep --slow-ms whenever a batch holds this key")
+    p.add_argument("--slow-ms", type=float, default=0.0)
+    p.add_argument("--max-poll-interval-ms", type=int, default=0)
     p.add_argument("--bootstrap", default=None)
     args = p.parse_args(argv)
     settings = load_settings(

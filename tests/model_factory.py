@@ -14,8 +14,9 @@ from services.trainer.model_build import TrainOptions, build_model
 
 
 @functools.cache
-def credit_content(version: int = 1, estimator: str = "hgb", rows: int = 3000,
-                   seed: int = 0) -> dict[str, Any]:
+def credit_content(
+    version: int = 1, estimator: str = "hgb", rows: int = 3000, seed: int = 0
+) -> dict[str, Any]:
     """An unsigned ModelContent trained on a small builtin:credit table."""
     ds = load_dataset(f"builtin:credit?rows={rows}&seed={seed + 1}")
     opts = TrainOptions(estimator=estimator, search="grid", trials=1, seed=seed, cv_folds=2)
@@ -36,23 +37,40 @@ def published(content: dict[str, Any], key: signing.SigningKey, **changes: Any) 
 
         body["model_id"] = model_id(body["onnx"])
     payload = serde.canonical_bytes("ModelContent", body)
-    return {"content": body, "key_id": signing.key_id_of(key.public_key()),
-            "signature": signing.sign(key, payload)}
+    return {
+        "content": body,
+        "key_id": signing.key_id_of(key.public_key()),
+        "signature": signing.sign(key, payload),
+    }
 
 
-def deployment(content: dict[str, Any], revision: int = 1, name: str = "credit",
-               challengers: tuple[dict[str, Any], ...] = (), mode: str = "shadow",
-               humility: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def deployment(
+    content: dict[str, Any],
+    revision: int = 1,
+    name: str = "credit",
+    challengers: tuple[dict[str, Any], ...] = (),
+    mode: str = "shadow",
+    humility: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A Deployment record serving `content` as champion."""
+
     def ref(c: dict[str, Any]) -> dict[str, Any]:
         return {"model_name": c["name"], "model_id": c["model_id"], "version": c["version"]}
 
     return {
-        "name": name, "revision": revision, "updated_at": int(time.time() * 1000),
-        "updated_by": "tests", "reason": "test deployment", "champion": ref(content),
-        "challengers": [{"model": ref(c), "weight": w} for c, w in
-                        ((ch["content"], ch["weight"]) for ch in challengers)],
-        "mode": mode, "humility": humility or [], "thresholds": [],
+        "name": name,
+        "revision": revision,
+        "updated_at": int(time.time() * 1000),
+        "updated_by": "tests",
+        "reason": "test deployment",
+        "champion": ref(content),
+        "challengers": [
+            {"model": ref(c), "weight": w}
+            for c, w in ((ch["content"], ch["weight"]) for ch in challengers)
+        ],
+        "mode": mode,
+        "humility": humility or [],
+        "thresholds": [],
         "policy": {"auto_approve": True, "retrain_after_windows": 3, "review_topic": None},
         "window_seconds": 60,
     }

@@ -78,6 +78,10 @@ class RunnerConfig:
     batch_size: int = 500
     max_wait_s: float = 0.1
     handler_attempts: int = 3
+    # A batch handled slower than this is suspect: if its offsets cannot be committed (the
+    # consumer was evicted for exceeding max.poll.interval.ms), its messages are replayed one by
+    # one and a message that stays too slow `handler_attempts` times is dead-lettered (R5).
+    max_handle_s: float = 240.0
     flush_timeout_s: float = 30.0
     shutdown_flush_s: float = 5.0
 
@@ -108,6 +112,7 @@ class Runner:
         self.deadletters = deadletters
         self.metrics = metrics
         self._delivery_errors: list[str] = []
+        self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
         self.batches = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -183,7 +188,7 @@ class Runner:
                 )
             )
         if inbound:
-            for item in self._handle(inbound):
+            for item in self._handle_watched(inbound):
                 if isinstance(item, Rejected):
                     src = item.inbound
                     self._dead_letter(
@@ -204,6 +209,50 @@ class Runner:
         """At least once: wait for every delivery report, then commit the batch's offsets."""
         self._flush_or_die()
         self._commit(positions)
+
+    def _handle_watched(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
+        """Handle a batch, isolating messages that were too slow before (R5)."""
+        if not self._slow:
+            return self._timed(batch)
+        suspects = [m for m in batch if (m.topic, m.partition, m.offset) in self._slow]
+        results: list[Outbound | Rejected] = []
+        for m in suspects:
+            if self._slow[(m.topic, m.partition, m.offset)] >= self.config.handler_attempts:
+                results.append(
+                    Rejected(
+                        m,
+                        Reason.TIMEOUT,
+                        (
+                            f"handling took longer than {self.config.max_handle_s:.0f} s "
+                            f"{self.config.handler_attempts} times"
+                        ),
+                    )
+                )
+                continue
+            results.extend(self._timed([m]))
+        rest = [m for m in batch if (m.topic, m.partition, m.offset) not in self._slow]
+        if rest:
+            results.extend(self._timed(rest))
+        return results
+
+    def _timed(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
+        started = time.monotonic()
+        results = self._handle(batch)
+        if time.monotonic() - started > self.config.max_handle_s:
+            self.metrics.errors.labels(self.config.service, "slow_batch").inc()
+            log.warning(
+                "a batch of %d took %.1f s (limit %.0f s)",
+                len(batch),
+                time.monotonic() - started,
+                self.config.max_handle_s,
+            )
+            for m in batch:
+                key = (m.topic, m.partition, m.offset)
+                self._slow[key] = self._slow.get(key, 0) + 1
+        else:
+            for m in batch:
+                self._slow.pop((m.topic, m.partition, m.offset), None)
+        return results
 
     def _handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Handle a batch; on repeated failure, isolate the messages that cause it."""
@@ -270,6 +319,11 @@ class Runner:
         offsets = next_offsets(positions)
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
+            if self._slow:  # committed past them: they will not come back
+                done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+                self._slow = {
+                    k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)
+                }
         except KafkaException as exc:  # revoked meanwhile: the new owner replays this batch
             self.metrics.errors.labels(self.config.service, "commit").inc()
             log.info("offsets not committed (%s); the batch will be replayed", exc)

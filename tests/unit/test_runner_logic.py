@@ -6,6 +6,7 @@ in tests/integration (R3, R6, R16).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -203,3 +204,30 @@ def test_poison_raised_by_the_handler_is_pinned_to_its_message():
     assert [v for t, v in produced if t == "out"] == [b"a"]
     dead = [v for t, v in produced if t == "dlq"]
     assert len(dead) == 1 and b"non_finite" in dead[0]
+
+
+def test_a_message_too_slow_three_times_is_dead_lettered_and_others_flow():
+    import time as _time
+
+    class SlowOn:
+        def handle(self, batch):
+            if any(m.value == b"slow" for m in batch):
+                _time.sleep(0.06)
+            return [Outbound("out", m.key, m.value) for m in batch]
+
+    runner, log, _ = make(SlowOn())
+    runner.config = dataclasses.replace(runner.config, max_handle_s=0.03, handler_attempts=3)
+    batch = [Msg("in", 0, 1, b"a"), Msg("in", 0, 2, b"slow"), Msg("in", 0, 3, b"c")]
+    for _attempt in range(3):  # evicted: the same batch comes back (commits failing aside)
+        log.clear()
+        runner.work(batch)
+    outs = [e[2] for e in log if e[0] == "produce" and e[1] == "out"]
+    assert outs == [b"slow", b"a", b"c"], "suspects alone first, then the rest"
+    assert not [e for e in log if e[0] == "produce" and e[1] == "dlq"]
+    log.clear()
+    runner.work(batch)  # fourth delivery: slow 3 times already -> dead letter, not handled
+    dead = [e[2] for e in log if e[0] == "produce" and e[1] == "dlq"]
+    assert len(dead) == 1 and b"timeout" in dead[0] and b"slow" in dead[0]
+    assert [e[2] for e in log if e[0] == "produce" and e[1] == "out"] == [b"a", b"c"]
+    runner.finish({("in", 0): (1, 3)})
+    assert runner._slow == {}
