@@ -1,0 +1,495 @@
+"""Scorer benchmark: drain rate against two baselines, latency at fixed rates, hot-swap time.
+
+One run, one machine, one broker, side by side, on a pre-filled topic of N events for a
+gradient-boosted model trained on builtin:credit:
+- streamops scorer drain rate (a `python -m services.scorer` process, micro-batches);
+- baseline (a): the loop a user writes by hand: poll one event, scikit-learn predict on one row,
+  produce, flush;
+- baseline (b): a REST model server (FastAPI + scikit-learn) called once per event;
+- latency from event time to prediction readable downstream at fixed rates;
+- hot-swap time under load: Deployment record produced to first prediction by the new version.
+Writes loadtest/results/scorer.json.
+
+    python -m loadtest.bench_scorer --events 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+
+from services.common import serde, signing
+from services.common.admin import ensure_topics
+from services.common.kafka_config import KafkaConfig
+from services.common.progress import Progress
+from services.common.topics import TopicNamer
+from services.trainer.credit import credit_rows
+from services.trainer.dataset import load_dataset
+from services.trainer.model_build import TrainOptions, build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "loadtest" / "results"
+LOGICAL = ["events", "predictions", "models", "deployments", "deadletter", "review"]
+
+
+def log(text: str) -> None:
+    """Progress for the person running the benchmark."""
+    print(f"[bench_scorer] {text}", flush=True)
+
+
+def signed(content: dict[str, Any], key: signing.SigningKey) -> dict[str, Any]:
+    """A ModelPublished record."""
+    payload = serde.canonical_bytes("ModelContent", content)
+    return {
+        "content": content,
+        "key_id": signing.key_id_of(key.public_key()),
+        "signature": signing.sign(key, payload),
+    }
+
+
+def deployment(content: dict[str, Any], revision: int) -> dict[str, Any]:
+    """A shadow-mode Deployment with `content` as champion."""
+    return {
+        "name": "credit",
+        "revision": revision,
+        "updated_at": int(time.time() * 1000),
+        "updated_by": "bench",
+        "reason": "benchmark",
+        "champion": {
+            "model_name": content["name"],
+            "model_id": content["model_id"],
+            "version": content["version"],
+        },
+        "challengers": [],
+        "mode": "shadow",
+        "humility": [],
+        "thresholds": [],
+        "policy": {"auto_approve": True, "retrain_after_windows": 3, "review_topic": None},
+        "window_seconds": 60,
+    }
+
+
+def event_values(n: int, seed: int, prefix: str, now: bool = False) -> list[tuple[str, bytes]]:
+    """Encoded FeatureEvents."""
+    out = []
+    for i, (features, _) in enumerate(credit_rows(n, seed=seed)):
+        aid = f"{prefix}{i}"
+        t = int(time.time() * 1000) if now else 1_700_000_000_000 + i
+        out.append(
+            (
+                aid,
+                serde.encode(
+                    "FeatureEvent",
+                    {
+                        "association_id": aid,
+                        "deployment": "credit",
+                        "event_time": t,
+                        "features": features,
+                        "attributes": {},
+                    },
+                ),
+            )
+        )
+    return out
+
+
+def produce_all(producer: Producer, topic: str, items: list[tuple[str, bytes]]) -> None:
+    """Produce and wait for every acknowledgement."""
+    progress = Progress(f"pre-filling {topic}", len(items))
+    for i, (key, value) in enumerate(items):
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10_000 == 0:
+            progress.update(i)
+    producer.flush(120)
+    progress.update(len(items))
+    progress.done()
+
+
+def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """Sum of a group's committed offsets on a topic."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+    tps = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
+    c.close()
+    return sum(max(tp.offset, 0) for tp in tps)
+
+
+def start_scorer(
+    args: argparse.Namespace, prefix: str, keys: Path, group: str, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """A scorer process on the benchmark topics."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [
+        sys.executable,
+        "-m",
+        "services.scorer",
+        "--kafka-bootstrap",
+        args.bootstrap,
+        "--topic-prefix",
+        prefix,
+        "--trusted-keys-dir",
+        str(keys),
+        "--group-id",
+        group,
+        "--instance-id",
+        group,
+        "--batch-size",
+        str(args.batch_size),
+        "--metrics-port",
+        "0",
+        "--max-wait-ms",
+        "5",
+    ]
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
+
+
+def drain_rate(args, prefix, keys, events_topic, n, tmp) -> float:
+    """Events/s of the scorer draining n pre-filled events (first to last commit)."""
+    group = f"drain-{uuid.uuid4().hex[:6]}"
+    proc = start_scorer(args, prefix, keys, group, tmp / "drain.log")
+    try:
+        deadline = time.monotonic() + 600
+        first_t = first_n = None
+        while time.monotonic() < deadline:
+            done = committed_total(args.bootstrap, group, events_topic)
+            if done and first_t is None:
+                first_t, first_n = time.monotonic(), done
+            if done >= n:
+                return (done - first_n) / max(time.monotonic() - first_t, 1e-9)
+            time.sleep(0.1)
+        raise SystemExit("scorer did not drain the topic within 10 minutes; see drain.log")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _row(features: dict[str, Any], specs: list[dict[str, Any]]) -> np.ndarray:
+    row = []
+    for s in specs:
+        v = features.get(s["name"])
+        row.append(
+            ("missing" if v is None else str(v))
+            if s["kind"] == "categorical"
+            else (np.nan if v is None else float(v))
+        )
+    return np.array([row], dtype=object)
+
+
+def baseline_loop(args, events_topic: str, out_topic: str, pipeline, specs, limit: int) -> float:
+    """Baseline (a): poll one, predict one row with scikit-learn, produce, flush."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": f"a-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+        }
+    )
+    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True})
+    consumer.subscribe([events_topic])
+    done, started = 0, None
+    while done < limit:
+        msg = consumer.poll(1.0)
+        if msg is None or msg.error():
+            continue
+        started = started or time.perf_counter()
+        _, event = serde.decode(msg.value(), expected="FeatureEvent")
+        proba = pipeline.predict_proba(_row(event["features"], specs))[0]
+        producer.produce(
+            out_topic, json.dumps({"id": event["association_id"], "p": float(proba[1])}).encode()
+        )
+        producer.flush()
+        done += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return done / elapsed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def baseline_rest(args, events_topic: str, out_topic: str, pipeline, specs, limit: int) -> float:
+    """Baseline (b): one HTTP call per event to a FastAPI + scikit-learn model server."""
+    import httpx
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(body: dict[str, Any]) -> dict[str, float]:
+        return {"p": float(pipeline.predict_proba(_row(body, specs))[0][1])}
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": args.bootstrap,
+            "group.id": f"b-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": True,
+        }
+    )
+    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True})
+    consumer.subscribe([events_topic])
+    done, started = 0, None
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+        while done < limit:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            started = started or time.perf_counter()
+            _, event = serde.decode(msg.value(), expected="FeatureEvent")
+            p = client.post("/predict", json=event["features"]).json()["p"]
+            producer.produce(
+                out_topic, json.dumps({"id": event["association_id"], "p": p}).encode()
+            )
+            producer.flush()
+            done += 1
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    server.should_exit = True
+    thread.join(5)
+    return done / elapsed
+
+
+class PredictionWatch:
+    """Reads predictions from the end of the topic: latency per row and first sight of versions."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "watch",
+                "isolation.level": "read_committed",
+            }
+        )
+        parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
+        self.latencies: list[float] = []
+        self.first_seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.recording = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            for msg in self.consumer.consume(1000, 0.1):
+                if msg.error():
+                    continue
+                now = time.time()
+                _, p = serde.decode(msg.value(), expected="Prediction")
+                self.first_seen.setdefault(p["model_version"], now)
+                if self.recording.is_set():
+                    self.latencies.append(now * 1000 - p["event_time"])
+        self.consumer.close()
+
+
+def paced(producer: Producer, topic: str, rate: int, seconds: float, prefix: str) -> int:
+    """Produce fresh events (event_time = now) at a fixed rate; returns the count."""
+    rows = [f for f, _ in credit_rows(2000, seed=99)]
+    sent, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        due = int((time.monotonic() - started) * rate)
+        while sent < due:
+            aid = f"{prefix}{sent}"
+            producer.produce(
+                topic,
+                serde.encode(
+                    "FeatureEvent",
+                    {
+                        "association_id": aid,
+                        "deployment": "credit",
+                        "event_time": int(time.time() * 1000),
+                        "features": rows[sent % len(rows)],
+                        "attributes": {},
+                    },
+                ),
+                aid,
+            )
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.002)
+    producer.flush(30)
+    return sent
+
+
+def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str, float]:
+    """Latency at fixed rates, then a hot swap under load."""
+    out: dict[str, float] = {}
+    group = f"lat-{uuid.uuid4().hex[:6]}"
+    proc = start_scorer(args, prefix, keys, group, tmp / "latency.log")
+    watch = PredictionWatch(args.bootstrap, namer.predictions)
+    try:
+        paced(producer, namer.events, 200, 4, "warm")  # scorer up, replay done, group joined
+        time.sleep(2)
+        for rate in (1000, 5000):
+            watch.latencies.clear()
+            watch.recording.set()
+            sent = paced(producer, namer.events, rate, args.seconds, f"r{rate}-")
+            time.sleep(2)
+            watch.recording.clear()
+            lat = np.array(watch.latencies)
+            log(
+                f"{rate}/s: sent {sent}, measured {len(lat)}, p50 {np.percentile(lat, 50):.1f} "
+                f"ms, p99 {np.percentile(lat, 99):.1f} ms"
+            )
+            key = "1k" if rate == 1000 else "5k"
+            out[f"latency_ms_p50_{key}"] = round(float(np.percentile(lat, 50)), 2)
+            out[f"latency_ms_p99_{key}"] = round(float(np.percentile(lat, 99)), 2)
+        feeder = threading.Thread(target=paced, args=(producer, namer.events, 1000, 8, "swap-"))
+        feeder.start()
+        time.sleep(2)
+        swap_producer = Producer(KafkaConfig(args.bootstrap, "bench").producer())
+        swap_producer.produce(namer.models, serde.encode("ModelPublished", v2), "credit")
+        swap_producer.flush(10)
+        time.sleep(1)
+        deployed = time.time()
+        swap_producer.produce(
+            namer.deployments, serde.encode("Deployment", deployment(v2["content"], 2)), "credit"
+        )
+        swap_producer.flush(10)
+        feeder.join()
+        time.sleep(1)
+        seen = watch.first_seen.get(2)
+        out["hot_swap_ms"] = round((seen - deployed) * 1000, 1) if seen else -1.0
+        log(f"hot swap: {out['hot_swap_ms']} ms from Deployment record to first v2 prediction")
+    finally:
+        watch.stop.set()
+        proc.terminate()
+        proc.wait(20)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every phase and write loadtest/results/scorer.json."""
+    p = argparse.ArgumentParser(prog="python -m loadtest.bench_scorer", description=__doc__)
+    p.add_argument("--events", type=int, default=200_000)
+    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--baseline-events", type=int, default=3000)
+    p.add_argument("--rest-events", type=int, default=1500)
+    p.add_argument("--seconds", type=float, default=10.0, help="per fixed-rate latency phase")
+    p.add_argument("--bootstrap", default="127.0.0.1:9092")
+    args = p.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scorer-"))
+    keys = tmp / "keys"
+    keys.mkdir()
+    key = signing.load_private_key(keys / f"{signing.generate_keypair(keys)}.key")
+    log("training the gradient-boosted model on builtin:credit (20,000 rows)")
+    ds = load_dataset("builtin:credit")
+    built = build_model(
+        ds,
+        name="credit",
+        version=1,
+        parent_id=None,
+        options=TrainOptions(estimator="hgb", trials=1),
+    )
+    v1 = signed(built.content, key)
+    v2_content = build_model(
+        load_dataset("builtin:credit?seed=7"),
+        name="credit",
+        version=2,
+        parent_id=built.content["model_id"],
+        options=TrainOptions(estimator="hgb", trials=1),
+    ).content
+    v2 = signed(v2_content, key)
+    specs = built.content["signature_in"]["features"]
+    kafka = KafkaConfig(args.bootstrap, "bench")
+    producer = Producer(kafka.producer(linger_ms=20))
+    results: dict[str, Any] = {
+        "events": args.events,
+        "batch_size": args.batch_size,
+        "model": "hgb on builtin:credit (20,000 rows)",
+    }
+
+    drain_prefix = f"bs{uuid.uuid4().hex[:6]}."
+    namer = TopicNamer(drain_prefix)
+    ensure_topics(kafka.admin(), namer, only=LOGICAL)
+    producer.produce(namer.models, serde.encode("ModelPublished", v1), "credit")
+    producer.produce(
+        namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"
+    )
+    produce_all(producer, namer.events, event_values(args.events, 3, "e"))
+    log(f"draining {args.events} events with the streamops scorer (batch {args.batch_size})")
+    results["events_per_s"] = round(
+        drain_rate(args, drain_prefix, keys, namer.events, args.events, tmp)
+    )
+    log(f"scorer: {results['events_per_s']} events/s")
+    log(f"baseline (a): hand-written loop over {args.baseline_events} events")
+    results["baseline_loop_events_per_s"] = round(
+        baseline_loop(
+            args,
+            namer.events,
+            drain_prefix + "baseline-a",
+            built.result.pipeline,
+            specs,
+            args.baseline_events,
+        ),
+        1,
+    )
+    log(f"baseline (a): {results['baseline_loop_events_per_s']} events/s")
+    log(f"baseline (b): REST model server over {args.rest_events} events")
+    results["baseline_rest_events_per_s"] = round(
+        baseline_rest(
+            args,
+            namer.events,
+            drain_prefix + "baseline-b",
+            built.result.pipeline,
+            specs,
+            args.rest_events,
+        ),
+        1,
+    )
+    log(f"baseline (b): {results['baseline_rest_events_per_s']} events/s")
+    results["vs_loop"] = round(results["events_per_s"] / results["baseline_loop_events_per_s"], 1)
+    results["vs_rest"] = round(results["events_per_s"] / results["baseline_rest_events_per_s"], 1)
+
+    lat_prefix = f"bl{uuid.uuid4().hex[:6]}."
+    lat_namer = TopicNamer(lat_prefix)
+    ensure_topics(kafka.admin(), lat_namer, only=LOGICAL)
+    producer.produce(lat_namer.models, serde.encode("ModelPublished", v1), "credit")
+    producer.produce(
+        lat_namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"
+    )
+    producer.flush(10)
+    results.update(latency_phase(args, lat_prefix, keys, lat_namer, producer, v1, v2, tmp))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scorer.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
