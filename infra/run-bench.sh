@@ -14,5 +14,7 @@ for part in kafka redis; do
   fi
 done
 echo "==> runner throughput (trivial handler) vs a bare consume/produce loop"
-timeout 600 "$PYTHON" -m loadtest.bench_runner "$@" || exit 1
+timeout 600 "$PYTHON" -m loadtest.bench_runner || exit 1
+echo "==> scorer: drain rate vs baselines, latency at fixed rates, hot swap"
+timeout 1200 "$PYTHON" -m loadtest.bench_scorer || exit 1
 "$PYTHON" -m loadtest.benchmarks_md || exit 1
