@@ -88,6 +88,7 @@ def champion_metrics(champion: Mapping[str, Any], result: TrainResult) -> dict[s
         raise ValueError(f"holdout labels {unknown} are not champion classes {classes}")
     labels = np.asarray(outputs[0]).ravel().astype(str)
     proba = np.asarray(outputs[1], dtype=float)
+    proba /= proba.sum(axis=1, keepdims=True)  # float32 rows sum to 1 only within ~1e-7
     return holdout_metrics("classification", classes, result.y_holdout, labels, proba)
 
 
