@@ -30,7 +30,7 @@ for part in kafka redis; do
 done
 PYTHON="$PYTHON" "$BIN/streamops" topics >/dev/null || { echo "could not create topics"; exit 1; }
 
-echo "==> integration tests (real Kafka on 127.0.0.1:9092, real Redis on 127.0.0.1:6379)"
+echo "==> integration tests (real Kafka at ${STREAMOPS_KAFKA_BOOTSTRAP:-127.0.0.1:9092}, real Redis on port ${STREAMOPS_REDIS_PORT:-6379})"
 "$PYTHON" -m pytest -m integration -q -p no:cacheprovider || exit 1
 
 echo "==> e2e tests"
