@@ -39,10 +39,18 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
 class RegistryClient:
     """GET and POST against the registry, turning every failure into a readable error."""
 
-    def __init__(self, url: str, token: Secret, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: Secret,
+        timeout_s: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> RegistryClient:

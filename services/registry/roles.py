@@ -3,7 +3,7 @@
 Tokens come from one secret setting, a comma-separated list of `name:role:token`. Tokens are
 compared in constant time so response timing does not reveal how much of a guess was right.
 
->>> table = TokenTable.parse(Secret("ana:owner:s3cret,bo:editor:t0ken"))
+>>> table = TokenTable.parse(Secret("ana:owner:s3cret,bo:editor:t0ken1"))
 >>> table.authenticate("s3cret")
 Principal(name='ana', role=<Role.OWNER: 'owner'>)
 >>> table.authenticate("nope") is None
