@@ -177,8 +177,15 @@ class Governor:
             except InvalidChange as exc:
                 raise Refused("invalid", str(exc)) from None
             proposed = self._check(deployment, change, candidate, POLICY.name, reason)
-            request_id = self.new_id()
             current = self.view.deployment(deployment)
+            if current is None and proposed["policy"]["auto_approve"]:
+                if not who.role.allows(Role.OWNER):
+                    # Otherwise an editor could create a deployment that approves itself forever.
+                    raise Refused(
+                        "forbidden",
+                        "only an owner may create a deployment with an auto_approve policy",
+                    )
+            request_id = self.new_id()
             payload = {
                 **change.to_payload(),
                 "base_revision": None if current is None else current["revision"],

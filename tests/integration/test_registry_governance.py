@@ -170,9 +170,9 @@ def test_guardrail_names_the_mismatch(env):
         classes=["no", "yes"],
     )
     env["ingest"](env["namer"].models, odd)
-    _request(
+    started = _request(
         client,
-        ED,
+        ANA,
         {
             "action": "set_champion",
             "model": {"name": "credit", "version": 1},
@@ -180,6 +180,7 @@ def test_guardrail_names_the_mismatch(env):
             "setup": {"policy": {"auto_approve": True}},
         },
     )
+    assert started.json()["status"] == "approved", started.text
     refused = _request(
         client,
         ED,
@@ -201,16 +202,15 @@ def test_guardrail_names_the_mismatch(env):
 def test_auto_approve_policy_and_reject(env):
     client, view = env["client"], env["view"]
     _models(env)
-    made = _request(
-        client,
-        ED,
-        {
-            "action": "set_champion",
-            "reason": "demo",
-            "model": {"name": "credit", "version": 1},
-            "setup": {"policy": {"auto_approve": True}, "mode": "ab"},
-        },
-    )
+    body = {
+        "action": "set_champion",
+        "reason": "demo",
+        "model": {"name": "credit", "version": 1},
+        "setup": {"policy": {"auto_approve": True}, "mode": "ab"},
+    }
+    by_editor = _request(client, ED, body)
+    assert by_editor.status_code == 403 and "only an owner" in by_editor.json()["message"]
+    made = _request(client, ANA, body)
     assert made.json()["status"] == "approved", made.text
     assert made.json()["decision"]["actor"] == "policy"
     assert view.deployment("credit")["updated_by"] == "policy"
