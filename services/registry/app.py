@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import redis
 import uvicorn
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
 from services.common import serde, signing
@@ -97,6 +98,28 @@ def redis_client(settings: RegistrySettings) -> redis.Redis:
     )
 
 
+def _wait_for_leaders(consumer_conf: dict[str, Any], topics: list[str], timeout_s: float) -> None:
+    """Block until every partition answers a watermark query (fresh topics need a moment)."""
+    consumer = Consumer(consumer_conf)
+    deadline = time.monotonic() + timeout_s
+    try:
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            for partition in meta.partitions:
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(topic, partition), 5)
+                        break
+                    except KafkaException as exc:
+                        if time.monotonic() > deadline:
+                            raise RetryableError(
+                                f"{topic}[{partition}] has no leader: {exc}"
+                            ) from None
+                        time.sleep(0.2)
+    finally:
+        consumer.close()
+
+
 class Registry:
     """The registry's parts, started and stopped together (embeddable in tests)."""
 
@@ -140,6 +163,11 @@ class Registry:
                 f"{self.settings.redis_port} does not answer: {exc}"
             ) from None
         ensure_topics(self.kafka.admin(), self.namer, only=FOLLOWED)
+        _wait_for_leaders(
+            self.kafka.consumer("streamops-registry-probe"),
+            [self.namer.name(t) for t in FOLLOWED],
+            self.settings.replay_timeout_s,
+        )
         self.follower = TopicFollower(
             self.kafka.consumer("streamops-registry-follower"),
             [self.namer.name(t) for t in FOLLOWED],
@@ -184,7 +212,10 @@ class Registry:
 
 def run(settings: RegistrySettings, stop: threading.Event) -> None:
     """Serve the API on http_host:http_port until `stop` is set."""
-    registry = Registry(settings).start()
+    try:
+        registry = Registry(settings).start()
+    except RetryableError as exc:
+        raise FatalError(f"cannot start: {exc}") from None  # the supervisor restarts us
     serve_metrics(registry.metrics, settings.metrics_port, settings.metrics_host)
     server = uvicorn.Server(
         uvicorn.Config(
