@@ -1,0 +1,133 @@
+"""The retrain consumer on the real broker: publishes a gated new version, rejects a worse one."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.cli.__main__ import main
+from services.common import serde, signing
+from services.common.model_verifier import ModelVerifier
+from services.trainer.app import run
+from services.trainer.config import TrainerSettings
+from tests.integration.test_trainer_stream_slice import produce_labelled
+from tests.kafka_support import count, make_topics, produce, read_all, wait_caught_up
+from tests.model_factory import deployment
+
+pytestmark = pytest.mark.integration
+
+TOPICS = ["models", "deployments", "events", "actuals", "retrain", "deadletter"]
+
+
+def retrain_request(rid: str, deployment_name: str = "credit") -> tuple[str, bytes]:
+    record = {
+        "request_id": rid,
+        "deployment": deployment_name,
+        "reason": "accuracy breach",
+        "requested_by": "tests",
+        "requested_at": int(time.time() * 1000),
+        "breach_ids": ["b1"],
+        "last_n": None,
+    }
+    return deployment_name, serde.encode("RetrainRequest", record)
+
+
+class Trainer:
+    """`services.trainer.app.run` on a thread, with a registry the test can read."""
+
+    def __init__(self, settings: TrainerSettings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry()
+        self.stop = threading.Event()
+        self.error: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            run(self.settings, self.stop, self.registry)
+        except BaseException as exc:  # surfaced by the test, not lost in the thread
+            self.error.append(exc)
+
+    def __enter__(self) -> Trainer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "trainer did not stop within 30 s"
+        assert not self.error, self.error
+
+    def outcomes(self, outcome: str) -> float:
+        value = self.registry.get_sample_value(
+            "streamops_trainer_trainings_total", {"outcome": outcome}
+        )
+        return value or 0.0
+
+
+def test_retrain_publishes_a_gated_version_then_rejects_a_worse_one(
+    kafka_bootstrap: str, prefix: str, tmp_path: Path
+) -> None:
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    keys = tmp_path / "keys"
+    assert main(["keys", "init", "--dir", str(keys)]) == 0
+    argv = ["train", "--dataset", "builtin:credit?rows=2000", "--model-name", "credit"]
+    assert main([*argv, "--prefix", prefix, "--keys-dir", str(keys)]) == 0
+    verify = ModelVerifier(signing.load_public_keys(keys))
+    ((_p, _o, _k, value),) = read_all(kafka_bootstrap, namer.models, idle_s=0.5)
+    v1 = verify(serde.decode(value, expected="ModelPublished")[1])
+    produce(
+        kafka_bootstrap,
+        namer.deployments,
+        [("credit", serde.encode("Deployment", deployment(v1, name="credit")))],
+    )
+    produce_labelled(kafka_bootstrap, namer, 1500, seed=5)
+    settings = TrainerSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_prefix=prefix,
+        keys_dir=str(keys),
+        group_id=f"trainer-{prefix}",
+        last_n=1000,
+        cv_folds=2,
+        metrics_port=0,
+    )
+
+    produce(
+        kafka_bootstrap,
+        namer.retrain,
+        [retrain_request("r1"), retrain_request("r2"), retrain_request("r3", "ghost")],
+    )
+    with Trainer(settings) as trainer:
+        wait_caught_up(kafka_bootstrap, settings.group_id, namer.retrain, timeout_s=180)
+        assert trainer.outcomes("published") == 1
+        assert trainer.outcomes("coalesced") == 1  # r2 rode along with r1
+    records = read_all(kafka_bootstrap, namer.models, idle_s=0.5)
+    assert len(records) == 2
+    v2 = verify(serde.decode(records[-1][3], expected="ModelPublished")[1])
+    assert (v2["version"], v2["parent_id"]) == (2, v1["model_id"])
+    data = v2["lineage"]["dataset"]
+    assert (data["kind"], data["rows"]) == ("stream", 1000)
+    assert [s["name"] for s in v2["signature_in"]["features"]] == [
+        s["name"] for s in v1["signature_in"]["features"]
+    ]
+    (dead,) = [
+        serde.decode(v, expected="DeadLetter")[1]
+        for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter, idle_s=0.5)
+    ]
+    assert dead["reason"] == "unknown_deployment"
+
+    # Logistic regression cannot learn Agrawal function 0 (non-monotone in age): the gate
+    # must refuse it against the hgb champion on the same fresh holdout.
+    worse = dataclasses.replace(settings, estimator="logreg")  # same group: only r4 is new
+    produce(kafka_bootstrap, namer.retrain, [retrain_request("r4")])
+    with Trainer(worse) as trainer:
+        wait_caught_up(kafka_bootstrap, worse.group_id, namer.retrain, timeout_s=180)
+        assert trainer.outcomes("rejected") == 1
+        assert trainer.outcomes("published") == 0
+    assert count(kafka_bootstrap, namer.models) == 2
