@@ -264,8 +264,7 @@ def test_cli_and_api_latency_on_a_real_server(reg_settings, monkeypatch, capsys)
         code, out = _cli(["models", "compare", "credit", "1", "2"])
         assert code == 0 and "estimator hgb -> rf" in out and "metric roc_auc" in out
         code, out = _cli(
-            ["deploy", "request", "credit", "--model", "credit:1", "--reason", "cli start"],
-            "ed-token",
+            ["deploy", "request", "credit", "--model", "credit:1", "--reason", "cli start"]
         )
         assert code == 0 and "pending" in out
         rid = out.split()[1]
