@@ -15,10 +15,10 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
+from services.cli.cli_settings import cli_settings
 from services.common import serde
 from services.common.errors import PoisonMessage, StreamopsError
 from services.common.kafka_config import KafkaConfig
-from services.common.settings import CommonSettings, load_settings
 from services.common.topics import TopicNamer
 
 BIG_BYTES = 4096
@@ -55,7 +55,7 @@ def jsonable(value: Any) -> Any:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Assign every partition and print records until --max or --idle-timeout."""
-    settings = load_settings(CommonSettings, "cli", environ, {"topic_prefix": args.prefix})
+    settings = cli_settings(environ, {"topic_prefix": args.prefix})
     namer = TopicNamer(settings.topic_prefix)
     topic = args.topic if args.topic.startswith(namer.prefix) else namer.name(args.topic)
     conf = KafkaConfig.from_settings(settings, "streamops-cli").consumer(

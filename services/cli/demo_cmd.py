@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from services.cli.cli_settings import cli_settings
 from services.common import serde
 from services.common.admin import create_topic, ensure_topics
 from services.common.deadletter import DeadLetterWriter
@@ -25,7 +26,6 @@ from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics
 from services.common.runner import Inbound, Outbound, Rejected, Runner, RunnerConfig
-from services.common.settings import CommonSettings, load_settings
 from services.common.topic_decoder import TopicDecoder
 from services.common.topics import TopicNamer
 
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Run the scenario and print a summary table."""
     from services.trainer.dataset import credit_rows
 
-    settings = load_settings(CommonSettings, "cli", environ)
+    settings = cli_settings(environ)
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, "streamops-demo")
     run_id = uuid.uuid4().hex[:8]

@@ -6,10 +6,11 @@ import argparse
 import subprocess
 import sys
 
+from services.cli.cli_settings import cli_settings
 from services.common.admin import ensure_topics
 from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
-from services.common.settings import REPO_ROOT, CommonSettings, load_settings
+from services.common.settings import REPO_ROOT
 from services.common.topics import TopicNamer
 
 SCRIPTS = {
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         for part in ("kafka", "redis"):
             if _script(part, "start", environ) != 0:
                 raise StreamopsError(f"{part} did not start; see the messages above")
-        settings = load_settings(CommonSettings, "cli", environ)
+        settings = cli_settings(environ)
         namer = TopicNamer(settings.topic_prefix)
         status = ensure_topics(KafkaConfig.from_settings(settings, "streamops-cli").admin(), namer)
         created = sorted(n for n, s in status.items() if s == "created")

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from services.cli.cli_settings import cli_settings
 from services.common import signing
-from services.common.settings import CommonSettings, load_settings
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,11 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Create the key pair; 1 if a private key exists and --force was not given."""
-    folder = (
-        Path(args.dir)
-        if args.dir
-        else Path(load_settings(CommonSettings, "cli", environ).var_dir) / "keys"
-    )
+    folder = Path(args.dir) if args.dir else Path(cli_settings(environ).var_dir) / "keys"
     existing = sorted(folder.glob("*.key")) if folder.is_dir() else []
     if existing and not args.force:
         ids = ", ".join(p.stem for p in existing)

@@ -18,11 +18,11 @@ from typing import Any, TextIO
 
 from confluent_kafka import Producer
 
+from services.cli.cli_settings import cli_settings
 from services.common import serde
 from services.common.errors import ConfigError, PoisonMessage
 from services.common.kafka_config import KafkaConfig
 from services.common.progress import Progress
-from services.common.settings import CommonSettings, load_settings
 from services.common.topics import TopicNamer
 
 
@@ -76,7 +76,7 @@ def _generated(count: int, seed: int, deployment: str) -> Iterator[bytes]:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Validate, encode and produce; print progress and the acknowledged count."""
-    settings = load_settings(CommonSettings, "cli", environ, {"topic_prefix": args.prefix})
+    settings = cli_settings(environ, {"topic_prefix": args.prefix})
     namer = TopicNamer(settings.topic_prefix)
     topic = args.topic if args.topic.startswith(namer.prefix) else namer.name(args.topic)
     spec = namer.spec(topic)

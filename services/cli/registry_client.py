@@ -7,26 +7,15 @@ settings of the `cli` service, so the unknown-key rule still catches typos.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
+from services.cli.cli_settings import cli_settings
 from services.common.errors import StreamopsError
-from services.common.settings import CommonSettings, Secret, load_settings
-
-
-@dataclasses.dataclass(frozen=True)
-class CliSettings(CommonSettings):
-    """Settings of the CLI commands that talk to the registry."""
-
-    service: ClassVar[str] = "cli"
-
-    registry_url: str = "http://127.0.0.1:8000"
-    token: Secret = Secret("")
-    timeout_s: float = 10.0
+from services.common.settings import Secret
 
 
 def add_client_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +45,7 @@ class RegistryClient:
     def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> RegistryClient:
         """Built from flags over environment over defaults."""
         overrides = {"registry_url": args.registry_url, "token": args.token}
-        settings = load_settings(CliSettings, "cli", environ, overrides)
+        settings = cli_settings(environ, overrides)
         return cls(settings.registry_url, settings.token, settings.timeout_s)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:

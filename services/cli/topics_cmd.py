@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from services.cli.cli_settings import cli_settings
 from services.common.admin import ensure_topics
 from services.common.kafka_config import KafkaConfig
-from services.common.settings import CommonSettings, load_settings
 from services.common.topics import TopicNamer
 
 
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Ensure and print the topic table."""
-    settings = load_settings(CommonSettings, "cli", environ, {"topic_prefix": args.prefix})
+    settings = cli_settings(environ, {"topic_prefix": args.prefix})
     namer = TopicNamer(settings.topic_prefix)
     status = ensure_topics(KafkaConfig.from_settings(settings, "streamops-cli").admin(), namer)
     print(f"{'topic':32} {'record':16} {'partitions':>10}  {'policy':8} status")

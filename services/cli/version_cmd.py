@@ -16,7 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Print versions, one per line."""
-    print(f"streamops {metadata.version('streamops')}")
+    try:
+        print(f"streamops {metadata.version('streamops')}")
+    except metadata.PackageNotFoundError:
+        print("streamops (source tree, not installed: run `make venv`)")
     for part in PARTS:
         try:
             print(f"  {part} {metadata.version(part)}")
