@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.common.errors import PoisonMessage, RetryableError
 
@@ -56,7 +56,7 @@ class TopicFollower:
             if meta is None or meta.error is not None:
                 raise RetryableError(f"topic {topic} does not exist; run `streamops topics`")
             for p in meta.partitions:
-                lo, hi = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                lo, hi = self._watermarks(TopicPartition(topic, p))
                 if hi > lo:
                     self._pending.add((topic, p))
                 assignment.append(TopicPartition(topic, p, OFFSET_BEGINNING))
@@ -65,6 +65,19 @@ class TopicFollower:
             self._ready.set()
         self._thread.start()
         return self
+
+    def _watermarks(self, tp: TopicPartition, timeout_s: float = 15.0) -> tuple[int, int]:
+        # A topic created a moment ago may not have a partition leader yet: retry until it has.
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return self._consumer.get_watermark_offsets(tp, timeout=5)
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise RetryableError(
+                        f"no leader for {tp.topic}[{tp.partition}]: {exc}"
+                    ) from None
+                time.sleep(0.2)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Block until the replay reached the end of every partition (or raise)."""
