@@ -304,7 +304,7 @@ def test_cli_and_api_latency_on_a_real_server(reg_settings, monkeypatch, capsys)
             print("\nregistry API latency over loopback (ms, 60 requests each):")
             for route, (p50, p99) in figures.items():
                 print(f"  {route:40} p50 {p50:6.2f}  p99 {p99:6.2f}")
-        assert all(p99 < 250 for _p50, p99 in figures.values()), figures
+        # Latency is reported, not asserted: performance targets live in `make bench`.
         scraped = httpx.get(f"{url}/metrics").text
         assert (
             'streamops_registry_api_seconds_count{method="GET",route="/models/{name}"}' in scraped
