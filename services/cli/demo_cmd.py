@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from services.cli.cli_settings import cli_settings
@@ -55,29 +55,52 @@ def _step(n: int, text: str) -> None:
     print(f"[{n}/5] {text}", flush=True)
 
 
-def _read_from(
-    conf: dict[str, Any], topic: str, start: dict[int, int], idle_s: float = 3.0
+def _read_range(
+    conf: dict[str, Any], topic: str, start: dict[int, int], end: dict[int, int]
 ) -> list[Any]:
+    """Every message of `topic` between two offset snapshots."""
     consumer = Consumer(conf)
-    consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-    out, last = [], time.monotonic()
-    while time.monotonic() - last < idle_s:
+    todo = {p for p in start if end[p] > start[p]}
+    consumer.assign([TopicPartition(topic, p, start[p]) for p in todo])
+    out, deadline = [], time.monotonic() + 60
+    while todo and time.monotonic() < deadline:
         msg = consumer.poll(0.2)
-        if msg is not None and not msg.error():
-            out.append(msg)
-            last = time.monotonic()
+        if msg is None or msg.error():
+            continue
+        out.append(msg)
+        if msg.offset() + 1 >= end[msg.partition()]:
+            todo.discard(msg.partition())
     consumer.close()
     return out
 
 
-def _ends(conf: dict[str, Any], topic: str) -> dict[int, int]:
+def _committed(conf: dict[str, Any], topic: str, parts: list[int]) -> dict[int, int]:
     consumer = Consumer(conf)
-    parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    ends = {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts
-    }
+    tps = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
     consumer.close()
-    return ends
+    return {tp.partition: tp.offset for tp in tps}
+
+
+def _ends(conf: dict[str, Any], topic: str) -> dict[int, int]:
+    """High watermark per partition (waits for a topic created a moment ago to have leaders)."""
+    consumer = Consumer(conf)
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+                if parts:
+                    return {
+                        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                        for p in parts
+                    }
+            except KafkaException:
+                pass
+            if time.monotonic() > deadline:
+                raise StreamopsError(f"topic {topic} has no partition leaders after 20 s")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 def _start_group_at_end(conf: dict[str, Any], topic: str, ends: dict[int, int]) -> None:
@@ -153,18 +176,33 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     started = time.monotonic()
     thread.start()
 
-    _step(4, "reading back the relayed events and the dead-letter topic")
-    mine = [
-        m
-        for m in _read_from(reader, relayed, start_relayed, idle_s=4.0)
-        if (m.key() or b"").startswith(f"demo-{run_id}".encode())
-    ]
+    target = _ends(reader, namer.events)
+    group_conf = kafka.consumer(group)
+    deadline = time.monotonic() + 120
+    while True:
+        done = _committed(group_conf, namer.events, list(target))
+        behind = sum(max(0, target[p] - done.get(p, 0)) for p in target)
+        print(f"\r      {behind} events still to process   ", end="", flush=True)
+        if behind == 0:
+            print()
+            break
+        if time.monotonic() > deadline or not thread.is_alive():
+            stop.set()
+            raise StreamopsError("the runner did not catch up within 120 s; see the log above")
+        time.sleep(0.3)
     stop.set()
     thread.join(15)
     elapsed = time.monotonic() - started
+
+    _step(4, "reading back the relayed events and the dead-letter topic")
+    mine = [
+        m
+        for m in _read_range(reader, relayed, start_relayed, _ends(reader, relayed))
+        if (m.key() or b"").startswith(f"demo-{run_id}".encode())
+    ]
     dead = [
         serde.decode(m.value(), expected="DeadLetter")[1]
-        for m in _read_from(reader, namer.deadletter, start_dead, idle_s=1.0)
+        for m in _read_range(reader, namer.deadletter, start_dead, _ends(reader, namer.deadletter))
     ]
     bad = [d for d in dead if d["original"] == malformed]
 
