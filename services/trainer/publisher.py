@@ -47,6 +47,11 @@ class Delivery:
     size_bytes: int
 
 
+def model_key(content: Mapping[str, Any]) -> str:
+    """`<name>@<version>`: compaction keeps every version (a key per version), see decisions."""
+    return f"{content['name']}@{content['version']}"
+
+
 class ModelPublisher:
     """Produces ModelPublished records (key = model name) and waits for each acknowledgement."""
 
@@ -66,7 +71,7 @@ class ModelPublisher:
         self._producer.produce(
             self.topic,
             value,
-            record["content"]["name"],
+            model_key(record["content"]),
             headers=[serde.fingerprint_header("ModelPublished")],
             on_delivery=on_delivery,
         )
