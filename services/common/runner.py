@@ -14,59 +14,19 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import FatalError, PoisonMessage, Reason
+from services.common.messages import Handler, Inbound, Outbound, Rejected
 from services.common.metrics import StandardMetrics
 
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[str, bytes], tuple[str, dict[str, Any]]]
-
-
-@dataclasses.dataclass(frozen=True)
-class Inbound:
-    """One decoded input message with its coordinates."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    record_name: str
-    record: dict[str, Any]
-    timestamp_ms: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Outbound:
-    """One message the handler wants produced."""
-
-    topic: str
-    key: bytes | str | None
-    value: bytes
-    headers: Sequence[tuple[str, bytes]] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class Rejected:
-    """An input the handler refuses for good: it goes to the dead-letter topic."""
-
-    inbound: Inbound
-    reason: Reason
-    detail: str
-
-
-class Handler(Protocol):
-    """Turns a micro-batch of decoded inputs into outputs and rejections."""
-
-    def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
-        """Process one batch; raise only for failures that retrying may fix."""
-        ...
 
 
 @dataclasses.dataclass(frozen=True)

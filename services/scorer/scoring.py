@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from services.common.errors import PoisonMessage, Reason
+from services.common.messages import Inbound, Outbound, Rejected
 from services.common.onnx_inputs import category_text, numeric_value
-from services.common.runner import Inbound, Outbound, Rejected
 from services.scorer.humility import Verdict, apply_rules
 from services.scorer.inference import LoadedModel, predict
 from services.scorer.model_store import Snapshot

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from services.common import serde
 from services.common.errors import Reason
-from services.common.runner import Inbound, Outbound, Rejected
+from services.common.messages import Inbound, Outbound, Rejected
 from services.common.signing import SigningKey
 from services.trainer.dataset import Dataset
 from services.trainer.gate import ChampionGate
