@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from services.cli.__main__ import build_parser, main
+from services.cli.cli_settings import CliSettings
 from services.cli.deploy_cmd import _model, _request_body
-from services.cli.registry_client import CliSettings, RegistryClient
+from services.cli.registry_client import RegistryClient
 from services.common.errors import ConfigError, StreamopsError
 from services.common.settings import Secret, load_settings
 
