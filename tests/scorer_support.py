@@ -74,8 +74,14 @@ class ScorerWorld:
         produce(self.bootstrap, self.namer.events, items)
         return ids
 
-    def scorer(self, *extra: str, instance: str = "s1", group: str | None = None) -> ServiceProcess:
-        """A scorer process (not started) on this world's topics."""
+    def scorer(
+        self,
+        *extra: str,
+        instance: str | None = "s1",
+        group: str | None = None,
+        log_name: str | None = None,
+    ) -> ServiceProcess:
+        """A scorer process (not started); instance=None means dynamic group membership."""
         args = [
             "--kafka-bootstrap",
             self.bootstrap,
@@ -83,15 +89,16 @@ class ScorerWorld:
             self.prefix,
             "--trusted-keys-dir",
             str(self.keys_dir),
-            "--instance-id",
-            instance,
             "--group-id",
             group or f"scorer-{self.prefix}",
             "--metrics-port",
             "0",
             *extra,
         ]
-        return ServiceProcess("services.scorer", args, self.log_dir / f"scorer-{instance}.log")
+        if instance:
+            args += ["--instance-id", instance]
+        name = log_name or instance or "dynamic"
+        return ServiceProcess("services.scorer", args, self.log_dir / f"scorer-{name}.log")
 
 
 def world(bootstrap: str, prefix: str, tmp_path: Path) -> ScorerWorld:
