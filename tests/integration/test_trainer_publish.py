@@ -48,7 +48,7 @@ def test_train_publishes_signed_versions_parented_by_previous_then_champion(
     assert "publishing to" in out.err  # progress lines while it works
     ((key, record),) = models(kafka_bootstrap, namer.models)
     v1 = verify(record)
-    assert key == b"credit"
+    assert key == b"credit@1"  # one compaction key per version (docs/decisions.md)
     assert out.out.startswith(f"published credit v1  model {v1['model_id']}")
     assert (v1["version"], v1["parent_id"]) == (1, None)
     data = v1["lineage"]["dataset"]
