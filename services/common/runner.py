@@ -73,13 +73,14 @@ class Runner:
         self.metrics = metrics
         self._delivery_errors: list[str] = []
         self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
+        self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
         self.batches = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set, then flush and close (offsets are committed per batch)."""
-        self.consumer.subscribe(list(self.config.topics))
+        self.consumer.subscribe(list(self.config.topics), on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
         try:
             while not stop.is_set():
@@ -274,19 +275,35 @@ class Runner:
             )
 
     def _commit(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
-        if not positions:
+        for tp in next_offsets(positions):
+            self._pending[(tp.topic, tp.partition)] = tp.offset
+        self._commit_pending()
+
+    def _commit_pending(self, only: set[tuple[str, int]] | None = None) -> None:
+        """Commit delivered batches' offsets; keep them if the group is mid-rebalance."""
+        keys = [k for k in self._pending if only is None or k in only]
+        if not keys:
             return
-        offsets = next_offsets(positions)
+        offsets = [TopicPartition(t, p, self._pending[(t, p)]) for t, p in keys]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
-            if self._slow:  # committed past them: they will not come back
-                done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
-                self._slow = {
-                    k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)
-                }
-        except KafkaException as exc:  # revoked meanwhile: the new owner replays this batch
+        except KafkaException as exc:
+            code = exc.args[0].code()
+            if code in (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION):
+                # Still ours until the revoke callback runs: commit there, or after the next batch.
+                log.info("commit deferred, the group is rebalancing (%s)", exc.args[0].name())
+                return
             self.metrics.errors.labels(self.config.service, "commit").inc()
             log.info("offsets not committed (%s); the batch will be replayed", exc)
+        for key in keys:
+            self._pending.pop(key, None)
+        if self._slow:  # committed past them: they will not come back
+            done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+            self._slow = {k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)}
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Before partitions move to another member, commit what was delivered for them."""
+        self._commit_pending({(tp.topic, tp.partition) for tp in partitions})
 
     def _dead_letter(
         self,

@@ -166,7 +166,7 @@ def test_rejections_from_the_handler_are_dead_lettered():
 
 def test_stop_event_ends_the_loop():
     class IdleConsumer(FakeConsumer):
-        def subscribe(self, topics):
+        def subscribe(self, topics, on_revoke=None):
             self.log.append(("subscribe", topics))
 
         def consume(self, num_messages, timeout):
@@ -231,3 +231,25 @@ def test_a_message_too_slow_three_times_is_dead_lettered_and_others_flow():
     assert [e[2] for e in log if e[0] == "produce" and e[1] == "out"] == [b"a", b"c"]
     runner.finish({("in", 0): (1, 3)})
     assert runner._slow == {}
+
+
+def test_a_commit_refused_mid_rebalance_is_retried_in_the_revoke_callback():
+    from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+    class RebalancingConsumer(FakeConsumer):
+        refuse = True
+
+        def commit(self, offsets=None, asynchronous=True):
+            if self.refuse:
+                raise KafkaException(KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+            super().commit(offsets=offsets, asynchronous=asynchronous)
+
+    runner, log, _ = make(Upper())
+    runner.consumer = consumer = RebalancingConsumer(log)
+    runner.process([Msg("in", 0, 5, b"a"), Msg("in", 1, 9, b"b")])
+    assert not [e for e in log if e[0] == "commit"]
+    consumer.refuse = False
+    runner._on_revoke(consumer, [TopicPartition("in", 1)])
+    assert log[-1] == ("commit", [("in", 1, 10)])
+    runner.process([Msg("in", 0, 6, b"c")])
+    assert log[-1] == ("commit", [("in", 0, 7)])
