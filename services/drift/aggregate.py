@@ -1,0 +1,253 @@
+"""What one window accumulates for one deployment, against one reference, and its figures.
+
+Per feature: every applicable statistic (on the baseline's bins) and the quality counters; the
+champion's served predictions as features (class and score); per model, the accuracy of the
+rows joined with actuals; event, prediction, late and schema-violation counts; label coverage
+and label delays. Costly statistics (KS p-values, chi-square) run only in ``figures()``, at
+window close. ``state()`` / ``from_state`` persist it as JSON-able data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+
+from services.drift.accuracy import ModelAccuracy
+from services.drift.quality import FeatureQuality
+from services.drift.reference import Reference
+from services.drift.statistics import PSI, Statistic
+from services.drift.statistics.registry import CATEGORICAL, NUMERIC
+from services.drift.weighting import weighted_drift
+
+MAX_DELAYS = 10_000  # label delays kept per window for the median (the first ones)
+
+
+@dataclass(frozen=True)
+class FeatureFigures:
+    """Drift and quality of one feature in a closed window."""
+
+    name: str
+    psi: float | None
+    ks: float | None
+    js: float | None
+    chi2_p: float | None
+    importance: float
+    missing_rate: float
+    out_of_range_rate: float
+    unseen_rate: float
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """Accuracy figures of one model on the window's joined rows."""
+
+    model_id: str
+    model_version: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """Everything a DriftReport says about one window."""
+
+    seq: int
+    start: int
+    end: int
+    event_count: int
+    prediction_count: int
+    features: list[FeatureFigures]
+    weighted_drift: float | None
+    prediction_psi: float | None
+    metrics: dict[str, float]
+    challengers: list[ModelFigures]
+    label_coverage: float
+    label_delay_ms_p50: float | None
+    schema_violations: int
+    late_events: int
+    change_point: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def statistics_for(feature: Mapping[str, Any], min_count: int | None) -> dict[str, Statistic]:
+    """Every statistic applicable to a feature baseline, keyed by name."""
+    classes = NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
+    return {cls.name: cls(feature, min_count=min_count) for cls in classes}  # type: ignore[call-arg]
+
+
+def _rate(value: float | None) -> float:
+    return 0.0 if value is None else float(value)
+
+
+class WindowAggregate:
+    """The aggregates of one window of one deployment."""
+
+    def __init__(
+        self, reference: Reference, seq: int, start: int, end: int, min_count: int | None = None
+    ) -> None:
+        self.reference = reference
+        self.seq, self.start, self.end = seq, start, end
+        self.min_count = min_count
+        self.events = self.predictions = self.labelled = self.late = self.violations = 0
+        self.first_time: int | None = None
+        self.last_time: int | None = None
+        self.change_point = False
+        self.delays: list[float] = []
+        self.stats = {str(f["name"]): statistics_for(f, min_count) for f in reference.features}
+        self.quality = {str(f["name"]): FeatureQuality(f) for f in reference.features}
+        self.prediction_stats = {
+            str(f["name"]): PSI(f, min_count=min_count) for f in reference.predictions
+        }
+        self.models: dict[str, tuple[int, ModelAccuracy]] = {}
+
+    def add_events(
+        self, columns: Mapping[str, Sequence[Any]], times: Sequence[int], violations: int = 0
+    ) -> None:
+        """Add a batch of events as columns by feature name (None = missing)."""
+        if not times:
+            return
+        self.events += len(times)
+        self.violations += violations
+        lo, hi = int(min(times)), int(max(times))
+        self.first_time = lo if self.first_time is None else min(self.first_time, lo)
+        self.last_time = hi if self.last_time is None else max(self.last_time, hi)
+        for name, stats in self.stats.items():
+            values = columns.get(name) or [None] * len(times)
+            for stat in stats.values():
+                stat.update(values)
+            self.quality[name].update(values)
+
+    def add_predictions(self, columns: Mapping[str, Sequence[Any]], count: int) -> None:
+        """Add the champion's served predictions as columns (prediction_class/_score)."""
+        self.predictions += count
+        for name, stat in self.prediction_stats.items():
+            stat.update(columns.get(name) or [None] * count)
+
+    def add_joined(
+        self,
+        model_id: str,
+        version: int,
+        predictions: Sequence[Any],
+        scores: Sequence[float | None],
+        truths: Sequence[Any],
+    ) -> np.ndarray:
+        """Add one model's joined rows; returns their errors (for the change detector)."""
+        if model_id not in self.models:
+            positive = self.reference.positive
+            self.models[model_id] = (version, ModelAccuracy(self.reference.task, positive))
+        return self.models[model_id][1].update(predictions, scores, truths)
+
+    def add_delays(self, delays: Sequence[float]) -> None:
+        """Record champion label delays (ms), up to MAX_DELAYS per window."""
+        room = MAX_DELAYS - len(self.delays)
+        if room > 0:
+            self.delays.extend(float(d) for d in delays[:room])
+
+    def bin_counts(self) -> dict[str, list[int]]:
+        """PSI bin counts per feature: the window's distribution, for audits and tests."""
+        return {name: stats["psi"].state()["counts"] for name, stats in self.stats.items()}
+
+    def figures(self) -> WindowFigures:
+        """Compute every figure of the window (runs the costly statistics)."""
+        ref = self.reference
+        features = []
+        psi_by_feature: dict[str, float | None] = {}
+        for name, stats in self.stats.items():
+            q = self.quality[name].get()
+            values = {k: s.get() for k, s in stats.items()}
+            psi_by_feature[name] = values.get("psi")
+            features.append(
+                FeatureFigures(
+                    name=name,
+                    psi=values.get("psi"),
+                    ks=values.get("ks"),
+                    js=values.get("jensen_shannon"),
+                    chi2_p=values.get("chi_square"),
+                    importance=0.0,
+                    missing_rate=_rate(q.missing_rate),
+                    out_of_range_rate=_rate(q.out_of_range_rate),
+                    unseen_rate=_rate(q.unseen_rate),
+                )
+            )
+        weighted = weighted_drift(psi_by_feature, ref.importances) if features else None
+        if weighted is not None:
+            features = [
+                FeatureFigures(**{**f.__dict__, "importance": weighted.features[f.name].importance})
+                for f in features
+            ]
+        pred_psi = None
+        for name in ("prediction_score", "prediction_class"):
+            if name in self.prediction_stats:
+                pred_psi = self.prediction_stats[name].get()
+                break
+        champion = self.models.get(ref.model_id)
+        challengers = [
+            ModelFigures(mid, version, acc.metrics())
+            for mid, (version, acc) in sorted(self.models.items())
+            if mid != ref.model_id
+        ]
+        return WindowFigures(
+            seq=self.seq,
+            start=self.start,
+            end=self.end,
+            event_count=self.events,
+            prediction_count=self.predictions,
+            features=features,
+            weighted_drift=None if weighted is None else weighted.score,
+            prediction_psi=pred_psi,
+            metrics={} if champion is None else champion[1].metrics(),
+            challengers=challengers,
+            label_coverage=self.labelled / self.predictions if self.predictions else 0.0,
+            label_delay_ms_p50=float(np.median(self.delays)) if self.delays else None,
+            schema_violations=self.violations,
+            late_events=self.late,
+            change_point=self.change_point,
+        )
+
+    def state(self) -> dict[str, Any]:
+        """The window as JSON-able data."""
+        return {
+            "seq": self.seq,
+            "start": self.start,
+            "end": self.end,
+            "min_count": self.min_count,
+            "counts": [self.events, self.predictions, self.labelled, self.late, self.violations],
+            "times": [self.first_time, self.last_time],
+            "change_point": self.change_point,
+            "delays": self.delays,
+            "stats": {n: {k: s.state() for k, s in st.items()} for n, st in self.stats.items()},
+            "quality": {n: q.state() for n, q in self.quality.items()},
+            "predictions": {n: s.state() for n, s in self.prediction_stats.items()},
+            "models": {m: [v, acc.state()] for m, (v, acc) in self.models.items()},
+        }
+
+    @classmethod
+    def from_state(cls, reference: Reference, state: Mapping[str, Any]) -> Self:
+        """Rebuild from the reference it was built on and a ``state()``."""
+        w = cls(
+            reference,
+            int(state["seq"]),
+            int(state["start"]),
+            int(state["end"]),
+            state.get("min_count"),
+        )
+        w.events, w.predictions, w.labelled, w.late, w.violations = (
+            int(x) for x in state["counts"]
+        )
+        w.first_time, w.last_time = state["times"]
+        w.change_point = bool(state["change_point"])
+        w.delays = [float(x) for x in state["delays"]]
+        by_name = {str(f["name"]): f for f in reference.features}
+        for name, stats in state["stats"].items():
+            for key, st in stats.items():
+                w.stats[name][key] = type(w.stats[name][key]).from_state(by_name[name], st)
+            w.quality[name] = FeatureQuality.from_state(by_name[name], state["quality"][name])
+        preds = {str(f["name"]): f for f in reference.predictions}
+        for name, st in state["predictions"].items():
+            w.prediction_stats[name] = PSI.from_state(preds[name], st)
+        w.models = {
+            m: (int(v), ModelAccuracy.from_state(acc)) for m, (v, acc) in state["models"].items()
+        }
+        return w

@@ -1,0 +1,307 @@
+"""Wires the drift service: reference follower, the micro-batch loop, Redis state with offsets.
+
+The loop does not use the common runner, because its offsets live in Redis with its state: per
+micro-batch it decodes events, predictions and actuals, applies them per deployment, closes the
+windows that are due, produces their reports and breaches (idempotent producer), waits for the
+deliveries, then writes state, join entries and the next offsets in one Redis transaction. On
+assignment (and after a Redis failure) it reloads the state and seeks every partition to the
+offset stored with it. Kafka commits are made for lag visibility only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import redis
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import CollectorRegistry
+
+from services.common.errors import FatalError, PoisonMessage, RetryableError
+from services.common.kafka_config import KafkaConfig
+from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.topic_decoder import TopicDecoder
+from services.common.topic_follower import TopicFollower
+from services.common.topics import TopicNamer
+from services.drift.config import DriftSettings
+from services.drift.drift_metrics import DriftMetrics
+from services.drift.join import Joiner
+from services.drift.join_store import JoinStore
+from services.drift.monitor import ClosedWindow, DeploymentMonitor, MonitorConfig
+from services.drift.publisher import Publisher
+from services.drift.reference import ReferenceBook
+from services.drift.state_store import ClosedSummary, Snapshot, StateStore
+
+log = logging.getLogger(__name__)
+SERVICE = "drift"
+
+
+class DriftLoop:
+    """The consume, apply, produce, transact loop."""
+
+    def __init__(
+        self,
+        settings: DriftSettings,
+        consumer: Consumer,
+        producer: Producer,
+        book: ReferenceBook,
+        store: StateStore,
+        joins: JoinStore,
+        standard: StandardMetrics,
+        metrics: DriftMetrics,
+    ) -> None:
+        self.settings, self.consumer, self.producer = settings, consumer, producer
+        self.book, self.store, self.joins = book, store, joins
+        self.standard, self.metrics = standard, metrics
+        self.namer = TopicNamer(settings.topic_prefix)
+        self.decode = TopicDecoder(self.namer)
+        self.publisher = Publisher(producer, self.namer, standard, metrics)
+        self.config = MonitorConfig(
+            settings.window_count,
+            settings.allowed_lateness_s * 1000,
+            settings.min_window_count or None,
+            settings.detector,
+        )
+        self.monitors: dict[str, DeploymentMonitor] = {}
+        self.assigned: set[tuple[str, int]] = set()
+        self.stop = threading.Event()
+
+    # -- assignment and recovery ------------------------------------------------------------
+
+    def _snapshot(self) -> Snapshot:
+        while True:
+            try:
+                return self.store.load()
+            except RetryableError as exc:
+                if self.stop.is_set():
+                    raise FatalError("stopping while Redis is unavailable") from exc
+                log.warning("%s; retrying", exc)
+                time.sleep(0.5)
+
+    def _restore(self, snap: Snapshot) -> None:
+        self.monitors = {}
+        for name, state in snap.monitors.items():
+            m = DeploymentMonitor.from_state(
+                lambda mid, n=name: self.book.with_model(n, mid), self.config, state
+            )
+            if m is None:
+                log.warning("deployment %s: stored model unknown; its windows restart", name)
+            else:
+                self.monitors[name] = m
+
+    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Load state and start every partition at the offset stored with it."""
+        snap = self._snapshot()
+        self._restore(snap)
+        for tp in partitions:
+            tp.offset = snap.offsets.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        self.assigned = {(tp.topic, tp.partition) for tp in partitions}
+        log.info(
+            "assigned %d partitions; %d monitors restored", len(partitions), len(self.monitors)
+        )
+
+    def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Stop processing the partitions (state already committed per batch)."""
+        consumer.unassign()
+        self.assigned = set()
+
+    def recover(self) -> None:
+        """After a failed batch: reload state from Redis and rewind to its offsets."""
+        self.metrics.recoveries.inc()
+        snap = self._snapshot()
+        self._restore(snap)
+        for topic, part in sorted(self.assigned):
+            offset = snap.offsets.get((topic, part), OFFSET_BEGINNING)
+            self.consumer.seek(TopicPartition(topic, part, offset))
+        log.info("recovered from Redis: rewound %d partitions", len(self.assigned))
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set, then flush and close."""
+        self.stop = stop
+        topics = [self.namer.events, self.namer.predictions, self.namer.actuals]
+        self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
+        try:
+            while not stop.is_set():
+                msgs = self.consumer.consume(
+                    self.settings.batch_size, self.settings.max_wait_ms / 1000
+                )
+                if not msgs:
+                    self.producer.poll(0)
+                    continue
+                try:
+                    self.process(msgs)
+                except RetryableError as exc:
+                    log.warning("batch not committed (%s): recovering", exc)
+                    self.standard.errors.labels(SERVICE, "redis").inc()
+                    self.recover()
+        finally:
+            self.producer.flush(5)
+            self.consumer.close()
+
+    def process(self, msgs: list[Message]) -> None:
+        """Apply one micro-batch and commit its state and offsets together."""
+        started = time.perf_counter()
+        positions: dict[tuple[str, int], int] = {}
+        inputs: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise FatalError(f"fatal consumer error: {err}")
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self.standard.errors.labels(SERVICE, "consume").inc()
+                continue
+            tp = (msg.topic(), msg.partition())
+            if tp not in self.assigned:
+                continue
+            positions[tp] = msg.offset()
+            self.standard.consumed.labels(SERVICE, tp[0]).inc()
+            try:
+                _name, record = self.decode(tp[0], msg.value() or b"")
+            except PoisonMessage as poison:
+                self.publisher.dead_letter(
+                    (tp[0], tp[1], msg.offset()), msg.key(), msg.value() or b"", poison
+                )
+                continue
+            inputs[record["deployment"]][tp[0]].append(record)
+        joiner = Joiner(self.joins.fetch(self._join_keys(inputs)))
+        closed: list[ClosedWindow] = []
+        dirty = []
+        for deployment, by_topic in inputs.items():
+            closed.extend(self._apply(deployment, by_topic, joiner))
+            if deployment in self.monitors:
+                dirty.append(deployment)
+        self.publisher.windows(closed)
+        self.publisher.flush()
+        summaries = [
+            ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
+        ]
+        self.store.commit(
+            {d: self.monitors[d].state() for d in dirty},
+            {tp: off + 1 for tp, off in positions.items()},
+            summaries,
+            lambda pipe: self.joins.stage(pipe, joiner.writes),
+        )
+        self.consumer.commit(
+            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in positions.items()],
+            asynchronous=True,
+        )
+        self.standard.batch_size.labels(SERVICE).observe(len(msgs))
+        self.standard.processing.labels(SERVICE).observe(time.perf_counter() - started)
+
+    def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> list[str]:
+        keys = []
+        for deployment, by_topic in inputs.items():
+            for topic in (self.namer.predictions, self.namer.actuals):
+                keys += [self.joins.key(deployment, r["association_id"]) for r in by_topic[topic]]
+        return keys
+
+    def _monitor(self, deployment: str) -> tuple[DeploymentMonitor | None, list[ClosedWindow]]:
+        ref = self.book.get(deployment)
+        m = self.monitors.get(deployment)
+        if ref is None:
+            return m, []
+        if m is None:
+            self.monitors[deployment] = DeploymentMonitor(ref, self.config)
+            return self.monitors[deployment], []
+        old = m.reference
+        if (old.model_id, old.revision, old.window_seconds) != (
+            ref.model_id,
+            ref.revision,
+            ref.window_seconds,
+        ):
+            log.info(
+                "deployment %s: reference now %s v%s",
+                deployment,
+                ref.model_id[:12],
+                ref.model_version,
+            )
+            return m, m.switch(ref)
+        return m, []
+
+    def _apply(
+        self, deployment: str, by_topic: dict[str, list[Any]], joiner: Joiner
+    ) -> list[ClosedWindow]:
+        m, closed = self._monitor(deployment)
+        if m is None:
+            self.metrics.unmonitored.inc(sum(len(v) for v in by_topic.values()))
+            return closed
+        m.add_events(by_topic[self.namer.events])
+        preds = by_topic[self.namer.predictions]
+        late = m.add_predictions(
+            preds, [self.joins.key(deployment, r["association_id"]) for r in preds], joiner
+        )
+        self.metrics.late.labels("prediction").inc(late)
+        for a in by_topic[self.namer.actuals]:
+            rows = joiner.actual(
+                self.joins.key(deployment, a["association_id"]),
+                {"y": a["label"], "t": int(a["actual_time"])},
+            )
+            m.add_joined(rows or [])
+        return closed + m.close_due()
+
+
+def _summary(c: ClosedWindow) -> dict[str, Any]:
+    f = c.figures
+    return {
+        "model_id": c.reference.model_id,
+        "start": f.start,
+        "end": f.end,
+        "events": f.event_count,
+        "predictions": f.prediction_count,
+        "late": f.late_events,
+        "bins": c.bins,
+    }
+
+
+def run(settings: DriftSettings, stop: threading.Event) -> None:
+    """Replay the control topics, then monitor until `stop` is set."""
+    registry = CollectorRegistry()
+    standard, metrics = StandardMetrics(registry, SERVICE), DriftMetrics(registry)
+    serve_metrics(registry, settings.metrics_port, settings.metrics_host)
+    namer = TopicNamer(settings.topic_prefix)
+    kafka = KafkaConfig.from_settings(settings, f"drift-{settings.instance_id or 'main'}")
+    book = ReferenceBook(settings.window_seconds)
+    follower = TopicFollower(
+        kafka.consumer(f"{settings.group_id}-control"),
+        [namer.models, namer.deployments],
+        TopicDecoder(namer),
+        lambda _topic, record: book.apply(record),
+    ).start()
+    follower.wait_ready(settings.replay_timeout_s)
+    password = settings.redis_secret().reveal() or None
+    client = redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=password,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+    )
+    loop = DriftLoop(
+        settings,
+        Consumer(kafka.consumer(settings.group_id, partition_assignment_strategy="range")),
+        Producer(kafka.producer()),
+        book,
+        StateStore(client, settings.namespace, settings.history_windows),
+        JoinStore(client, settings.namespace, settings.join_ttl_s),
+        standard,
+        metrics,
+    )
+    try:
+        loop.run(stop)
+    finally:
+        follower.stop()
+        client.close()

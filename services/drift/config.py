@@ -1,0 +1,48 @@
+"""The drift service's settings (`STREAMOPS_DRIFT_*`, flags), defined once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+from services.common.settings import CommonSettings
+
+DETECTORS = ("adwin", "page_hinkley", "ddm")
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftSettings(CommonSettings):
+    """How the drift service windows, batches, joins labels and stores its state."""
+
+    service: ClassVar[str] = "drift"
+
+    group_id: str = "streamops-drift"
+    instance_id: str = ""
+    # Fallback window size; a Deployment's own window_seconds wins when it sets one.
+    window_seconds: int = 60
+    # 0 = tumbling windows by event time; N = windows of N events (replays and tests).
+    window_count: int = 0
+    allowed_lateness_s: int = 10
+    join_ttl_s: int = 86_400
+    batch_size: int = 2000
+    max_wait_ms: int = 100
+    # 0 = each statistic's own minimum number of observations before it reports a value.
+    min_window_count: int = 0
+    # Error-stream detector for classification (0/1 errors); regression always uses adwin.
+    detector: str = "ddm"
+    history_windows: int = 1000  # closed-window summaries kept in Redis per deployment
+    replay_timeout_s: float = 60.0
+    metrics_port: int = 9103
+
+    def __post_init__(self) -> None:
+        if self.detector not in DETECTORS:
+            raise ValueError(f"detector must be one of {DETECTORS}, not {self.detector!r}")
+        if self.window_seconds < 1 or self.window_count < 0 or self.allowed_lateness_s < 0:
+            raise ValueError("window_seconds >= 1, window_count >= 0, allowed_lateness_s >= 0")
+        if self.batch_size < 1 or self.max_wait_ms < 0 or self.join_ttl_s < 1:
+            raise ValueError("batch_size >= 1, max_wait_ms >= 0 and join_ttl_s >= 1")
+
+    @property
+    def namespace(self) -> str:
+        """The Redis key prefix of this group's state."""
+        return f"streamops:drift:{self.group_id}"

@@ -1,0 +1,108 @@
+"""Joining predictions with their actuals by association id: first actual wins, any order.
+
+The entries of a batch's association ids are read from the join store first; the joiner then
+applies the batch in order, records what must be written back (in the same transaction as the
+window state and the offsets) and returns the joined rows. One entry per association id holds a
+field per model's prediction (``p:<model_id>``) and the actual (``a``):
+
+- a prediction already present (a replayed scorer batch) is ignored;
+- an actual already present is a duplicate and ignored: the first one wins;
+- an actual arriving first is kept, and joined when each prediction arrives;
+- every model's prediction for the id is joined with the same actual, so the champion and the
+  challengers are compared on the same joined events.
+
+>>> j = Joiner({})
+>>> j.actual("k", {"y": "1", "t": 50})
+[]
+>>> [(r.model_id, r.label, r.delay_ms) for r in j.prediction("k", "m1", {"y": "1", "t": 10})]
+[('m1', '1', 40)]
+>>> j.actual("k", {"y": "0", "t": 60}) is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ACTUAL = "a"
+PREDICTION = "p:"
+
+
+@dataclass(frozen=True)
+class Joined:
+    """One model's prediction with its actual."""
+
+    model_id: str
+    version: int
+    served: bool
+    prediction: Any
+    score: float | None
+    label: Any
+    event_time: int
+    actual_time: int
+    window: Any  # the window the prediction was counted in (None: not a counted prediction)
+
+    @property
+    def delay_ms(self) -> int:
+        """Label delay: actual time minus event time."""
+        return self.actual_time - self.event_time
+
+
+def _decode(raw: Any) -> dict[str, Any]:
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+class Joiner:
+    """Applies predictions and actuals to fetched entries; collects the writes to make."""
+
+    def __init__(self, entries: Mapping[str, Mapping[Any, Any]]) -> None:
+        self.entries: dict[str, dict[str, dict[str, Any]]] = {
+            key: {(f.decode() if isinstance(f, bytes) else f): _decode(v) for f, v in e.items()}
+            for key, e in entries.items()
+        }
+        self.writes: dict[str, dict[str, str]] = {}
+
+    def _put(self, key: str, field: str, payload: dict[str, Any]) -> None:
+        self.entries.setdefault(key, {})[field] = payload
+        self.writes.setdefault(key, {})[field] = json.dumps(payload, separators=(",", ":"))
+
+    def prediction(self, key: str, model_id: str, payload: dict[str, Any]) -> list[Joined] | None:
+        """Store a prediction (y, q score, t event time, v version, s served, w window).
+
+        Returns the rows joined now (empty without an actual), or None for a duplicate.
+        """
+        entry = self.entries.get(key, {})
+        if PREDICTION + model_id in entry:
+            return None
+        self._put(key, PREDICTION + model_id, payload)
+        actual = self.entries[key].get(ACTUAL)
+        return [] if actual is None else [_joined(model_id, payload, actual)]
+
+    def actual(self, key: str, payload: dict[str, Any]) -> list[Joined] | None:
+        """Store an actual (y label, t actual time); the rows it joins, or None if a duplicate."""
+        entry = self.entries.get(key, {})
+        if ACTUAL in entry:
+            return None
+        self._put(key, ACTUAL, payload)
+        return [
+            _joined(field[len(PREDICTION) :], p, payload)
+            for field, p in sorted(self.entries[key].items())
+            if field.startswith(PREDICTION)
+        ]
+
+
+def _joined(model_id: str, p: Mapping[str, Any], a: Mapping[str, Any]) -> Joined:
+    return Joined(
+        model_id=model_id,
+        version=int(p.get("v", 0)),
+        served=bool(p.get("s", False)),
+        prediction=p.get("y"),
+        score=p.get("q"),
+        label=a["y"],
+        event_time=int(p.get("t", 0)),
+        actual_time=int(a.get("t", 0)),
+        window=p.get("w"),
+    )

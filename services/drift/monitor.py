@@ -1,0 +1,243 @@
+"""One deployment's monitoring: windows, threshold state and the error-stream detector.
+
+Fed per micro-batch with the deployment's events, predictions and joined actuals; hands back
+the windows that closed, each with its figures and the threshold transitions they caused. The
+reference switches when the champion (or the window size) changes: the open windows close
+against the old reference and new ones start. ``state()`` is what goes to Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+
+from services.drift.aggregate import WindowAggregate, WindowFigures
+from services.drift.detectors import ErrorStreamDetector
+from services.drift.hysteresis import Key, ThresholdEvaluator, Transition
+from services.drift.join import Joined, Joiner
+from services.drift.reference import Reference
+from services.drift.windows import Window, Windows
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    """Window and detector settings shared by every deployment."""
+
+    window_count: int = 0
+    lateness_ms: int = 10_000
+    min_count: int | None = None
+    detector: str = "ddm"
+
+
+@dataclass(frozen=True)
+class ClosedWindow:
+    """A closed window: its figures, the reference, transitions and bin counts."""
+
+    reference: Reference
+    figures: WindowFigures
+    transitions: list[Transition]
+    bins: dict[str, list[int]]
+
+
+def label_text(value: Any) -> str:
+    """A class label as text; an integral number becomes '1', not '1.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def threshold_values(f: WindowFigures) -> dict[Key, float | None]:
+    """The figures thresholds can watch, by (metric, feature)."""
+    out: dict[Key, float | None] = {}
+    for x in f.features:
+        out |= {("psi", x.name): x.psi, ("js", x.name): x.js, ("ks_p", x.name): x.ks}
+        out |= {("chi2_p", x.name): x.chi2_p, ("missing_rate", x.name): x.missing_rate}
+        out |= {("out_of_range_rate", x.name): x.out_of_range_rate}
+        out |= {("unseen_rate", x.name): x.unseen_rate}
+    out |= {("weighted_drift", None): f.weighted_drift, ("prediction_psi", None): f.prediction_psi}
+    out |= {(k, None): v for k, v in f.metrics.items()}
+    out[("schema_violations", None)] = float(f.schema_violations)
+    out[("late_events", None)] = float(f.late_events)
+    if f.prediction_count:
+        out[("label_coverage", None)] = f.label_coverage
+    return out
+
+
+class DeploymentMonitor:
+    """Windows, thresholds and change detection of one deployment."""
+
+    def __init__(self, reference: Reference, config: MonitorConfig, next_seq: int = 0) -> None:
+        self.reference = reference
+        self.config = config
+        self.windows = self._windows(reference, next_seq)
+        self.evaluator = ThresholdEvaluator(reference.thresholds)
+        kind = config.detector if reference.task == "classification" else "adwin"
+        self.detector = ErrorStreamDetector(kind)  # type: ignore[arg-type]
+
+    def _windows(self, ref: Reference, next_seq: int) -> Windows[WindowAggregate]:
+        def factory(seq: int, start: int, end: int) -> WindowAggregate:
+            return WindowAggregate(ref, seq, start, end, self.config.min_count)
+
+        w = Windows(
+            ref.window_seconds * 1000, self.config.lateness_ms, factory, self.config.window_count
+        )
+        w.next_seq = next_seq
+        return w
+
+    # -- input ------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Add a batch of FeatureEvent records (vectorised per feature)."""
+        times = [int(e["event_time"]) for e in events]
+        bad = np.zeros(len(events), dtype=bool)
+        columns: dict[str, list[Any]] = {}
+        for f in self.reference.features:
+            name = str(f["name"])
+            col = [e["features"].get(name) for e in events]
+            wanted = str if f["kind"] == "categorical" else float
+            for i, v in enumerate(col):
+                if v is not None and not isinstance(v, wanted):
+                    if wanted is float and isinstance(v, int) and not isinstance(v, bool):
+                        continue
+                    bad[i] = True  # a value of the wrong kind counts as missing
+                    col[i] = None
+            columns[name] = col
+        for win, idx in self.windows.assign_events(times):
+            sub = {name: [col[i] for i in idx] for name, col in columns.items()}
+            win.aggregate.add_events(sub, [times[i] for i in idx], int(bad[idx].sum()))
+
+    def add_predictions(
+        self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], joiner: Joiner
+    ) -> int:
+        """Add Prediction records (deduplicated by the join store); returns how many were late."""
+        ref, late = self.reference, 0
+        served: dict[int, tuple[Window[WindowAggregate], list[Mapping[str, Any]]]] = {}
+        joined: list[Joined] = []
+        for row, key in zip(rows, keys, strict=True):
+            counted = bool(row["served"]) and row["model_id"] == ref.model_id
+            win = self.windows.window_at(int(row["event_time"])) if counted else None
+            if counted and win is None:
+                late += 1
+            score = None
+            if ref.positive is not None:
+                score = (row.get("probabilities") or {}).get(ref.positive)
+            pred = row.get("prediction")
+            payload = {
+                "y": label_text(pred)
+                if ref.task == "classification" and pred is not None
+                else pred,
+                "q": score,
+                "t": int(row["event_time"]),
+                "v": int(row["model_version"]),
+                "s": bool(row["served"]),
+                "w": None if win is None else win.seq,
+            }
+            rows_joined = joiner.prediction(key, str(row["model_id"]), payload)
+            if rows_joined is None:
+                continue  # the same prediction again (a replayed scorer batch)
+            if win is not None:
+                served.setdefault(win.seq, (win, []))[1].append(payload)
+            joined.extend(rows_joined)
+        for win, payloads in served.values():
+            columns: dict[str, list[Any]] = {}
+            if ref.task == "classification":
+                columns["prediction_class"] = [p["y"] for p in payloads]
+                columns["prediction_score"] = [p["q"] for p in payloads]
+            else:
+                columns["prediction_score"] = [p["y"] for p in payloads]
+            win.aggregate.add_predictions(columns, len(payloads))
+        self.add_joined(joined)
+        return late
+
+    def add_joined(self, rows: Sequence[Joined]) -> None:
+        """Add joined rows to the newest window; the champion's errors feed the detector."""
+        if not rows:
+            return
+        ref = self.reference
+        win = self.windows.newest().aggregate
+        open_by_seq = {w.seq: w.aggregate for w in self.windows.open.values()}
+        by_model: dict[str, list[Joined]] = {}
+        for r in rows:
+            by_model.setdefault(r.model_id, []).append(r)
+        for model_id, group in sorted(by_model.items()):
+            if ref.task == "classification":
+                truths: list[Any] = [label_text(r.label) for r in group]
+            else:
+                truths = [float(r.label) for r in group]
+            errors = win.add_joined(
+                model_id,
+                group[0].version,
+                [r.prediction for r in group],
+                [r.score for r in group],
+                truths,
+            )
+            if model_id != ref.model_id:
+                continue
+            win.add_delays([r.delay_ms for r in group])
+            if self.detector.update_many(errors):
+                win.change_point = True
+            for r in group:
+                if r.served and r.window in open_by_seq:
+                    open_by_seq[r.window].labelled += 1
+
+    # -- output -----------------------------------------------------------------------------
+
+    def close_due(self) -> list[ClosedWindow]:
+        """Close the windows that are due and evaluate their thresholds."""
+        return self._close(self.windows.due())
+
+    def _close(self, windows: list[Window[WindowAggregate]]) -> list[ClosedWindow]:
+        out = []
+        for i, w in enumerate(windows):
+            agg = w.aggregate
+            if i == 0:
+                agg.late += self.windows.take_late()
+            if self.config.window_count:
+                agg.start = agg.first_time or 0
+                agg.end = (agg.last_time or 0) + 1
+            figures = agg.figures()
+            transitions = self.evaluator.evaluate(threshold_values(figures))
+            out.append(ClosedWindow(agg.reference, figures, transitions, agg.bin_counts()))
+        return out
+
+    def switch(self, reference: Reference) -> list[ClosedWindow]:
+        """Adopt a new reference: windows close if the model or window size changed."""
+        old = self.reference
+        closed: list[ClosedWindow] = []
+        if (old.model_id, old.window_seconds) != (reference.model_id, reference.window_seconds):
+            closed = self._close(self.windows.close_all())
+            self.windows = self._windows(reference, self.windows.next_seq)
+            if old.model_id != reference.model_id:
+                self.detector = ErrorStreamDetector(self.detector.kind)
+        self.evaluator = ThresholdEvaluator.from_state(reference.thresholds, self.evaluator.state())
+        self.reference = reference
+        return closed
+
+    def state(self) -> dict[str, Any]:
+        """Everything to persist (JSON-able)."""
+        return {
+            "model_id": self.reference.model_id,
+            "windows": self.windows.state(WindowAggregate.state),
+            "evaluator": self.evaluator.state(),
+            "detector": self.detector.state(),
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        reference_for: Callable[[str], Reference | None],
+        config: MonitorConfig,
+        state: Mapping[str, Any],
+    ) -> Self | None:
+        """Rebuild against the reference of the stored model id; None if it is unknown."""
+        ref = reference_for(state["model_id"])
+        if ref is None:
+            return None
+        m = cls(ref, config)
+        m.windows.restore(state["windows"], lambda s: WindowAggregate.from_state(ref, s))
+        m.evaluator = ThresholdEvaluator.from_state(ref.thresholds, state["evaluator"])
+        m.detector = ErrorStreamDetector.from_state(state["detector"])
+        return m
