@@ -32,7 +32,7 @@ import numpy as np
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from services.common import serde, signing
-from services.common.admin import ensure_topics
+from services.common.admin import create_topic, ensure_topics
 from services.common.kafka_config import KafkaConfig
 from services.common.progress import Progress
 from services.common.topics import TopicNamer
@@ -437,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     drain_prefix = f"bs{uuid.uuid4().hex[:6]}."
     namer = TopicNamer(drain_prefix)
     ensure_topics(kafka.admin(), namer, only=LOGICAL)
+    for out in ("baseline-a", "baseline-b"):
+        create_topic(kafka.admin(), drain_prefix + out, 6)
     producer.produce(namer.models, serde.encode("ModelPublished", v1), "credit")
     producer.produce(
         namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"

@@ -126,7 +126,6 @@ class Runner:
             topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
             first = positions.get((topic, partition), (offset, offset))[0]
             positions[(topic, partition)] = (first, offset)
-            self.metrics.consumed.labels(self.config.service, topic).inc()
             value = msg.value() or b""
             try:
                 name, record = self.decoder(topic, value)
@@ -148,6 +147,8 @@ class Runner:
                     topic, partition, offset, msg.key(), value, name, record, ts if ts_type else 0
                 )
             )
+        for (topic, _partition), (first, last) in positions.items():
+            self.metrics.consumed.labels(self.config.service, topic).inc(last - first + 1)
         if inbound:
             for item in self._handle_watched(inbound):
                 if isinstance(item, Rejected):

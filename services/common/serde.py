@@ -176,13 +176,15 @@ def validate(name: str, record: Mapping[str, Any]) -> None:
         if not record["association_id"]:
             raise PoisonMessage(Reason.WRONG_TYPE, "empty association_id")
         for key, value in record["features"].items():
-            _finite(value, f"feature {key!r}")
+            if value.__class__ is float and not math.isfinite(value):
+                raise PoisonMessage(Reason.NON_FINITE, f"feature {key!r} is {value}")
     elif name == "Actual":
         _finite(record["label"], "label")
     elif name == "Prediction":
         _finite(record["prediction"], "prediction")
         for key, value in record["probabilities"].items():
-            _finite(value, f"probability of {key!r}")
+            if not math.isfinite(value):
+                raise PoisonMessage(Reason.NON_FINITE, f"probability of {key!r} is {value}")
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from services.scorer.inference import LoadedModel, predict
 from services.scorer.model_store import Snapshot
 from services.scorer.routing import Variant, assign, shadow_plan
 
+NO_VERDICT = Verdict()  # shared, never mutated: rows with no rules to apply
 Encode = Callable[[str, dict[str, Any]], bytes]
 Observer = Callable[[LoadedModel, str, int, list[int]], None]  # model, role, rows, event times
 
@@ -138,7 +139,7 @@ class ScoringHandler:
     ) -> list[Verdict]:
         rules = deployment.get("humility") or []
         if not rules:
-            return [Verdict() for _ in rows]
+            return [NO_VERDICT] * len(rows)
         return apply_rules(
             rules, _columns(rows, model.feature_specs), top, model.baseline, len(rows)
         )
