@@ -58,3 +58,32 @@ def run_service(run: Callable[[Any, threading.Event], None], settings: Any) -> i
         log.error("fatal: %s", exc)
         return 1
     return 0
+
+
+def service_main(
+    settings_cls: type,
+    service: str,
+    run: Callable[[Any, threading.Event], None],
+    description: str,
+    argv: list[str] | None = None,
+) -> int:
+    """A service's whole `main`: one flag per setting, settings from env + flags, then run."""
+    import argparse
+
+    from services.common.settings import (
+        add_settings_arguments,
+        load_settings,
+        overrides_from_args,
+    )
+
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}", description=description)
+    add_settings_arguments(parser, settings_cls)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            settings_cls, service, os.environ, overrides_from_args(args, settings_cls)
+        )
+    except ConfigError as exc:
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return run_service(run, settings)
