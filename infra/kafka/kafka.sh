@@ -43,22 +43,13 @@ CLUSTER_ID_FILE=$DATA_DIR/cluster.id
 PORT=${STREAMOPS_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${STREAMOPS_KAFKA_CONTROLLER_PORT:-9093}
 PYTHON=${PYTHON:-python3}
+NAME=kafka
+PROC_PATTERN="kafka\\.Kafka"
+# shellcheck source=../process.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
 
-say() { echo "kafka: $*"; }
-die() { echo "kafka: error: $*" >&2; exit 1; }
 
-# The pid file alone is not proof: after a reboot or kill -9 the pid may belong to anything.
-our_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid
-  pid=$(cat "$PID_FILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  ps -p "$pid" -o args= 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-  echo "$pid"
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 port_owner() {
   if command -v ss >/dev/null; then
@@ -185,44 +176,8 @@ checkout's broker ($PID_FILE); stop it, or set STREAMOPS_KAFKA_PORT / STREAMOPS_
   wait_ready
 }
 
-wait_exit() {
-  local pid=$1 limit=$2 started=$SECONDS
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS - started >= limit)) && return 1
-    sleep 0.2
-  done
-}
 
-stop() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$PID_FILE"
-    say "not running"
-    return 0
-  fi
-  say "stopping (pid $pid)"
-  kill -TERM "$pid"
-  if ! wait_exit "$pid" "$STOP_TIMEOUT"; then
-    echo "kafka: warning: no exit ${STOP_TIMEOUT}s after SIGTERM; sending SIGKILL" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_exit "$pid" 10 || die "pid $pid survived SIGKILL"
-  fi
-  rm -f "$PID_FILE"
-  say "stopped"
-}
 
-kill_now() {
-  local pid
-  if ! pid=$(our_pid); then
-    rm -f "$PID_FILE"
-    say "not running"
-    return 0
-  fi
-  kill -KILL "$pid"
-  wait_exit "$pid" 10 || die "pid $pid survived SIGKILL"
-  rm -f "$PID_FILE"
-  say "killed (pid $pid, SIGKILL)"
-}
 
 status() {
   local pid
