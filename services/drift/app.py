@@ -290,9 +290,12 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
         socket_timeout=10,
         socket_connect_timeout=5,
     )
+    consumer_conf = kafka.consumer(settings.group_id, partition_assignment_strategy="range")
+    if settings.instance_id:  # static membership: a restarted process gets its partitions back
+        consumer_conf["group.instance.id"] = settings.instance_id
     loop = DriftLoop(
         settings,
-        Consumer(kafka.consumer(settings.group_id, partition_assignment_strategy="range")),
+        Consumer(consumer_conf),
         Producer(kafka.producer()),
         book,
         StateStore(client, settings.namespace, settings.history_windows),

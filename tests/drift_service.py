@@ -1,0 +1,72 @@
+"""Running the drift service as a process in integration tests, and reading its Redis state."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.kafka_support import ServiceProcess, end_offsets
+
+
+def start_drift(bootstrap: str, prefix: str, group: str, log_path: Path, **settings: Any):
+    """Start `python -m services.drift` with test settings (flags override defaults)."""
+    flags = {
+        "kafka_bootstrap": bootstrap,
+        "topic_prefix": prefix,
+        "group_id": group,
+        "metrics_port": 0,
+        "max_wait_ms": 50,
+        **settings,
+    }
+    args = [a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    return ServiceProcess("services.drift", args, log_path).start()
+
+
+def stored_offsets(redis_client: Any, namespace: str) -> dict[tuple[str, int], int]:
+    """The next offsets the service stored with its state."""
+    raw = redis_client.hgetall(f"{namespace}:offsets")
+    out = {}
+    for k, v in raw.items():
+        topic, _, part = k.decode().rpartition("|")
+        out[(topic, int(part))] = int(v)
+    return out
+
+
+def wait_consumed(
+    redis_client: Any,
+    namespace: str,
+    bootstrap: str,
+    topics: list[str],
+    service: ServiceProcess | None = None,
+    timeout_s: float = 90.0,
+) -> float:
+    """Wait until the stored offsets reach the end of every partition; returns seconds waited."""
+    ends = {(t, p): e for t in topics for p, e in end_offsets(bootstrap, t).items() if e > 0}
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            done = stored_offsets(redis_client, namespace)
+        except Exception:  # Redis restarting in the test: ask again
+            done = {}
+        if all(done.get(tp, 0) >= end for tp, end in ends.items()):
+            return time.monotonic() - started
+        if service is not None and not service.alive():
+            raise AssertionError(f"drift service exited:\n{service.log_tail()}")
+        time.sleep(0.1)
+    tail = service.log_tail() if service else ""
+    raise AssertionError(f"not consumed in {timeout_s} s: ends {ends}\n{tail}")
+
+
+def monitor_state(redis_client: Any, namespace: str, deployment: str) -> dict[str, Any]:
+    """The stored state of one deployment's monitor."""
+    raw = redis_client.get(f"{namespace}:monitor:{deployment}")
+    assert raw is not None, f"no state for {deployment}"
+    return json.loads(raw)
+
+
+def closed_windows(redis_client: Any, namespace: str, deployment: str) -> dict[int, dict]:
+    """The stored summaries of closed windows, by seq."""
+    raw = redis_client.hgetall(f"{namespace}:closed:{deployment}")
+    return {int(k): json.loads(v) for k, v in raw.items()}
