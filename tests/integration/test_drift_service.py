@@ -3,6 +3,8 @@ no drift stays quiet, and the join is right with delayed, missing and duplicated
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import numpy as np
@@ -185,3 +187,56 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
     assert report["label_delay_ms_p50"] == pytest.approx(float(np.median(list(delay.values()))))
     ttl = redis_client.ttl(f"{ns}:join:j:a5")
     assert 0 < ttl <= 3600
+
+
+def test_the_reference_switches_when_the_champion_changes(
+    kafka_bootstrap, redis_client, prefix, tmp_path
+):
+    v1 = content("3" * 64, 1, [numeric_baseline("x")])
+    v2 = content("4" * 64, 2, [numeric_baseline("x", loc=5.0)])
+    namer, group, ns = setup(kafka_bootstrap, prefix, [deployment("s", v1)], [v1, v2])
+    proc = start_drift(kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000)
+    sent = 0
+
+    def send(count: int) -> None:
+        nonlocal sent
+        produce(
+            kafka_bootstrap,
+            namer.events,
+            [
+                (f"a{i}", serde.encode("FeatureEvent", event("s", i, T0 + i, {"x": 0.0})))
+                for i in range(sent, sent + count)
+            ],
+        )
+        sent += count
+        wait_consumed(redis_client, ns, kafka_bootstrap, [namer.events], proc)
+
+    def stored_model() -> str:
+        return json.loads(redis_client.get(f"{ns}:monitor:s"))["model_id"]
+
+    try:
+        send(1000)
+        send(500)
+        produce(
+            kafka_bootstrap,
+            namer.deployments,
+            [("s", serde.encode("Deployment", deployment("s", v2, revision=2)))],
+        )
+        # The switch is applied with the deployment's next records, once the follower saw it.
+        deadline = time.monotonic() + 30
+        while stored_model() != v2["model_id"]:
+            assert time.monotonic() < deadline, proc.log_tail()
+            send(1)
+        switched_after = sent
+        send(1000)
+        assert proc.terminate()[0] == 0, proc.log_tail()
+    finally:
+        if proc.alive():
+            proc.kill9()
+    reports = records(kafka_bootstrap, namer.drift, "DriftReport")
+    summary = [(r["model_id"][0], r["model_version"], r["event_count"]) for r in reports]
+    # The partial window closes against v1 at the switch (the batch that switched is v2's).
+    assert summary[0] == ("3", 1, 1000)
+    assert summary[1][:2] == ("3", 1) and 500 <= summary[1][2] < switched_after - 1000
+    assert summary[2] == ("4", 2, 1000)
+    assert reports[2]["features"][0]["psi"] > 1.0  # x = 0 is far from v2's baseline (mean 5)
