@@ -21,6 +21,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -123,7 +124,10 @@ class DriftLoop:
         self._restore(snap)
         for topic, part in sorted(self.assigned):
             offset = snap.offsets.get((topic, part), OFFSET_BEGINNING)
-            self.consumer.seek(TopicPartition(topic, part, offset))
+            try:
+                self.consumer.seek(TopicPartition(topic, part, offset))
+            except KafkaException as exc:  # cannot rewind in place: restart from Redis
+                raise FatalError(f"cannot seek {topic}[{part}] to {offset}: {exc}") from exc
         log.info("recovered from Redis: rewound %d partitions", len(self.assigned))
 
     # -- the loop ---------------------------------------------------------------------------
@@ -195,10 +199,14 @@ class DriftLoop:
             summaries,
             lambda pipe: self.joins.stage(pipe, joiner.writes),
         )
-        self.consumer.commit(
-            offsets=[TopicPartition(t, p, o + 1) for (t, p), o in positions.items()],
-            asynchronous=True,
-        )
+        if positions:  # for lag dashboards only: correctness rests on the offsets in Redis
+            try:
+                self.consumer.commit(
+                    offsets=[TopicPartition(t, p, o + 1) for (t, p), o in positions.items()],
+                    asynchronous=True,
+                )
+            except KafkaException as exc:
+                log.debug("lag commit skipped: %s", exc)
         self.standard.batch_size.labels(SERVICE).observe(len(msgs))
         self.standard.processing.labels(SERVICE).observe(time.perf_counter() - started)
 
