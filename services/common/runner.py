@@ -296,6 +296,9 @@ class Runner:
                 return
             self.metrics.errors.labels(self.config.service, "commit").inc()
             log.info("offsets not committed (%s); the batch will be replayed", exc)
+            for key in keys:
+                self._pending.pop(key, None)
+            return  # slow suspects stay known: the replayed batch isolates them (R5)
         for key in keys:
             self._pending.pop(key, None)
         if self._slow:  # committed past them: they will not come back

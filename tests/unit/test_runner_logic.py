@@ -215,12 +215,26 @@ def test_a_message_too_slow_three_times_is_dead_lettered_and_others_flow():
                 _time.sleep(0.06)
             return [Outbound("out", m.key, m.value) for m in batch]
 
+    from confluent_kafka import KafkaError, KafkaException
+
+    class EvictedConsumer(FakeConsumer):
+        evicted = True
+
+        def commit(self, offsets=None, asynchronous=True):
+            if self.evicted:  # the slow batch outlasted max.poll.interval.ms
+                raise KafkaException(KafkaError(KafkaError.UNKNOWN_MEMBER_ID))
+            super().commit(offsets=offsets, asynchronous=asynchronous)
+
     runner, log, _ = make(SlowOn())
+    runner.consumer = consumer = EvictedConsumer(log)
     runner.config = dataclasses.replace(runner.config, max_handle_s=0.03, handler_attempts=3)
     batch = [Msg("in", 0, 1, b"a"), Msg("in", 0, 2, b"slow"), Msg("in", 0, 3, b"c")]
-    for _attempt in range(3):  # evicted: the same batch comes back (commits failing aside)
+    for _attempt in range(3):  # evicted: the refused commit brings the same batch back
         log.clear()
         runner.work(batch)
+        runner.finish({("in", 0): (1, 3)})
+    assert not [e for e in log if e[0] == "commit"]
+    consumer.evicted = False
     outs = [e[2] for e in log if e[0] == "produce" and e[1] == "out"]
     assert outs == [b"slow", b"a", b"c"], "suspects alone first, then the rest"
     assert not [e for e in log if e[0] == "produce" and e[1] == "dlq"]
