@@ -97,8 +97,15 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The group's committed offset per partition (-1001 when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    """The group's committed offset per partition (-1001 when none).
+
+    read_uncommitted: otherwise librdkafka asks for stable offsets only, and the broker keeps
+    answering "unstable" while a transactional member has offsets pending in an open
+    transaction, which for a busy exactly-once scorer is nearly always (a timeout, not an answer).
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_uncommitted"}
+    )
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     tps = consumer.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
     consumer.close()
