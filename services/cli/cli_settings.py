@@ -11,11 +11,12 @@ from services.common.settings import CommonSettings, Secret, load_settings
 
 @dataclasses.dataclass(frozen=True)
 class CliSettings(CommonSettings):
-    """Common settings plus where the registry API is and the token to send it."""
+    """Common settings plus where the registry and alerting APIs are and the token to send."""
 
     service: ClassVar[str] = "cli"
 
     registry_url: str = "http://127.0.0.1:8000"
+    alerting_url: str = "http://127.0.0.1:9105"
     token: Secret = Secret("")
     timeout_s: float = 10.0
 

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from services.cli.registry_client import RegistryClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json
 from services.common.errors import ConfigError
 
 ACTIONS = ("set_champion", "add_challenger", "remove_challenger", "rollback", "set_mode")
@@ -89,7 +89,7 @@ def _print_history(revisions: list[dict[str, Any]], requests: list[dict[str, Any
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Run one `deploy` action against the registry API."""
-    client = RegistryClient.from_args(args, environ)
+    client = ApiClient.registry(args, environ)
     action = args.deploy_action
     if action == "history":
         revisions = client.get(f"/deployments/{args.deployment}/history")

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from services.cli.registry_client import RegistryClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def _print_compare(diff: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Run one `models` action against the registry API."""
-    client = RegistryClient.from_args(args, environ)
+    client = ApiClient.registry(args, environ)
     action = args.models_action
     if action == "list":
         answer: Any = client.get("/models")

@@ -8,17 +8,17 @@ import httpx
 import pytest
 
 from services.cli.__main__ import build_parser, main
+from services.cli.api_client import ApiClient
 from services.cli.cli_settings import CliSettings
 from services.cli.deploy_cmd import _model, _request_body
-from services.cli.registry_client import RegistryClient
 from services.common.errors import ConfigError, StreamopsError
 from services.common.settings import Secret, load_settings
 
 pytestmark = pytest.mark.unit
 
 
-def _client(handler) -> RegistryClient:
-    return RegistryClient(
+def _client(handler) -> ApiClient:
+    return ApiClient(
         "http://registry.test", Secret("tok-123"), transport=httpx.MockTransport(handler)
     )
 

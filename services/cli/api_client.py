@@ -1,7 +1,8 @@
-"""The CLI's client of the registry HTTP API: where it is, which token to send, clear errors.
+"""The CLI's client of the registry and alerting HTTP APIs: where, which token, clear errors.
 
-`STREAMOPS_CLI_TOKEN` and `STREAMOPS_CLI_REGISTRY_URL` (or `--token`, `--registry-url`) are
-settings of the `cli` service, so the unknown-key rule still catches typos.
+`STREAMOPS_CLI_TOKEN`, `STREAMOPS_CLI_REGISTRY_URL` and `STREAMOPS_CLI_ALERTING_URL` (or
+`--token`, `--registry-url`, `--alerting-url`) are settings of the `cli` service, so the
+unknown-key rule still catches typos.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
-class RegistryClient:
-    """GET and POST against the registry, turning every failure into a readable error."""
+REGISTRY_START = "`python -m services.registry` (or `make up`)"
+ALERTING_START = "`python -m services.alerting` (or `make up`)"
+
+
+class ApiClient:
+    """GET, POST and DELETE against a service API, turning every failure into a readable error."""
 
     def __init__(
         self,
@@ -34,28 +39,44 @@ class RegistryClient:
         token: Secret,
         timeout_s: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        service: str = "registry",
+        start_hint: str = REGISTRY_START,
     ) -> None:
         self.url = url.rstrip("/")
+        self.service, self.start_hint = service, start_hint
         headers = {"Authorization": f"Bearer {token.reveal()}"} if token else {}
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
         )
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> RegistryClient:
-        """Built from flags over environment over defaults."""
+    def registry(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> ApiClient:
+        """The registry's client, from flags over environment over defaults."""
         overrides = {"registry_url": args.registry_url, "token": args.token}
         settings = cli_settings(environ, overrides)
         return cls(settings.registry_url, settings.token, settings.timeout_s)
+
+    @classmethod
+    def alerting(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> ApiClient:
+        """The alerting service's client, from flags over environment over defaults."""
+        overrides = {"alerting_url": args.alerting_url, "token": args.token}
+        settings = cli_settings(environ, overrides)
+        return cls(
+            settings.alerting_url,
+            settings.token,
+            settings.timeout_s,
+            service="alerting",
+            start_hint=ALERTING_START,
+        )
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise StreamopsError(
-                f"the registry at {self.url} is not reachable ({type(exc).__name__}); start it "
-                "with `python -m services.registry` (or `make up`), or point "
-                "--registry-url / STREAMOPS_CLI_REGISTRY_URL at it"
+                f"the {self.service} at {self.url} is not reachable ({type(exc).__name__}); "
+                f"start it with {self.start_hint}, or point --{self.service}-url / "
+                f"STREAMOPS_CLI_{self.service.upper()}_URL at it"
             ) from None
         try:
             body = response.json()
@@ -65,7 +86,7 @@ class RegistryClient:
             return body
         message = body.get("message") if isinstance(body, dict) else response.text[:200]
         hint = " (pass --token or set STREAMOPS_CLI_TOKEN)" if response.status_code == 401 else ""
-        raise StreamopsError(f"registry said {response.status_code}: {message}{hint}")
+        raise StreamopsError(f"{self.service} said {response.status_code}: {message}{hint}")
 
     def get(self, path: str, **params: Any) -> Any:
         """GET `path` with query parameters; the decoded JSON."""
@@ -74,6 +95,10 @@ class RegistryClient:
     def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         """POST a JSON body; the decoded JSON."""
         return self._call("POST", path, json=dict(body or {}))
+
+    def delete(self, path: str) -> Any:
+        """DELETE `path`; the decoded JSON."""
+        return self._call("DELETE", path)
 
 
 def print_json(value: Any) -> None:
