@@ -26,6 +26,7 @@ class Reason(enum.StrEnum):
     UNSAFE_MODEL = "unsafe_model"
     HANDLER_FAILED = "handler_failed"  # the handler raised on this message too many times
     TIMEOUT = "timeout"
+    DELIVERY_FAILED = "delivery_failed"  # a webhook gave up: final refusal or attempts exhausted
     UNKNOWN = "unknown"
 
 
