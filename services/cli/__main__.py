@@ -11,6 +11,7 @@ import os
 import sys
 
 from services.cli import (
+    alerting_cmd,
     consume_cmd,
     demo_cmd,
     deploy_cmd,
@@ -22,6 +23,7 @@ from services.cli import (
     topics_cmd,
     train_cmd,
     version_cmd,
+    webhook_cmd,
 )
 from services.common.errors import ConfigError, StreamopsError
 
@@ -37,6 +39,8 @@ COMMANDS = (
     models_cmd,
     deploy_cmd,
     registry_cmd,
+    alerting_cmd,
+    webhook_cmd,
 )
 
 
