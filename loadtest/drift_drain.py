@@ -1,0 +1,168 @@
+"""Drain rate of the real drift service on a pre-filled events + predictions stream.
+
+Measured like the scorer's: the topics are filled first, then a ``python -m services.drift``
+process starts with a fresh group; the rate runs from its first stored offsets to the moment the
+offsets it stores in Redis (with its window state, one transaction per micro-batch) reach the end
+of every partition. Each event comes with its champion prediction, so the service reads two
+messages per event; the rate is given in events (and messages) per second.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from loadtest.drift_scenarios import ScenarioStream
+from services.common import serde
+from services.common.admin import ensure_topics
+from services.common.kafka_config import KafkaConfig
+from services.common.progress import Progress
+from services.common.settings import CommonSettings
+from services.common.topics import TopicNamer
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGICAL = ["events", "predictions", "actuals", "models", "deployments", "drift", "breaches"]
+LOGICAL += ["deadletter"]
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    """Events and messages per second, and what the service did with them."""
+
+    events: int
+    seconds: float
+    events_per_s: float
+    messages_per_s: float
+    windows_closed: int
+
+
+def log(text: str) -> None:
+    """Progress for the person running the benchmark."""
+    print(f"[bench_drift] {text}", flush=True)
+
+
+def prefill(producer: Producer, namer: TopicNamer, stream: ScenarioStream) -> None:
+    """Produce every event and its prediction (keyed by association id), then wait for acks."""
+    n = stream.scenario.events
+    progress = Progress("pre-filling events + predictions", n)
+    for i in range(n):
+        for topic, name, record in (
+            (namer.events, "FeatureEvent", stream.event(i)),
+            (namer.predictions, "Prediction", stream.prediction(i)),
+        ):
+            value = serde.encode(name, record)
+            while True:
+                try:
+                    producer.produce(topic, value, record["association_id"])
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        if i % 5000 == 0:
+            progress.update(i)
+    if producer.flush(120):
+        raise SystemExit("pre-fill not acknowledged within 120 s")
+    progress.update(n)
+    progress.done()
+
+
+def stored_total(client: redis.Redis, namespace: str) -> int:
+    """Sum of the next offsets the service stored in Redis (fresh topics start at 0)."""
+    return sum(int(v) for v in client.hgetall(f"{namespace}:offsets").values())
+
+
+def start_drift(
+    settings: CommonSettings, prefix: str, group: str, args: Any, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """A drift service process on the benchmark topics, with count windows."""
+    flags = {
+        "kafka-bootstrap": settings.kafka_bootstrap,
+        "redis-host": settings.redis_host,
+        "redis-port": settings.redis_port,
+        "topic-prefix": prefix,
+        "group-id": group,
+        "window-count": args.window,
+        "batch-size": args.drain_batch_size,
+        "max-wait-ms": 5,
+        "metrics-port": 0,
+    }
+    cmd = [sys.executable, "-m", "services.drift"]
+    cmd += [a for k, v in flags.items() for a in (f"--{k}", str(v))]
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=open(log_path, "ab"),  # noqa: SIM115 (the child owns the file)
+        stderr=subprocess.STDOUT,
+    )
+
+
+def drain(
+    settings: CommonSettings,
+    records: list[dict[str, Any]],
+    stream: ScenarioStream,
+    args: Any,
+    log_path: Path,
+) -> DrainResult:
+    """Fill fresh topics, start the drift service, time it to the end; topics removed after."""
+    prefix = f"bd{uuid.uuid4().hex[:6]}."
+    namer = TopicNamer(prefix)
+    kafka = KafkaConfig.from_settings(settings, "bench-drift")
+    ensure_topics(kafka.admin(), namer, only=LOGICAL)
+    producer = Producer(kafka.producer(linger_ms=20))
+    producer.produce(namer.models, serde.encode("ModelPublished", records[0]), "credit")
+    producer.produce(namer.deployments, serde.encode("Deployment", records[1]), "credit")
+    prefill(producer, namer, stream)
+    group = f"bench-drift-{uuid.uuid4().hex[:6]}"
+    namespace = f"streamops:drift:{group}"
+    client = redis.Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        password=settings.redis_secret().reveal() or None,
+    )
+    total = 2 * stream.scenario.events
+    log(f"draining {total} messages with the drift service (log: {log_path})")
+    proc = start_drift(settings, prefix, group, args, log_path)
+    try:
+        deadline = time.monotonic() + args.drain_timeout
+        first_t = first_n = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"drift service exited with {proc.returncode}; see {log_path}")
+            done = stored_total(client, namespace)
+            if done and first_t is None:
+                first_t, first_n = time.monotonic(), done
+            if done >= total and first_t is not None:
+                seconds = max(time.monotonic() - first_t, 1e-9)
+                messages = (done - first_n) / seconds
+                windows = client.hlen(f"{namespace}:closed:credit")
+                return DrainResult(stream.scenario.events, seconds, messages / 2, messages, windows)
+            time.sleep(0.05)
+        raise SystemExit(f"drift service did not drain in {args.drain_timeout} s; see {log_path}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for keys in _batched(client.scan_iter(match=f"{namespace}:*", count=5000), 5000):
+            client.delete(*keys)
+        client.close()
+        AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
+
+
+def _batched(items: Any, size: int) -> Any:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
