@@ -17,4 +17,6 @@ echo "==> runner throughput (trivial handler) vs a bare consume/produce loop"
 timeout 600 "$PYTHON" -m loadtest.bench_runner || exit 1
 echo "==> scorer: drain rate vs baselines, latency at fixed rates, hot swap"
 timeout 1200 "$PYTHON" -m loadtest.bench_scorer || exit 1
+echo "==> drift: detection quality on seeded scenarios, drain rate vs the scorer's"
+timeout 600 "$PYTHON" -m loadtest.bench_drift || exit 1
 "$PYTHON" -m loadtest.benchmarks_md || exit 1
