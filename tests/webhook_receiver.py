@@ -49,7 +49,13 @@ class Delivery:
 class Receiver:
     """The receiver; `url` to configure, `deliveries` to assert on."""
 
-    def __init__(self, secret: str, script: list[Reply] | None = None, default: Reply = Reply()):
+    def __init__(
+        self,
+        secret: str,
+        script: list[Reply] | None = None,
+        default: Reply = Reply(),
+        port: int = 0,
+    ):
         self.secret = secret
         self.script = list(script or [])
         self.default = default
@@ -85,7 +91,7 @@ class Receiver:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}/hook"

@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 SERVICE = "alerting"
 REDIS_RETRY_S = 1.0
+BATCH_MAX = 500  # breaches handled per state save
+BATCH_WITHIN_S = 0.02
 
 
 def check_receivers(config: AlertingConfig, resolver: Resolver, policy: Policy) -> None:
@@ -122,7 +124,6 @@ class AlertingService:
         saved = self._load_state()
         if saved is not None:
             self.engine.restore(saved)
-        self._saved = json.dumps(self.engine.state(), sort_keys=True)
         self.registry = CollectorRegistry()
         self.standard = StandardMetrics(self.registry, SERVICE)
         self.metrics = AlertingMetrics(self.registry)
@@ -182,8 +183,8 @@ class AlertingService:
 
         @app.agent(breaches, concurrency=1)
         async def on_breaches(stream: Any) -> None:
-            async for event in stream.events():
-                await self.handle_breach(event.message)
+            async for events in stream.take_events(BATCH_MAX, within=BATCH_WITHIN_S):
+                await self.handle_breaches([e.message for e in events])
 
         @app.agent(deployments, concurrency=1)
         async def on_deployments(stream: Any) -> None:
@@ -207,19 +208,24 @@ class AlertingService:
 
     # -- handling -------------------------------------------------------------------------------
 
-    async def handle_breach(self, message: Any) -> None:
-        """One ThresholdBreach: ingest, maybe ask for a retrain, save; poison is dead-lettered."""
+    async def handle_breaches(self, messages: list[Any]) -> None:
+        """ThresholdBreaches: ingest, maybe ask for retrains, save once; poison is dead-lettered.
+
+        The state is saved before faust may commit these offsets (it acks a batch only when
+        the agent asks for the next one).
+        """
         await self._ready.wait()
-        self.standard.consumed.labels(SERVICE, message.topic).inc()
-        try:
-            _name, breach = serde.decode(message.value, expected="ThresholdBreach")
-            request = self.engine.on_breach(breach, time.time())
-        except PoisonMessage as exc:
-            await self._dead_letter_message(message, exc.reason, exc.detail)
-            return
-        self.metrics.breaches.labels(breach["status"]).inc()
-        if request is not None:
-            await self._send_retrain(request)
+        for message in messages:
+            self.standard.consumed.labels(SERVICE, message.topic).inc()
+            try:
+                _name, breach = serde.decode(message.value, expected="ThresholdBreach")
+                request = self.engine.on_breach(breach, time.time())
+            except PoisonMessage as exc:
+                await self._dead_letter_message(message, exc.reason, exc.detail)
+                continue
+            self.metrics.breaches.labels(breach["status"]).inc()
+            if request is not None:
+                await self._send_retrain(request)
         await self._save()
         await self.tick()  # group_wait 0: notify now, not at the next timer
 
@@ -238,6 +244,9 @@ class AlertingService:
         """Flush due groups into the outbox, with the state, in one Redis transaction."""
         await self._ready.wait()
         now = time.time()
+        if not self.engine.is_due(now):
+            return
+        retraining = self.engine.retrains_in_flight()
         notes = self.engine.tick(now)
         entries = [
             Entry(
@@ -249,6 +258,10 @@ class AlertingService:
             )
             for n in notes
         ]
+        if not entries and self.engine.retrains_in_flight() == retraining:
+            # Only group timers moved: after a crash, a timer that looks due is looked at again
+            # and finds nothing new, so this need not cost a state write.
+            return
         await self._save(entries)
         if entries:
             for n in notes:
@@ -263,15 +276,11 @@ class AlertingService:
             self.deliverer.wake.set()
 
     async def _save(self, entries: list[Entry] | None = None) -> None:
-        """Persist the engine state (when changed) and queue entries; wait out Redis outages."""
+        """Persist the engine state and queue entries in one transaction; wait out Redis outages."""
         state = self.engine.state()
-        text = json.dumps(state, sort_keys=True)
-        if not entries and text == self._saved:
-            return
         while True:
             try:
                 await self.store.commit(state, entries or ())
-                self._saved = text
                 return
             except redis.RedisError as exc:
                 log.warning("Redis unavailable (%s); retrying in %.0f s", exc, REDIS_RETRY_S)

@@ -74,8 +74,18 @@ class Engine:
             if now - since >= self.retrain_timeout_s:
                 self.retrain.completed(deployment)
                 del self._retrain_since[deployment]
-        self.silences.gc(now)
         return notes
+
+    def is_due(self, now: float) -> bool:
+        """True when `tick(now)` has something to do (a group timer or a retrain timeout)."""
+        due = self.next_due()
+        if due is not None and due <= now:
+            return True
+        return any(now - t >= self.retrain_timeout_s for t in self._retrain_since.values())
+
+    def retrains_in_flight(self) -> int:
+        """Deployments with a retrain request outstanding."""
+        return len(self._retrain_since)
 
     def next_due(self) -> float | None:
         """The earliest time `tick` may return a notification."""

@@ -1,0 +1,252 @@
+"""The alerting service on the real broker and Redis, delivering to receivers on 127.0.0.1.
+
+R12 (receiver faults), R13 (storms, flapping, resolution, restart mid-group), kill -9 with
+notifications pending, silences, the retrain policy, poison breaches, and the production policy
+refusing a loopback receiver (R15).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from services.common import serde
+from tests.alerting_support import Alerting, breach, free_port, send_breaches, write_config
+from tests.alerting_support import SECRET
+from tests.kafka_support import REPO, make_topics, produce, read_all, wait_caught_up
+from tests.webhook_receiver import Receiver, Reply
+
+pytestmark = pytest.mark.integration
+
+TOPICS = ["breaches", "deployments", "retrain", "deadletter"]
+
+
+def statuses(deliveries) -> list[str]:
+    return [d.payload["status"] for d in deliveries]
+
+
+def test_r13_a_storm_makes_one_notification_and_one_resolution_across_a_restart(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url}, group_wait="4s")
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    try:
+        features = [f"f{i}" for i in range(5)]
+        storm = [breach(feature=features[i % 5], window=1 + i // 5) for i in range(100)]
+        # Flapping inside the wait: f0 resolves and fires again before anything was sent.
+        storm += [
+            breach(feature="f0", status="resolved", window=30),
+            breach(feature="f0", window=31),
+        ]
+        send_breaches(kafka_bootstrap, namer.breaches, storm)
+        time.sleep(1.0)
+        service.kill9()  # mid-group: consumed (or not), nothing sent yet
+        assert rx.all() == []
+        service.start()
+        got = rx.wait_for(lambda d: len(d) >= 1, timeout_s=60)
+        time.sleep(4.0)  # several group intervals: no repeat, no storm
+        got = rx.all()
+        assert statuses(got) == ["firing"], [d.payload for d in got]
+        alerts = got[0].payload["alerts"]
+        assert sorted(a["labels"]["feature"] for a in alerts) == features
+        assert got[0].verified == "ok"
+
+        send_breaches(
+            kafka_bootstrap,
+            namer.breaches,
+            [breach(feature=f, status="resolved", window=40) for f in features],
+        )
+        rx.wait_for(lambda d: len(d) >= 2, timeout_s=30)
+        time.sleep(3.0)
+        got = rx.all()
+        assert statuses(got) == ["firing", "resolved"], [d.payload["status"] for d in got]
+        assert all(a["status"] == "resolved" for a in got[1].payload["alerts"])
+        assert len({d.webhook_id for d in got}) == 2
+        assert service.get("/api/v1/alerts") == {"groups": []}
+    finally:
+        service.stop()
+        rx.close()
+
+
+def test_r12_receiver_faults_are_retried_with_the_same_id_and_lag_is_unaffected(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    flaky = Receiver(SECRET, [Reply(500)] * 6 + [Reply(429, (("Retry-After", "2"),))])
+    gone = Receiver(SECRET, default=Reply(410))
+    hang = Receiver(SECRET, [Reply(204, delay_s=6.0)])
+    refused_port = free_port()  # nothing listens here until later
+    receivers = {
+        "flaky": flaky.url,
+        "gone": gone.url,
+        "hang": hang.url,
+        "refused": f"http://127.0.0.1:{refused_port}/hook",
+    }
+    cfg = write_config(tmp_path / "a.yaml", receivers, timeout="1s")
+    service = Alerting(
+        kafka_bootstrap,
+        prefix,
+        cfg,
+        tmp_path / "alerting.log",
+        max_attempts=30,
+        circuit_cooldown_s=1,
+    ).start()
+    late = None
+    try:
+        # The flood below is silenced, so each receiver sees only the credit notification.
+        service.post(
+            "/api/v1/silences",
+            {"matchers": ['deployment=~"d.*"'], "duration_s": 600, "created_by": "test"},
+        )
+        send_breaches(kafka_bootstrap, namer.breaches, [breach()])
+        # While receivers fail and hang, the consumer keeps up with a flood of breaches.
+        send_breaches(
+            kafka_bootstrap,
+            namer.breaches,
+            [breach(deployment=f"d{i % 7}", feature=f"x{i}") for i in range(300)],
+        )
+        wait_caught_up(kafka_bootstrap, service.group, namer.breaches, timeout_s=20)
+        time.sleep(2.0)
+        late = Receiver(SECRET, port=refused_port)  # the refusing endpoint comes up
+
+        flaky.wait_for(lambda d: any(x.status == 204 for x in d), timeout_s=60)
+        hang.wait_for(lambda d: any(x.status == 204 and x is not d[0] for x in d), timeout_s=60)
+        late.wait_for(lambda d: len(d) >= 1, timeout_s=60)
+
+        credit = flaky.all()
+        assert [d.status for d in credit[:8]] == [500] * 6 + [429, 204]
+        assert len({d.webhook_id for d in credit}) == 1, "retries keep the webhook id"
+        assert credit[7].at - credit[6].at >= 1.9, "Retry-After: 2 honoured"
+        assert all(d.verified == "ok" for d in credit), "each attempt freshly signed"
+
+        first_hang = hang.all()[0]
+        later = [d for d in hang.all()[1:] if d.webhook_id == first_hang.webhook_id]
+        assert later and later[0].at - first_hang.at < 6.0, "the hung attempt was abandoned"
+
+        time.sleep(2.0)
+        assert len(gone.all()) == 1, "410 is final: no retry"
+        dead = [
+            serde.decode(v, expected="DeadLetter")[1]
+            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)
+        ]
+        gone_ids = {d.webhook_id for d in gone.all()}
+        dead_ids = {d["source_key"].decode() for d in dead if d["source_topic"] == "webhook:gone"}
+        assert gone_ids == dead_ids and all(d["reason"] == "delivery_failed" for d in dead)
+        assert len({d.webhook_id for d in late.all()}) == 1, "refused, then delivered, one id"
+        assert all(d.verified == "ok" for d in late.all())
+    finally:
+        service.stop()
+        for r in (flaky, gone, hang, late):
+            if r is not None:
+                r.close()
+
+
+def test_kill9_with_notifications_pending_delivers_every_one_after_restart(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET, default=Reply(503))
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url})
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    try:
+        send_breaches(
+            kafka_bootstrap, namer.breaches, [breach(deployment=f"d{i}") for i in range(3)]
+        )
+        rx.wait_for(lambda d: len({x.webhook_id for x in d}) >= 3, timeout_s=30)
+        pending = {d.webhook_id for d in rx.all()}
+        service.kill9()
+        rx.set_default(Reply(204))
+        service.start()
+        rx.wait_for(lambda d: {x.webhook_id for x in d if x.status == 204} >= pending, 60)
+        accepted = [d for d in rx.all() if d.status == 204]
+        assert {d.webhook_id for d in accepted} == pending, "the same ids, nothing new or lost"
+        assert {d.payload["groupLabels"]["deployment"] for d in accepted} == {"d0", "d1", "d2"}
+    finally:
+        service.stop()
+        rx.close()
+
+
+def test_a_silenced_alert_is_sent_when_the_silence_expires_while_still_firing(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url})
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    try:
+        silence = service.post(
+            "/api/v1/silences",
+            {"matchers": ['deployment="quiet"'], "duration_s": 4, "created_by": "test"},
+        )
+        assert silence["status"] == "active"
+        send_breaches(
+            kafka_bootstrap, namer.breaches, [breach(deployment="quiet"), breach(deployment="loud")]
+        )
+        rx.wait_for(lambda d: len(d) >= 1, timeout_s=30)
+        time.sleep(1.5)
+        assert [d.payload["groupLabels"]["deployment"] for d in rx.all()] == ["loud"]
+        ends = silence["ends_at"]
+        got = rx.wait_for(lambda d: len(d) >= 2, timeout_s=30)
+        assert got[1].payload["groupLabels"]["deployment"] == "quiet"
+        assert got[1].at >= ends, "not before the silence ended"
+        listed = service.get("/api/v1/silences?include_expired=true")["silences"]
+        assert [s["status"] for s in listed] == ["expired"]
+    finally:
+        service.stop()
+        rx.close()
+
+
+def test_retrain_is_requested_once_after_k_windows_and_poison_is_dead_lettered(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url}, after_windows=3)
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    try:
+        produce(kafka_bootstrap, namer.breaches, [(b"credit", b"\xc3\x01not a breach")])
+        windows = [breach(window=w) for w in (1, 2, 2, 3, 4, 5)]  # window 2 twice (replay)
+        send_breaches(kafka_bootstrap, namer.breaches, windows)
+        wait_caught_up(kafka_bootstrap, service.group, namer.breaches, timeout_s=30)
+        time.sleep(1.0)
+        requests = [
+            serde.decode(v, expected="RetrainRequest")[1]
+            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.retrain)
+        ]
+        assert len(requests) == 1, requests
+        assert requests[0]["deployment"] == "credit"
+        assert requests[0]["breach_ids"] == [windows[0]["breach_id"], windows[1]["breach_id"],
+                                             windows[3]["breach_id"]]  # fmt: skip
+        dead = [
+            serde.decode(v, expected="DeadLetter")[1]
+            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)
+        ]
+        assert [(d["source_topic"], d["original"]) for d in dead] == [
+            (namer.breaches, b"\xc3\x01not a breach")
+        ]
+        rx.wait_for(lambda d: len(d) >= 1, timeout_s=10)
+    finally:
+        service.stop()
+        rx.close()
+
+
+def test_r15_the_service_refuses_a_loopback_receiver_and_no_setting_allows_it(tmp_path):
+    cfg = write_config(tmp_path / "a.yaml", {"ops": "http://127.0.0.1:9/hook"})
+    run = [sys.executable, "-m", "services.alerting", "--config-file", str(cfg)]
+    refused = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert "loopback" in refused.stderr
+    env_try = subprocess.run(
+        run,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin", "STREAMOPS_ALERTING_ALLOW_LOOPBACK_FOR_TESTS": "true"},
+    )
+    assert env_try.returncode == 2 and "unknown setting" in env_try.stderr, env_try.stderr[-500:]
