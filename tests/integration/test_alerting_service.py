@@ -14,8 +14,7 @@ import time
 import pytest
 
 from services.common import serde
-from tests.alerting_support import Alerting, breach, free_port, send_breaches, write_config
-from tests.alerting_support import SECRET
+from tests.alerting_support import SECRET, Alerting, breach, free_port, send_breaches, write_config
 from tests.kafka_support import REPO, make_topics, produce, read_all, wait_caught_up
 from tests.webhook_receiver import Receiver, Reply
 
@@ -238,7 +237,7 @@ def test_retrain_is_requested_once_after_k_windows_and_poison_is_dead_lettered(
 def test_r15_the_service_refuses_a_loopback_receiver_and_no_setting_allows_it(tmp_path):
     cfg = write_config(tmp_path / "a.yaml", {"ops": "http://127.0.0.1:9/hook"})
     run = [sys.executable, "-m", "services.alerting", "--config-file", str(cfg)]
-    refused = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(run, cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert refused.returncode == 2, refused.stderr[-2000:]
     assert "loopback" in refused.stderr
     env_try = subprocess.run(
@@ -247,6 +246,7 @@ def test_r15_the_service_refuses_a_loopback_receiver_and_no_setting_allows_it(tm
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
         env={"PATH": "/usr/bin", "STREAMOPS_ALERTING_ALLOW_LOOPBACK_FOR_TESTS": "true"},
     )
     assert env_try.returncode == 2 and "unknown setting" in env_try.stderr, env_try.stderr[-500:]
