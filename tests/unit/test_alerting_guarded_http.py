@@ -14,7 +14,7 @@ import pytest
 
 from services.alerting.guarded_http import guarded_pool
 from services.alerting.retry_policy import Outcome, classify
-from services.alerting.ssrf import Policy, UnsafeDestination
+from services.alerting.ssrf import PRODUCTION, Policy, UnsafeDestination
 
 pytestmark = pytest.mark.unit
 
@@ -47,7 +47,7 @@ def resolve_to(address: str):
     return lambda host, port: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
 
-def post(url: str, resolver=socket.getaddrinfo, policy: Policy = Policy()) -> int:
+def post(url: str, resolver=socket.getaddrinfo, policy: Policy = PRODUCTION) -> int:
     async def go() -> int:
         async with guarded_pool(resolver, policy) as pool:
             response = await pool.request("POST", url, content=b"{}")
