@@ -21,6 +21,12 @@ class RegistrySettings(CommonSettings):
     trusted_keys_dir: str = ""  # default: <var_dir>/keys
     replay_timeout_s: float = 60.0
     drift_reports_kept: int = 100
+    breaches_kept: int = 200  # transitions per deployment (the dashboard's alerts timeline)
+    # Live operational figures (latency, rates, current feature values) come from reading a
+    # bounded tail of `events`, `predictions` and `deadletter` every interval: at most
+    # `sample_per_partition` records per partition per round, whatever the topic's rate.
+    sample_per_partition: int = 100  # 0 turns the sampler off
+    sample_interval_s: float = 2.0
     transactional_id: str = "streamops-registry"  # one writer: a second registry is fenced
 
     def __post_init__(self) -> None:
@@ -28,3 +34,9 @@ class RegistrySettings(CommonSettings):
             raise ValueError(f"http_port {self.http_port} is not a TCP port")
         if self.drift_reports_kept < 1:
             raise ValueError("drift_reports_kept must be >= 1")
+        if self.breaches_kept < 1:
+            raise ValueError("breaches_kept must be >= 1")
+        if self.sample_per_partition < 0 or self.sample_per_partition > 10_000:
+            raise ValueError("sample_per_partition must be within 0..10000 (0 = off)")
+        if self.sample_interval_s < 0.2:
+            raise ValueError("sample_interval_s must be >= 0.2")

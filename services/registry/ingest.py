@@ -32,7 +32,7 @@ def _describe(record: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class Ingest:
-    """The follower's `apply` and `on_poison` for models, deployments, governance and drift."""
+    """The follower's `apply` and `on_poison` for every topic the view follows."""
 
     def __init__(
         self,
@@ -50,6 +50,7 @@ class Ingest:
             namer.deployments: self.view.apply_deployment,
             namer.governance: self.view.apply_governance,
             namer.drift: self.view.apply_drift,
+            namer.breaches: self.view.breaches.apply,
         }
 
     def topics(self) -> list[str]:

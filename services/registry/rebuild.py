@@ -30,7 +30,9 @@ def replay(settings: RegistrySettings, key_prefix: str) -> RegistryView:
     """Clear the namespace `<key_prefix>registry:` and replay every followed topic into it."""
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, "streamops-registry-rebuild")
-    view = RegistryView(redis_client(settings), key_prefix, settings.drift_reports_kept)
+    view = RegistryView(
+        redis_client(settings), key_prefix, settings.drift_reports_kept, settings.breaches_kept
+    )
     view.clear()
     ingest = Ingest(view, ModelVerifier(trusted_keys(settings)), namer)
     follower = TopicFollower(
@@ -61,7 +63,9 @@ def verify(settings: RegistrySettings) -> list[str]:
     """Replay into a scratch namespace; the differences from the live view (empty = identical)."""
     scratch = replay(settings, settings.topic_prefix + SCRATCH)
     try:
-        live = RegistryView(scratch.r, settings.topic_prefix, settings.drift_reports_kept)
+        live = RegistryView(
+            scratch.r, settings.topic_prefix, settings.drift_reports_kept, settings.breaches_kept
+        )
         return diff(live.snapshot(), scratch.snapshot())
     finally:
         scratch.clear()

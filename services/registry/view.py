@@ -1,4 +1,4 @@
-"""The registry's materialized view in Redis: models, deployments, audit, rejections, drift.
+"""The registry's materialized view in Redis: models, deployments, audit, drift, breaches.
 
 Every write is idempotent and keyed by something inside the record (model id, revision, event
 id, a digest of a rejected record's bytes, a drift window), so replaying the topics from the
@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
+
+from services.registry.breaches import BREACHES_KEPT, BreachLog
 
 DRIFT_KEPT = 100  # reports kept per deployment (the dashboard shows recent windows)
 
@@ -60,10 +62,17 @@ def model_summary(content: Mapping[str, Any], key_id: str) -> dict[str, Any]:
 class RegistryView:
     """Reads and idempotent writes of the registry state in one Redis namespace."""
 
-    def __init__(self, client: redis.Redis, prefix: str, drift_kept: int = DRIFT_KEPT) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        drift_kept: int = DRIFT_KEPT,
+        breaches_kept: int = BREACHES_KEPT,
+    ) -> None:
         self.r = client
         self.ns = f"{prefix}registry:"
         self.drift_kept = drift_kept
+        self.breaches = BreachLog(client, self.ns, breaches_kept)
 
     def _k(self, *parts: str) -> str:
         return self.ns + ":".join(parts)
@@ -238,7 +247,7 @@ class RegistryView:
         return [json.loads(raw[k]) for k in keys]
 
     def sizes(self) -> dict[str, int]:
-        """How many models, deployments, audit events and rejections the view holds."""
+        """How many models, deployments, audit events, rejections and breaches the view holds."""
         names = self.model_names()
         return {
             "models": len(names),
@@ -246,6 +255,7 @@ class RegistryView:
             "deployments": self.r.scard(self._k("deployments")),
             "audit_events": self.r.zcard(self._k("audit")),
             "rejected": self.r.hlen(self._k("rejected")),
+            "breaches": self.breaches.count(),
         }
 
     def snapshot(self) -> str:
