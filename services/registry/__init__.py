@@ -1,7 +1,8 @@
 """Registry: the system of record for models, deployments, approvals and the audit trail.
 
-Consumes: `models`, `deployments`, `governance`, `drift`.
+Consumes: `models`, `deployments`, `governance`, `drift`, `breaches`; samples bounded tails of
+`events`, `predictions` and `deadletter` for the dashboard's live figures.
 Produces: `deployments` (Deployment, desired state), `governance` (GovernanceEvent).
 Stores: a materialized view in Redis, rebuildable from the topics.
-Exports: HTTP API (FastAPI, `/docs`), the ops dashboard, Prometheus metrics.
+Exports: HTTP API (FastAPI, `/docs`), the ops dashboard (`/dashboard`), Prometheus metrics.
 """

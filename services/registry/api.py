@@ -23,8 +23,10 @@ from pydantic import BaseModel, Field
 
 from services.common.errors import RetryableError
 from services.registry.compare import compare
+from services.registry.dashboard import mount_dashboard
 from services.registry.governance import Governor, Refused
 from services.registry.lineage import lineage_graph
+from services.registry.live import LiveStats
 from services.registry.roles import ANONYMOUS, Principal, TokenTable
 from services.registry.view import RegistryView
 
@@ -94,8 +96,9 @@ def create_app(
     public_reads: bool,
     metrics: ApiMetrics,
     health: Callable[[], dict[str, Any]] = lambda: {"ok": True},
+    live: LiveStats | None = None,
 ) -> FastAPI:
-    """The FastAPI application (the dashboard will be mounted beside these routes)."""
+    """The FastAPI application, with the ops dashboard under /dashboard."""
     app = FastAPI(
         title="streamops registry",
         version="0.1.0",
@@ -296,4 +299,5 @@ def create_app(
     def reject(request_id: str, body: DecisionBody, who: Writer) -> dict[str, Any]:
         return governor.reject(request_id, who, body.reason)
 
+    mount_dashboard(app, view, live, Reader)
     return app

@@ -1,9 +1,11 @@
 """Wires the registry: Redis view, topic follower, transactional publisher, HTTP API.
 
-At start the registry replays `models`, `deployments`, `governance` and `drift` into the view
-before it serves, then keeps following them. It is the only writer of `deployments` and
-`governance`; both records of an approval go out in one Kafka transaction, so a crash between
-them cannot leave a revision without its audit event (or the reverse).
+At start the registry replays `models`, `deployments`, `governance`, `drift` and `breaches` into
+the view before it serves, then keeps following them. A tail sampler reads bounded samples of
+`events`, `predictions` and `deadletter` for the dashboard's live figures (kept in memory).
+It is the only writer of `deployments` and `governance`; both records of an approval go out in
+one Kafka transaction, so a crash between them cannot leave a revision without its audit event
+(or the reverse).
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from services.registry.api import ApiMetrics, create_app
 from services.registry.config import RegistrySettings
 from services.registry.governance import Governor, Outgoing
 from services.registry.ingest import Ingest
+from services.registry.live import LiveStats
 from services.registry.roles import TokenTable
+from services.registry.sampler import SAMPLED, TailSampler
 from services.registry.view import RegistryView
 
 log = logging.getLogger(__name__)
 
-FOLLOWED = ["models", "deployments", "governance", "drift"]
+FOLLOWED = ["models", "deployments", "governance", "drift", "breaches"]
 
 
 class KafkaPublisher:
@@ -129,8 +133,12 @@ class Registry:
         self.namer = TopicNamer(settings.topic_prefix)
         self.kafka = KafkaConfig.from_settings(settings, "streamops-registry")
         self.view = RegistryView(
-            redis_client(settings), settings.topic_prefix, settings.drift_reports_kept
+            redis_client(settings),
+            settings.topic_prefix,
+            settings.drift_reports_kept,
+            settings.breaches_kept,
         )
+        self.live = LiveStats()
         self.tokens = TokenTable.parse(settings.tokens)
         self.standard = StandardMetrics(self.metrics, "registry")
         self.rejected = Counter(
@@ -146,6 +154,7 @@ class Registry:
             lambda reason: self.rejected.labels(reason).inc(),
         )
         self.follower: TopicFollower | None = None
+        self.sampler: TailSampler | None = None
         self.publisher: KafkaPublisher | None = None
         self.app: Any = None
 
@@ -162,7 +171,8 @@ class Registry:
                 f"Redis at {self.settings.redis_host}:"
                 f"{self.settings.redis_port} does not answer: {exc}"
             ) from None
-        ensure_topics(self.kafka.admin(), self.namer, only=FOLLOWED)
+        sampled = list(SAMPLED) if self.settings.sample_per_partition else []
+        ensure_topics(self.kafka.admin(), self.namer, only=FOLLOWED + sampled)
         _wait_for_leaders(
             self.kafka.consumer("streamops-registry-probe"),
             [self.namer.name(t) for t in FOLLOWED],
@@ -177,6 +187,15 @@ class Registry:
         ).start()
         self.follower.wait_ready(self.settings.replay_timeout_s)
         log.info("replay done: %s", self.view.sizes())
+        if self.settings.sample_per_partition:
+            self.sampler = TailSampler(
+                self.kafka.consumer("streamops-registry-sampler"),
+                self.namer,
+                self.live,
+                lambda: set(self.view.deployment_names()),
+                self.settings.sample_per_partition,
+                self.settings.sample_interval_s,
+            ).start()
         self.publisher = KafkaPublisher(
             self.kafka.producer(transactional_id=self.settings.transactional_id), self.namer
         )
@@ -190,6 +209,7 @@ class Registry:
             self.settings.public_reads,
             ApiMetrics(self.metrics),
             self.health,
+            self.live,
         )
         return self
 
@@ -204,6 +224,8 @@ class Registry:
 
     def close(self) -> None:
         """Stop following and flush the publisher."""
+        if self.sampler is not None:
+            self.sampler.stop()
         if self.follower is not None:
             self.follower.stop()
         if self.publisher is not None:
@@ -224,7 +246,11 @@ def run(settings: RegistrySettings, stop: threading.Event) -> None:
     )
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
-    log.info("registry API on http://%s:%d (docs at /docs)", settings.http_host, settings.http_port)
+    log.info(
+        "registry API on http://%s:%d (docs at /docs, dashboard at /dashboard)",
+        settings.http_host,
+        settings.http_port,
+    )
     try:
         while not stop.wait(0.5):
             if not thread.is_alive():
