@@ -33,6 +33,20 @@ PYTHON="$PYTHON" "$BIN/streamops" topics >/dev/null || { echo "could not create 
 echo "==> integration tests (real Kafka at ${STREAMOPS_KAFKA_BOOTSTRAP:-127.0.0.1:9092}, real Redis on port ${STREAMOPS_REDIS_PORT:-6379})"
 "$PYTHON" -m pytest -m integration -q -p no:cacheprovider || exit 1
 
+# The dashboard's browser test drives Debian's chromium (browser downloads do not work here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "==> installing Debian's chromium for the dashboard's browser test (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null \
+      || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } \
+      || { echo "apt-get install chromium failed: install it and re-run"; exit 1; }
+  else
+    echo "/usr/bin/chromium not found: install Debian's chromium (sudo apt-get install chromium)"
+    echo "and re-run; the dashboard's e2e test fails without it"
+  fi
+fi
+
 echo "==> e2e tests"
 "$PYTHON" -m pytest -m e2e -q -p no:cacheprovider
 rc=$?
