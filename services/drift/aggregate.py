@@ -106,15 +106,19 @@ class WindowAggregate:
         self, columns: Mapping[str, Sequence[Any]], times: Sequence[int], violations: int = 0
     ) -> None:
         """Add a batch of events as columns by feature name (None = missing)."""
-        if not times:
+        n = len(times)
+        if not n:
             return
-        self.events += len(times)
+        self.events += n
         self.violations += violations
-        lo, hi = int(min(times)), int(max(times))
+        t = np.asarray(times, dtype=np.int64)
+        lo, hi = int(t.min()), int(t.max())
         self.first_time = lo if self.first_time is None else min(self.first_time, lo)
         self.last_time = hi if self.last_time is None else max(self.last_time, hi)
         for name, stats in self.stats.items():
-            values = columns.get(name) or [None] * len(times)
+            values = columns.get(name)
+            if values is None or not len(values):
+                values = [None] * n
             for stat in stats.values():
                 stat.update(values)
             self.quality[name].update(values)

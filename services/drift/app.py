@@ -159,6 +159,7 @@ class DriftLoop:
         """Apply one micro-batch and commit its state and offsets together."""
         started = time.perf_counter()
         positions: dict[tuple[str, int], int] = {}
+        consumed: dict[str, int] = defaultdict(int)
         inputs: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
         for msg in msgs:
             err = msg.error()
@@ -172,15 +173,16 @@ class DriftLoop:
             if tp not in self.assigned:
                 continue
             positions[tp] = msg.offset()
-            self.standard.consumed.labels(SERVICE, tp[0]).inc()
+            consumed[tp[0]] += 1
+            value = msg.value() or b""
             try:
-                _name, record = self.decode(tp[0], msg.value() or b"")
+                _name, record = self.decode(tp[0], value)
             except PoisonMessage as poison:
-                self.publisher.dead_letter(
-                    (tp[0], tp[1], msg.offset()), msg.key(), msg.value() or b"", poison
-                )
+                self.publisher.dead_letter((tp[0], tp[1], msg.offset()), msg.key(), value, poison)
                 continue
             inputs[record["deployment"]][tp[0]].append(record)
+        for topic, n in consumed.items():
+            self.standard.consumed.labels(SERVICE, topic).inc(n)
         joiner = Joiner(self.joins.fetch(self._join_keys(inputs)))
         closed: list[ClosedWindow] = []
         dirty = []

@@ -51,6 +51,10 @@ class Joined:
         return self.actual_time - self.event_time
 
 
+# One encoder for every write: json.dumps with separators builds a new encoder per call.
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _decode(raw: Any) -> dict[str, Any]:
     return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
@@ -67,7 +71,7 @@ class Joiner:
 
     def _put(self, key: str, field: str, payload: dict[str, Any]) -> None:
         self.entries.setdefault(key, {})[field] = payload
-        self.writes.setdefault(key, {})[field] = json.dumps(payload, separators=(",", ":"))
+        self.writes.setdefault(key, {})[field] = _dumps(payload)
 
     def prediction(self, key: str, model_id: str, payload: dict[str, Any]) -> list[Joined] | None:
         """Store a prediction (y, q score, t event time, v version, s served, w window).

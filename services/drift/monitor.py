@@ -21,6 +21,10 @@ from services.drift.join import Joined, Joiner
 from services.drift.reference import Reference
 from services.drift.windows import Window, Windows
 
+# The types decoded feature values have when all are of the right kind (the fast path).
+_NUMERIC = frozenset({float, int, type(None)})
+_CATEGORICAL = frozenset({str, type(None)})
+
 
 @dataclass(frozen=True)
 class MonitorConfig:
@@ -91,59 +95,64 @@ class DeploymentMonitor:
 
     def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Add a batch of FeatureEvent records (vectorised per feature)."""
-        times = [int(e["event_time"]) for e in events]
+        times = np.fromiter((e["event_time"] for e in events), dtype=np.int64, count=len(events))
+        rows = [e["features"] for e in events]
         bad = np.zeros(len(events), dtype=bool)
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, np.ndarray] = {}
         for f in self.reference.features:
             name = str(f["name"])
-            col = [e["features"].get(name) for e in events]
-            wanted = str if f["kind"] == "categorical" else float
-            for i, v in enumerate(col):
-                if v is not None and not isinstance(v, wanted):
-                    if wanted is float and isinstance(v, int) and not isinstance(v, bool):
-                        continue
-                    bad[i] = True  # a value of the wrong kind counts as missing
-                    col[i] = None
-            columns[name] = col
+            col = [r.get(name) for r in rows]
+            categorical = f["kind"] == "categorical"
+            if not set(map(type, col)) <= (_CATEGORICAL if categorical else _NUMERIC):
+                wanted = str if categorical else float
+                for i, v in enumerate(col):
+                    if v is not None and not isinstance(v, wanted):
+                        if wanted is float and isinstance(v, int) and not isinstance(v, bool):
+                            continue
+                        bad[i] = True  # a value of the wrong kind counts as missing
+                        col[i] = None
+            columns[name] = np.asarray(col, dtype=object if categorical else float)
         for win, idx in self.windows.assign_events(times):
-            sub = {name: [col[i] for i in idx] for name, col in columns.items()}
-            win.aggregate.add_events(sub, [times[i] for i in idx], int(bad[idx].sum()))
+            sub = {name: col[idx] for name, col in columns.items()}
+            win.aggregate.add_events(sub, times[idx], int(bad[idx].sum()))
 
     def add_predictions(
         self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], joiner: Joiner
     ) -> int:
         """Add Prediction records (deduplicated by the join store); returns how many were late."""
         ref, late = self.reference, 0
-        served: dict[int, tuple[Window[WindowAggregate], list[Mapping[str, Any]]]] = {}
+        champion, positive = ref.model_id, ref.positive
+        classify = ref.task == "classification"
+        window_at, store = self.windows.window_at, joiner.prediction
+        served: dict[int, tuple[Window[WindowAggregate], list[dict[str, Any]]]] = {}
         joined: list[Joined] = []
         for row, key in zip(rows, keys, strict=True):
-            counted = bool(row["served"]) and row["model_id"] == ref.model_id
-            win = self.windows.window_at(int(row["event_time"])) if counted else None
-            if counted and win is None:
-                late += 1
-            score = None
-            if ref.positive is not None:
-                score = (row.get("probabilities") or {}).get(ref.positive)
+            model_id = str(row["model_id"])
+            event_time = int(row["event_time"])
+            win = None
+            if row["served"] and model_id == champion:
+                win = window_at(event_time)
+                if win is None:
+                    late += 1
             pred = row.get("prediction")
             payload = {
-                "y": label_text(pred)
-                if ref.task == "classification" and pred is not None
-                else pred,
-                "q": score,
-                "t": int(row["event_time"]),
+                "y": label_text(pred) if classify and pred is not None else pred,
+                "q": None if positive is None else (row.get("probabilities") or {}).get(positive),
+                "t": event_time,
                 "v": int(row["model_version"]),
                 "s": bool(row["served"]),
                 "w": None if win is None else win.seq,
             }
-            rows_joined = joiner.prediction(key, str(row["model_id"]), payload)
+            rows_joined = store(key, model_id, payload)
             if rows_joined is None:
                 continue  # the same prediction again (a replayed scorer batch)
             if win is not None:
                 served.setdefault(win.seq, (win, []))[1].append(payload)
-            joined.extend(rows_joined)
+            if rows_joined:
+                joined.extend(rows_joined)
         for win, payloads in served.values():
             columns: dict[str, list[Any]] = {}
-            if ref.task == "classification":
+            if classify:
                 columns["prediction_class"] = [p["y"] for p in payloads]
                 columns["prediction_score"] = [p["q"] for p in payloads]
             else:
