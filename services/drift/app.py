@@ -255,12 +255,17 @@ class DriftLoop:
             preds, [self.joins.key(deployment, r["association_id"]) for r in preds], joiner
         )
         self.metrics.late.labels("prediction").inc(late)
+        # One monitor call for the batch's actuals: the rows keep their order, so the
+        # detector sees the same error sequence as with a call per actual.
+        joined = []
         for a in by_topic[self.namer.actuals]:
             rows = joiner.actual(
                 self.joins.key(deployment, a["association_id"]),
                 {"y": a["label"], "t": int(a["actual_time"])},
             )
-            m.add_joined(rows or [])
+            if rows:
+                joined.extend(rows)
+        m.add_joined(joined)
         return closed + m.close_due()
 
 

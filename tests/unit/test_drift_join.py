@@ -106,3 +106,24 @@ def test_delayed_missing_and_duplicated_actuals_in_the_window_figures():
     assert challenger.metrics["accuracy"] == pytest.approx(4 / 8)  # always "1"; 4 of 8 are 1
     delays = [500] + [1000 * i for i in range(1, 8)]
     assert f.label_delay_ms_p50 == pytest.approx(float(np.median(delays)))
+
+
+def test_actuals_added_in_one_call_equal_one_call_per_actual():
+    """The service adds a batch's joined actuals with one monitor call; nothing changes."""
+    states = []
+    for batched in (False, True):
+        monitor, champ, chall = _monitor()
+        j = Joiner({})
+        monitor.add_events([event("d", i, T0 + i, {"x": 0.0}) for i in range(60)])
+        preds = [prediction("d", i, champ, (i % 7) / 7, T0 + i) for i in range(60)]
+        preds += [prediction("d", i, chall, 0.9, T0 + i, served=False) for i in range(60)]
+        monitor.add_predictions(preds, [f"a{p['association_id'][1:]}" for p in preds], j)
+        actuals = [(f"a{i}", {"y": str(i % 3 % 2), "t": T0 + 10 * i}) for i in range(50)]
+        rows = [j.actual(key, payload) for key, payload in actuals]
+        if batched:
+            monitor.add_joined([r for rs in rows for r in rs or []])
+        else:
+            for rs in rows:
+                monitor.add_joined(rs or [])
+        states.append(monitor.state())
+    assert states[0] == states[1]
