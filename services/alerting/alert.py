@@ -57,8 +57,13 @@ class Alert:
         return self.status == "firing"
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able form, for grouping state kept in Redis."""
-        return dataclasses.asdict(self)
+        """A JSON-able form, for grouping state kept in Redis (label maps copied shallowly)."""
+        return {
+            **self.__dict__,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "streamops": dict(self.streamops),
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Alert:

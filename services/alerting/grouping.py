@@ -108,6 +108,11 @@ class _Group:
     seq: int = 0
 
 
+# _Group fields copied as they are into the state (the rest are containers, copied explicitly;
+# dataclasses.asdict would deep-copy every alert on every save).
+_GROUP_SCALARS = ("key", "created_at", "next_flush", "last_notified_at", "seq")
+
+
 def group_key(route_key: str, labels: Mapping[str, str]) -> str:
     """Alertmanager's spelling: `<route key>:{name="value",...}`."""
     inner = ",".join(f"{k}={json.dumps(labels[k])}" for k in sorted(labels))
@@ -257,7 +262,12 @@ class Grouper:
             "version": STATE_VERSION,
             "route": self.route.key,
             "groups": [
-                {**dataclasses.asdict(g), "alerts": [a.to_dict() for a in g.alerts.values()]}
+                {
+                    **{f: getattr(g, f) for f in _GROUP_SCALARS},
+                    "labels": dict(g.labels),
+                    "notified_firing": list(g.notified_firing),
+                    "alerts": [a.to_dict() for a in g.alerts.values()],
+                }
                 for g in self._groups.values()
             ],
             "tombstones": dict(self._tombstones),

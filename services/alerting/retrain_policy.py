@@ -132,7 +132,9 @@ class RetrainPolicy:
     def state(self) -> dict[str, Any]:
         """Everything, as plain JSON-able data."""
         return {
-            "streaks": {k: dataclasses.asdict(v) for k, v in self._streaks.items()},
+            "streaks": {
+                k: {**vars(v), "breach_ids": list(v.breach_ids)} for k, v in self._streaks.items()
+            },
             "in_flight": dict(self._in_flight),
         }
 
