@@ -78,12 +78,8 @@ class Deliverer:
         free = self.concurrency - len(self._in_flight)
         if free <= 0:
             return
-        for entry_id in await self.store.due(now, free + len(self._in_flight)):
-            if entry_id in self._in_flight:
-                continue
-            entry = await self.store.get(entry_id)
-            if entry is None:
-                continue
+        due = await self.store.due(now, free + len(self._in_flight))
+        for entry in await self.store.get_many([i for i in due if i not in self._in_flight]):
             receiver = self.receivers.get(entry.receiver)
             if receiver is None:
                 await self._give_up(entry, f"receiver {entry.receiver!r} is no longer configured")
@@ -92,7 +88,7 @@ class Deliverer:
             if not circuit.allow(now):
                 await self.store.reschedule(entry, circuit.retry_at(now))
                 continue
-            self._in_flight.add(entry_id)
+            self._in_flight.add(entry.id)
             task = asyncio.create_task(self._attempt(entry, receiver, circuit))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -110,6 +106,7 @@ class Deliverer:
             log.exception("delivery of %s to %s failed unexpectedly", entry.id, receiver.name)
         finally:
             self._in_flight.discard(entry.id)
+            self.wake.set()  # a slot is free: look for the next due entry now
             self.metrics.circuit.labels(receiver.name).set(
                 CIRCUIT_VALUES[circuit.state(self.clock()).value]
             )

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpcore
 
-from services.alerting.ssrf import PRODUCTION, Policy, Resolver, check_url
+from services.alerting.ssrf import PRODUCTION, Policy, Resolver, check_url, numeric_host
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -35,10 +35,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Resolve, check every address, connect to the first."""
-        literal = f"[{host}]" if ":" in host else host
-        addresses = await asyncio.to_thread(
-            check_url, f"http://{literal}:{port}/", self.resolver, self.policy
-        )
+        url = f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+        if numeric_host(host) is not None:  # nothing to resolve: check without a thread hop
+            addresses = check_url(url, self.resolver, self.policy)
+        else:
+            addresses = await asyncio.to_thread(check_url, url, self.resolver, self.policy)
         return await self.inner.connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )

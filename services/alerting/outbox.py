@@ -73,10 +73,12 @@ class Store:
         ids = await self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
-    async def get(self, entry_id: str) -> Entry | None:
-        """One entry, or None if it was removed meanwhile."""
-        raw = await self.redis.hget(self.items_key, entry_id)
-        return None if raw is None else Entry.from_json(raw)
+    async def get_many(self, ids: list[str]) -> list[Entry]:
+        """The entries still queued among `ids`, in order (one round trip)."""
+        if not ids:
+            return []
+        raws = await self.redis.hmget(self.items_key, ids)
+        return [Entry.from_json(r) for r in raws if r is not None]
 
     async def reschedule(self, entry: Entry, at: float) -> None:
         """Store the entry's new history and its next attempt time."""
