@@ -19,4 +19,6 @@ echo "==> scorer: drain rate vs baselines, latency at fixed rates, hot swap"
 timeout 1200 "$PYTHON" -m loadtest.bench_scorer || exit 1
 echo "==> drift: detection quality on seeded scenarios, drain rate vs the scorer's"
 timeout 600 "$PYTHON" -m loadtest.bench_drift || exit 1
+echo "==> alerting: breach-to-webhook latency vs a bare consumer, deliveries/s vs direct POSTs"
+timeout 900 "$PYTHON" -m loadtest.bench_alerting || exit 1
 "$PYTHON" -m loadtest.benchmarks_md || exit 1
