@@ -248,7 +248,15 @@ class Grouper:
             {
                 "group_key": g.key,
                 "labels": dict(g.labels),
-                "alerts": len(g.alerts),
+                "alerts": [
+                    {
+                        "fingerprint": a.fingerprint,
+                        "status": a.status,
+                        "labels": dict(a.labels),
+                        "starts_at": a.starts_at,
+                    }
+                    for a in g.alerts.values()
+                ],
                 "firing": sum(a.firing for a in g.alerts.values()),
                 "last_notified_at": g.last_notified_at,
                 "next_flush": g.next_flush,

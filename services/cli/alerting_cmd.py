@@ -83,7 +83,7 @@ def run_alerts_list(args: argparse.Namespace, environ: dict[str, str]) -> int:
     if not groups:
         print("no open alert groups")
     for group in groups:
-        print(f"{group['key']}")
+        print(f"{group['group_key']}  ({group['firing']} firing)")
         for alert in group["alerts"]:
             labels = alert["labels"]
             print(

@@ -250,3 +250,55 @@ def test_r15_the_service_refuses_a_loopback_receiver_and_no_setting_allows_it(tm
         env={"PATH": "/usr/bin", "STREAMOPS_ALERTING_ALLOW_LOOPBACK_FOR_TESTS": "true"},
     )
     assert env_try.returncode == 2 and "unknown setting" in env_try.stderr, env_try.stderr[-500:]
+
+
+def streamops(*args: str) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_repeats_follow_the_repeat_interval_until_acknowledged_with_the_cli(
+    kafka_bootstrap, prefix, tmp_path
+):
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url}, repeat_interval="2s")
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    url = service.url("")
+    try:
+        send_breaches(kafka_bootstrap, namer.breaches, [breach()])
+        got = rx.wait_for(lambda d: len(d) >= 2, timeout_s=30)
+        assert got[1].at - got[0].at >= 1.9, "a repeat only after repeat_interval"
+        assert got[0].webhook_id != got[1].webhook_id
+        listed = streamops("alerts", "list", "--alerting-url", url)
+        assert listed.returncode == 0, listed.stderr
+        fingerprint = got[0].payload["alerts"][0]["fingerprint"]
+        assert fingerprint in listed.stdout
+        acked = streamops("alerts", "ack", fingerprint, "--comment", "on it", "--alerting-url", url)
+        assert acked.returncode == 0 and "acknowledged" in acked.stdout, acked.stderr
+        before = len(rx.all())
+        time.sleep(5.0)
+        assert len(rx.all()) <= before + 1, "at most one repeat was already on its way"
+        later = len(rx.all())
+        time.sleep(3.0)
+        assert len(rx.all()) == later, "no repeats while acknowledged"
+
+        sil = streamops("silences", "add", "deployment=other", "--duration", "1h", "--by", "t",
+                        "--alerting-url", url)  # fmt: skip
+        assert sil.returncode == 0 and "active" in sil.stdout, sil.stderr
+        silence_id = sil.stdout.split()[1]
+        assert silence_id in streamops("silences", "list", "--alerting-url", url).stdout
+        expired = streamops("silences", "expire", silence_id, "--alerting-url", url)
+        assert expired.returncode == 0 and "expired" in expired.stdout
+        bad = streamops("silences", "add", "deployment=~.*", "--by", "t", "--alerting-url", url)
+        assert bad.returncode == 1 and "empty string" in bad.stderr
+    finally:
+        service.stop()
+        rx.close()
