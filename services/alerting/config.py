@@ -21,7 +21,7 @@ class AlertingSettings(CommonSettings):
     group_id: str = "streamops-alerting"
     config_file: str = str(REPO_ROOT / "var" / "alerting" / "alerting.yaml")
     api_host: str = "127.0.0.1"
-    api_port: int = 9105
+    api_port: int = 9095
     api_token: Secret = Secret("")
     # Links in payloads: the dashboard (per deployment) and this service (externalURL).
     dashboard_url: str = "http://127.0.0.1:8000/dashboard"

@@ -16,7 +16,7 @@ class CliSettings(CommonSettings):
     service: ClassVar[str] = "cli"
 
     registry_url: str = "http://127.0.0.1:8000"
-    alerting_url: str = "http://127.0.0.1:9105"
+    alerting_url: str = "http://127.0.0.1:9095"
     token: Secret = Secret("")
     timeout_s: float = 10.0
 
