@@ -23,6 +23,11 @@ pytestmark = pytest.mark.integration
 TOPICS = ["breaches", "deployments", "retrain", "deadletter"]
 
 
+def records(bootstrap: str, topic: str, name: str) -> list[dict]:
+    """Every record on a topic, decoded as `name`."""
+    return [serde.decode(v, expected=name)[1] for _p, _o, _k, v in read_all(bootstrap, topic)]
+
+
 def statuses(deliveries) -> list[str]:
     return [d.payload["status"] for d in deliveries]
 
@@ -129,10 +134,7 @@ def test_r12_receiver_faults_are_retried_with_the_same_id_and_lag_is_unaffected(
 
         time.sleep(2.0)
         assert len(gone.all()) == 1, "410 is final: no retry"
-        dead = [
-            serde.decode(v, expected="DeadLetter")[1]
-            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)
-        ]
+        dead = records(kafka_bootstrap, namer.deadletter, "DeadLetter")
         gone_ids = {d.webhook_id for d in gone.all()}
         dead_ids = {d["source_key"].decode() for d in dead if d["source_topic"] == "webhook:gone"}
         assert gone_ids == dead_ids and all(d["reason"] == "delivery_failed" for d in dead)
@@ -213,18 +215,12 @@ def test_retrain_is_requested_once_after_k_windows_and_poison_is_dead_lettered(
         send_breaches(kafka_bootstrap, namer.breaches, windows)
         wait_caught_up(kafka_bootstrap, service.group, namer.breaches, timeout_s=30)
         time.sleep(1.0)
-        requests = [
-            serde.decode(v, expected="RetrainRequest")[1]
-            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.retrain)
-        ]
+        requests = records(kafka_bootstrap, namer.retrain, "RetrainRequest")
         assert len(requests) == 1, requests
         assert requests[0]["deployment"] == "credit"
         assert requests[0]["breach_ids"] == [windows[0]["breach_id"], windows[1]["breach_id"],
                                              windows[3]["breach_id"]]  # fmt: skip
-        dead = [
-            serde.decode(v, expected="DeadLetter")[1]
-            for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter)
-        ]
+        dead = records(kafka_bootstrap, namer.deadletter, "DeadLetter")
         assert [(d["source_topic"], d["original"]) for d in dead] == [
             (namer.breaches, b"\xc3\x01not a breach")
         ]
