@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import FatalError, PoisonMessage, Reason
 from services.common.messages import Handler, Inbound, Outbound, Rejected
-from services.common.metrics import StandardMetrics
+from services.common.metrics import ConsumerLag, StandardMetrics
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class Runner:
         self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
         self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
         self.batches = 0
+        self.lag = ConsumerLag(metrics.consumer_lag, config.service)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -91,6 +92,7 @@ class Runner:
                     self.process(messages)
                 else:
                     self.producer.poll(0)
+                self.lag.maybe_update(self.consumer)
         finally:
             self._shutdown()
 
@@ -308,6 +310,7 @@ class Runner:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another member, commit what was delivered for them."""
         self._commit_pending({(tp.topic, tp.partition) for tp in partitions})
+        self.lag.forget((tp.topic, tp.partition) for tp in partitions)
 
     def _dead_letter(
         self,

@@ -267,3 +267,115 @@ def test_a_commit_refused_mid_rebalance_is_retried_in_the_revoke_callback():
     assert log[-1] == ("commit", [("in", 1, 10)])
     runner.process([Msg("in", 0, 6, b"c")])
     assert log[-1] == ("commit", [("in", 0, 7)])
+
+
+class LagConsumer(FakeConsumer):
+    """Assignment, positions and cached watermarks as librdkafka keeps them locally."""
+
+    def __init__(self, log, assigned, positions, highs):
+        super().__init__(log)
+        self.assigned, self.positions, self.highs = assigned, positions, highs
+
+    def assignment(self):
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(t, p) for t, p in self.assigned]
+
+    def position(self, partitions):
+        from confluent_kafka import TopicPartition
+
+        return [
+            TopicPartition(
+                tp.topic, tp.partition, self.positions.get((tp.topic, tp.partition), -1001)
+            )
+            for tp in partitions
+        ]
+
+    def get_watermark_offsets(self, tp, timeout=None, cached=False):
+        self.log.append(("watermarks", tp.topic, tp.partition, cached))
+        return (0, self.highs.get((tp.topic, tp.partition), -1001))
+
+
+def _lag(registry, topic, partition):
+    return registry.get_sample_value(
+        "streamops_consumer_lag", {"service": "t", "topic": topic, "partition": str(partition)}
+    )
+
+
+def test_lag_is_the_high_watermark_minus_the_position_of_each_assigned_partition():
+    runner, log, registry = make(Upper())
+    consumer = LagConsumer(
+        log,
+        assigned=[("in", 0), ("in", 1), ("in", 2)],
+        positions={("in", 0): 40, ("in", 1): 7},  # partition 2: nothing consumed yet
+        highs={("in", 0): 100, ("in", 1): 7, ("in", 2): 5},
+    )
+    runner.lag.update(consumer)
+    assert _lag(registry, "in", 0) == 60
+    assert _lag(registry, "in", 1) == 0
+    assert _lag(registry, "in", 2) is None, "unknown position: no series rather than a guess"
+    watermark_calls = [e for e in log if e[0] == "watermarks"]
+    assert watermark_calls and all(cached for *_rest, cached in watermark_calls)
+
+
+def test_lag_is_refreshed_at_most_once_per_interval():
+    runner, log, registry = make(Upper())
+    now = [100.0]
+    runner.lag.clock = lambda: now[0]
+    consumer = LagConsumer(log, [("in", 0)], {("in", 0): 1}, {("in", 0): 11})
+    assert runner.lag.maybe_update(consumer)
+    consumer.highs[("in", 0)] = 21
+    now[0] += 0.5
+    assert not runner.lag.maybe_update(consumer)
+    assert _lag(registry, "in", 0) == 10
+    now[0] += 0.5
+    assert runner.lag.maybe_update(consumer)
+    assert _lag(registry, "in", 0) == 20
+    assert len([e for e in log if e[0] == "watermarks"]) == 2
+
+
+def test_lag_series_go_when_partitions_are_revoked_or_no_longer_assigned():
+    from confluent_kafka import TopicPartition
+
+    runner, log, registry = make(Upper())
+    consumer = LagConsumer(
+        log, [("in", 0), ("in", 1)], {("in", 0): 1, ("in", 1): 1}, {("in", 0): 5, ("in", 1): 9}
+    )
+    runner.consumer = consumer
+    runner.lag.update(consumer)
+    runner._on_revoke(consumer, [TopicPartition("in", 1)])
+    assert _lag(registry, "in", 0) == 4 and _lag(registry, "in", 1) is None
+    consumer.assigned = [("in", 1)]  # lost partition 0 without a revoke; got 1 back
+    runner.lag.update(consumer)
+    assert _lag(registry, "in", 0) is None and _lag(registry, "in", 1) == 8
+
+
+def test_the_loop_measures_lag_and_a_failing_measurement_does_not_stop_it(caplog):
+    class LoopConsumer(LagConsumer):
+        rounds = 0
+
+        def subscribe(self, topics, on_revoke=None):
+            pass
+
+        def consume(self, num_messages, timeout):
+            self.rounds += 1
+            if self.rounds == 3:
+                stop.set()
+            return [Msg("in", 0, self.rounds, b"a")]
+
+        def get_watermark_offsets(self, tp, timeout=None, cached=False):
+            if self.rounds == 2:
+                raise RuntimeError("consumer closed")
+            return super().get_watermark_offsets(tp, timeout, cached)
+
+        def close(self):
+            pass
+
+    stop = threading.Event()
+    runner, log, registry = make(Upper())
+    runner.consumer = LoopConsumer(log, [("in", 0)], {("in", 0): 2}, {("in", 0): 50})
+    runner.lag.interval_s = 0.0
+    runner.run(stop)
+    assert runner.batches == 3
+    assert _lag(registry, "in", 0) == 48
+    assert "consumer lag not measured" in caplog.text
