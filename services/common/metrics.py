@@ -126,13 +126,17 @@ class ConsumerLag:
         known: set[tuple[str, int]] = set()
         for tp in consumer.position(assigned) if assigned else []:
             marks = consumer.get_watermark_offsets(tp, cached=True)
-            if marks is None or marks[1] < UNKNOWN_OFFSET or tp.offset < UNKNOWN_OFFSET:
+            if marks is None or marks[1] < UNKNOWN_OFFSET:
                 continue
-            key = (tp.topic, tp.partition)
-            known.add(key)
-            self.gauge.labels(self.service, tp.topic, str(tp.partition)).set(
-                max(0, marks[1] - tp.offset)
-            )
+            low, high = marks
+            if tp.offset >= UNKNOWN_OFFSET:
+                lag = max(0, high - tp.offset)
+            elif low == high:  # empty partition: nothing to read, whatever the position
+                lag = 0
+            else:  # nothing consumed since assignment: behind by an unknown amount
+                continue
+            known.add((tp.topic, tp.partition))
+            self.gauge.labels(self.service, tp.topic, str(tp.partition)).set(lag)
         self.forget(self._shown - {(tp.topic, tp.partition) for tp in assigned})
         self._shown |= known
 

@@ -293,7 +293,8 @@ class LagConsumer(FakeConsumer):
 
     def get_watermark_offsets(self, tp, timeout=None, cached=False):
         self.log.append(("watermarks", tp.topic, tp.partition, cached))
-        return (0, self.highs.get((tp.topic, tp.partition), -1001))
+        marks = self.highs.get((tp.topic, tp.partition), -1001)
+        return marks if isinstance(marks, tuple) else (0, marks)
 
 
 def _lag(registry, topic, partition):
@@ -306,14 +307,17 @@ def test_lag_is_the_high_watermark_minus_the_position_of_each_assigned_partition
     runner, log, registry = make(Upper())
     consumer = LagConsumer(
         log,
-        assigned=[("in", 0), ("in", 1), ("in", 2)],
-        positions={("in", 0): 40, ("in", 1): 7},  # partition 2: nothing consumed yet
-        highs={("in", 0): 100, ("in", 1): 7, ("in", 2): 5},
+        assigned=[("in", 0), ("in", 1), ("in", 2), ("in", 3), ("in", 4)],
+        # 2, 3: nothing consumed since assignment; 4: no fetch response yet
+        positions={("in", 0): 40, ("in", 1): 7},
+        highs={("in", 0): 100, ("in", 1): 7, ("in", 2): 5, ("in", 3): (12, 12)},
     )
     runner.lag.update(consumer)
     assert _lag(registry, "in", 0) == 60
     assert _lag(registry, "in", 1) == 0
     assert _lag(registry, "in", 2) is None, "unknown position: no series rather than a guess"
+    assert _lag(registry, "in", 3) == 0, "an empty partition has no lag, whatever the position"
+    assert _lag(registry, "in", 4) is None
     watermark_calls = [e for e in log if e[0] == "watermarks"]
     assert watermark_calls and all(cached for *_rest, cached in watermark_calls)
 
