@@ -1,224 +1,267 @@
-"""`streamops demo`: the foundation walk-through on the real broker.
+"""`streamops demo`: the closed loop on the local broker, with every service as a process.
 
-Produces generated credit events and one malformed event, runs the shared runner with a
-pass-through handler (the scorer takes its place once it lands), reads everything back and shows
-the malformed event in the dead-letter topic with its reason. Exit 0 only if every valid event
-came through and the malformed one was dead-lettered.
+Trains v1 on builtin:credit, starts the registry, scorer, drift, alerting and trainer services and
+a webhook sink (supervised, logs under `<var_dir>/log`), creates the `credit` deployment with an
+auto_approve policy, then streams events at a bounded rate with delayed actuals, injects data
+drift and later concept drift, and watches the system close the loop (see `demo_loop`). Ends
+with a report table; exit 0 only when every milestone was reached and every event was answered.
+Topics live under a fresh `<prefix>demo-<run>.` prefix, so runs never see each other's data.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import threading
+import base64
+import secrets
+import socket
 import time
 import uuid
-from typing import Any
+from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from prometheus_client import CollectorRegistry
+import httpx
 
+from services.cli import demo_plan
+from services.cli.api_client import ApiClient
 from services.cli.cli_settings import cli_settings
-from services.common import serde
-from services.common.admin import create_topic, ensure_topics
-from services.common.deadletter import DeadLetterWriter
+from services.cli.demo_loop import LoopFailed, LoopWatch
+from services.cli.demo_plan import DemoPlan
+from services.cli.demo_release import Release
+from services.cli.demo_report import render
+from services.cli.demo_stream import DemoStream
+from services.cli.demo_supervisor import ServiceDied, Supervisor, stop_kept
+from services.cli.demo_watch import Timeline, slice_phases
+from services.common import signing
+from services.common.admin import ensure_topics
 from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
-from services.common.metrics import StandardMetrics
-from services.common.runner import Inbound, Outbound, Rejected, Runner, RunnerConfig
-from services.common.topic_decoder import TopicDecoder
+from services.common.settings import Secret, load_settings
 from services.common.topics import TopicNamer
 
-MALFORMED = '{"association_id": "demo-bad-%s", "deployment": "credit", "features": "not a map"}'
+STEPS = 7
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `demo`."""
-    p = sub.add_parser("demo", help="run the demo scenario end to end on the local broker")
-    p.add_argument("--events", type=int, default=2000, help="events to produce")
-    p.add_argument("--keep", action="store_true", help="leave everything running afterwards")
+    p = sub.add_parser("demo", help="run the closed-loop demo on the local broker")
+    d = DemoPlan("", Path())
+    p.add_argument("--keep", action="store_true", help="leave the services running afterwards")
+    p.add_argument("--stop", action="store_true", help="stop the services a --keep run left")
+    p.add_argument("--rate", type=float, default=d.rate, help="events per second")
+    p.add_argument("--window-count", type=int, default=d.window, help="events per drift window")
+    p.add_argument("--label-delay", type=float, default=d.label_delay_s, help="seconds")
+    p.add_argument("--data-drift-at", type=int, default=d.data_drift_at, help="event index")
+    p.add_argument("--concept-drift-at", type=int, default=d.concept_drift_at)
+    p.add_argument("--retrain-after", type=int, default=d.retrain_after, help="windows")
+    p.add_argument("--last-n", type=int, default=d.last_n, help="labelled events for v2")
+    p.add_argument("--timeout", type=float, default=d.timeout_s, help="hard limit, seconds")
+    p.add_argument("--registry-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--sink-port", type=int, default=0, help="default: a free port")
+    p.add_argument("--alerting-port", type=int, default=0, help="default: a free port")
     p.set_defaults(func=run)
 
 
-class PassThrough:
-    """Forwards each decoded event to one topic (stand-in until the scorer lands)."""
+class Clock:
+    """Progress lines stamped with the time since the demo started."""
 
-    def __init__(self, output: str) -> None:
-        self.output = output
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
 
-    def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
-        """One output per valid input."""
-        return [Outbound(self.output, m.key, m.value) for m in batch]
+    def say(self, text: str) -> None:
+        """Print one progress line."""
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
 
-
-def _step(n: int, text: str) -> None:
-    print(f"[{n}/5] {text}", flush=True)
-
-
-def _read_range(
-    conf: dict[str, Any], topic: str, start: dict[int, int], end: dict[int, int]
-) -> list[Any]:
-    """Every message of `topic` between two offset snapshots."""
-    consumer = Consumer(conf)
-    todo = {p for p in start if end[p] > start[p]}
-    consumer.assign([TopicPartition(topic, p, start[p]) for p in todo])
-    out, deadline = [], time.monotonic() + 60
-    while todo and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is None or msg.error():
-            continue
-        out.append(msg)
-        if msg.offset() + 1 >= end[msg.partition()]:
-            todo.discard(msg.partition())
-    consumer.close()
-    return out
+    def step(self, n: int, text: str) -> None:
+        """Print a step header."""
+        self.say(f"[{n}/{STEPS}] {text}")
 
 
-def _committed(conf: dict[str, Any], topic: str, parts: list[int]) -> dict[int, int]:
-    consumer = Consumer(conf)
-    tps = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=10)
-    consumer.close()
-    return {tp.partition: tp.offset for tp in tps}
+def _wait(check, timeout_s: float, what: str, supervisor: Supervisor) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        supervisor.check()
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError, StreamopsError):
+            pass
+        time.sleep(0.3)
+    raise LoopFailed(f"{what} not within {timeout_s:.0f} s")
 
 
-def _ends(conf: dict[str, Any], topic: str) -> dict[int, int]:
-    """High watermark per partition (waits for a topic created a moment ago to have leaders)."""
-    consumer = Consumer(conf)
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            try:
-                parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-                if parts:
-                    return {
-                        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                        for p in parts
-                    }
-            except KafkaException:
-                pass
-            if time.monotonic() > deadline:
-                raise StreamopsError(f"topic {topic} has no partition leaders after 20 s")
-            time.sleep(0.2)
-    finally:
-        consumer.close()
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _start_group_at_end(conf: dict[str, Any], topic: str, ends: dict[int, int]) -> None:
-    """Commit the topic's current end for a new group, so the demo reads only its own events."""
-    consumer = Consumer(conf)
-    consumer.commit(
-        offsets=[TopicPartition(topic, p, o) for p, o in ends.items()], asynchronous=False
+def _train_v1(settings, prefix: str, plan: DemoPlan, clock: Clock) -> None:
+    from services.trainer.app import TrainJob, train_once
+    from services.trainer.config import TrainerSettings
+
+    trainer = load_settings(
+        TrainerSettings,
+        "trainer",
+        {},
+        {
+            "kafka_bootstrap": settings.kafka_bootstrap,
+            "topic_prefix": prefix,
+            "var_dir": str(plan.var_dir),
+        },
     )
-    consumer.close()
+    job = TrainJob(demo_plan.MODEL, dataset=f"builtin:credit?rows={plan.train_rows}")
+    summary = train_once(trainer, job, lambda line: clock.say(f"      train: {line}"))
+    metrics = ", ".join(f"{k} {summary.metrics[k]:.3f}" for k in ("accuracy", "roc_auc"))
+    clock.say(f"      v{summary.version} {summary.model_id[:12]} published ({metrics})")
 
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    """Run the scenario and print a summary table."""
-    from services.trainer.dataset import credit_rows
-
+    """Run the scenario; 0 only when the loop closed and nothing was lost."""
     settings = cli_settings(environ)
-    namer = TopicNamer(settings.topic_prefix)
-    kafka = KafkaConfig.from_settings(settings, "streamops-demo")
-    run_id = uuid.uuid4().hex[:8]
-    relayed = f"{namer.prefix}demo-relayed"
+    var_dir = Path(settings.var_dir)
+    if args.stop:
+        stopped = stop_kept(var_dir / "demo" / "services.pids")
+        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        return 0
+    run_id = uuid.uuid4().hex[:6]
+    prefix = f"{settings.topic_prefix}demo-{run_id}."
+    plan = DemoPlan(
+        prefix,
+        var_dir,
+        rate=args.rate,
+        window=args.window_count,
+        label_delay_s=args.label_delay,
+        data_drift_at=args.data_drift_at,
+        concept_drift_at=args.concept_drift_at,
+        retrain_after=args.retrain_after,
+        last_n=args.last_n,
+        timeout_s=args.timeout,
+        registry_port=args.registry_port,
+        sink_port=args.sink_port,
+        alerting_port=args.alerting_port,
+    ).with_ports()
+    clock = Clock()
+    deadline = time.monotonic() + plan.timeout_s
+    namer = TopicNamer(prefix)
+    kafka = KafkaConfig.from_settings(settings, f"streamops-demo-{run_id}")
 
-    _step(1, f"topics under {namer.prefix!r}")
+    clock.step(1, f"topics under {prefix!r}; signing key in {var_dir / 'keys'}")
     ensure_topics(kafka.admin(), namer)
+    keys = var_dir / "keys"
+    if not (keys.is_dir() and any(keys.glob("*.key"))):
+        clock.say(f"      new signing key {signing.generate_keypair(keys)}")
+    (var_dir / "demo").mkdir(parents=True, exist_ok=True)
+    plan.sink_out.unlink(missing_ok=True)
+
+    clock.step(2, "training v1 on builtin:credit")
+    _train_v1(settings, prefix, plan, clock)
+
+    clock.step(3, f"starting the services (logs in {plan.log_dir}/demo-*.log)")
+    owner, viewer = secrets.token_hex(16), secrets.token_hex(16)
+    tokens = f"demo-owner:owner:{owner},demo-viewer:viewer:{viewer}"
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    config = var_dir / "demo" / "alerting.yaml"
+    config.write_text(demo_plan.alerting_config(plan, webhook_secret))
+    supervisor = Supervisor(plan.log_dir, plan.pid_file, environ)
+    commands = demo_plan.service_commands(plan, settings, config, webhook_secret)
+    for name, module, argv in commands:
+        env = {"STREAMOPS_REGISTRY_TOKENS": tokens} if name == "registry" else None
+        supervisor.start(name, module, argv, env)
+    registry_url = f"http://127.0.0.1:{plan.registry_port}"
+    keep = False
+    stream: DemoStream | None = None
+    timeline: Timeline | None = None
     try:
-        create_topic(kafka.admin(), relayed, 6, {"retention.ms": str(24 * 3600 * 1000)})
-    except Exception as exc:
-        if "TOPIC_ALREADY_EXISTS" not in str(exc):
-            raise
-    reader = kafka.consumer(f"demo-reader-{run_id}", isolation_level="read_committed")
-    start_relayed = _ends(reader, relayed)
-    start_dead = _ends(reader, namer.deadletter)
-    group = f"demo-relay-{run_id}"
-    _start_group_at_end(kafka.consumer(group), namer.events, _ends(reader, namer.events))
-    malformed = (MALFORMED % run_id).encode()
+        _wait(lambda: _listening(plan.sink_port), 30, "the webhook sink", supervisor)
+        _wait(
+            lambda: httpx.get(f"{registry_url}/healthz", timeout=2).status_code == 200,
+            90,
+            "the registry API",
+            supervisor,
+        )
+        _wait(
+            lambda: (
+                httpx.get(f"http://127.0.0.1:{plan.alerting_port}/healthz", timeout=2).status_code
+                == 200
+            ),
+            90,
+            "the alerting API",
+            supervisor,
+        )
+        clock.say(f"      {', '.join(n for n, _, _ in commands)} running; registry {registry_url}")
+        timeline = Timeline(kafka.consumer(f"demo-watch-{run_id}"), namer).start()
 
-    _step(2, f"producing {args.events} credit events and 1 malformed event to {namer.events}")
-    producer = Producer(kafka.producer())
-    header = [serde.fingerprint_header("FeatureEvent")]
-    now = int(time.time() * 1000)
-    for i, (features, _label) in enumerate(credit_rows(args.events, seed=11)):
-        record = {
-            "association_id": f"demo-{run_id}-{i}",
-            "deployment": "credit",
-            "event_time": now,
-            "features": features,
-            "attributes": {},
-        }
-        producer.produce(
+        clock.step(4, "deploying v1 as champion of 'credit' (auto_approve policy, thresholds)")
+        api = ApiClient(registry_url, Secret(owner))
+        made = api.post(f"/deployments/{demo_plan.DEPLOYMENT}/requests",
+                        demo_plan.deployment_request(plan, 1))  # fmt: skip
+        clock.say(f"      request {made['request_id'][:8]}: {made['status']}")
+        _wait(lambda: timeline.get("deployments"), 30, "the Deployment record", supervisor)
+
+        clock.step(5, f"streaming {plan.rate:g} events/s, actuals {plan.label_delay_s:g} s later;"
+                      f" data drift at event {plan.data_drift_at:,}, concept drift at "
+                      f"{plan.concept_drift_at:,}")  # fmt: skip
+        stream = DemoStream(
+            kafka.producer(),
             namer.events,
-            serde.encode("FeatureEvent", record),
-            record["association_id"],
-            headers=header,
+            namer.actuals,
+            deployment=demo_plan.DEPLOYMENT,
+            rate=plan.rate,
+            label_delay_s=plan.label_delay_s,
+            data_drift_at=plan.data_drift_at,
+            concept_drift_at=plan.concept_drift_at,
+            malformed_at=plan.malformed,
+            run_id=run_id,
+        ).start()
+        release = Release(api, demo_plan.DEPLOYMENT, lambda t: clock.say("      " + t),
+                          min_windows=plan.shadow_windows)  # fmt: skip
+        watch = LoopWatch(plan, timeline, stream, supervisor, release, clock.say)
+        failure: str | None = None
+        try:
+            watch.run(deadline)
+        except (LoopFailed, ServiceDied) as exc:
+            failure = str(exc)
+
+        clock.step(6, "stopping the traffic; checking every event was answered")
+        stream.stop()
+        served = timeline.served()
+        catch_up = time.monotonic() + 60
+        while served[0] < stream.sent and time.monotonic() < catch_up and failure is None:
+            time.sleep(0.5)
+            served = timeline.served()
+        lost = stream.sent - served[0]
+        if failure is None and lost:
+            failure = f"{lost} event(s) never got a served prediction"
+        letters = {x.record["source_key"] for x in timeline.get("deadletter")}
+        bad = {f"{run_id}-bad-{i}".encode() for i in range(stream.malformed)}
+        if failure is None and not bad <= letters:
+            failure = f"malformed events missing from the dead-letter topic: {bad - letters}"
+        phases = slice_phases(
+            kafka.consumer(f"demo-slice-{run_id}"),
+            list(watch.v2["lineage"]["dataset"]["stream_slices"]) if watch.v2 else [],
+            namer.events,
         )
-        producer.poll(0)
-    producer.produce(namer.events, malformed, b"demo-bad")
-    if producer.flush(30):
-        raise StreamopsError(
-            "events not acknowledged within 30 s; is Kafka healthy? (`streamops infra status`)"
-        )
+        if failure is None and set(phases) != {"concept_drift"}:
+            failure = f"v2's slice is not all post-concept-drift events: {dict(phases)}"
 
-    _step(3, "running the runner (decode, handle, produce, dead-letter) until caught up")
-    stop = threading.Event()
-    runner = Runner(
-        RunnerConfig(service="demo", topics=(namer.events,)),
-        Consumer(kafka.consumer(group)),
-        Producer(kafka.producer()),
-        TopicDecoder(namer),
-        PassThrough(relayed),
-        DeadLetterWriter(namer.deadletter, "demo", serde.encode),
-        StandardMetrics(CollectorRegistry(), "demo"),
-    )
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    started = time.monotonic()
-    thread.start()
-
-    target = _ends(reader, namer.events)
-    group_conf = kafka.consumer(group)
-    deadline = time.monotonic() + 120
-    while True:
-        done = _committed(group_conf, namer.events, list(target))
-        behind = sum(max(0, target[p] - done.get(p, 0)) for p in target)
-        print(f"\r      {behind} events still to process   ", end="", flush=True)
-        if behind == 0:
-            print()
-            break
-        if time.monotonic() > deadline or not thread.is_alive():
-            stop.set()
-            raise StreamopsError("the runner did not catch up within 120 s; see the log above")
-        time.sleep(0.3)
-    stop.set()
-    thread.join(15)
-    elapsed = time.monotonic() - started
-
-    _step(4, "reading back the relayed events and the dead-letter topic")
-    mine = [
-        m
-        for m in _read_range(reader, relayed, start_relayed, _ends(reader, relayed))
-        if (m.key() or b"").startswith(f"demo-{run_id}".encode())
-    ]
-    dead = [
-        serde.decode(m.value(), expected="DeadLetter")[1]
-        for m in _read_range(reader, namer.deadletter, start_dead, _ends(reader, namer.deadletter))
-    ]
-    bad = [d for d in dead if d["original"] == malformed]
-
-    _step(5, "summary")
-    print(f"  events produced        {args.events} valid + 1 malformed")
-    print(f"  relayed (this run)     {len(set(m.key() for m in mine))}")
-    print(f"  dead letters (new)     {len(dead)}")
-    if bad:
-        d = bad[0]
-        print(
-            f"  malformed event        {d['source_topic']}[{d['source_partition']}]@"
-            f"{d['source_offset']} stage={d['stage']} reason={d['reason']}"
-        )
-        print(f"                         error: {d['error']}")
-        print(f"                         original: {json.dumps(d['original'].decode())}")
-    print(f"  runner time            {elapsed:.1f} s")
-    ok = len(set(m.key() for m in mine)) == args.events and len(bad) == 1
-    print("demo: OK" if ok else "demo: FAILED (see the counts above)")
-    return 0 if ok else 1
+        clock.step(7, "report")
+        for line in render(watch, phases, served, time.monotonic() - clock.t0):
+            print(line, flush=True)
+        keep = args.keep
+        if failure:
+            print(f"demo: FAILED: {failure}", flush=True)
+            return 1
+        print("demo: OK, the loop closed", flush=True)
+        return 0
+    finally:
+        if stream is not None and stream.alive():
+            stream.stop()
+        if timeline is not None:
+            timeline.stop()
+        if keep:
+            print(f"--keep: services left running; dashboard {registry_url}/dashboard#token="
+                  f"{viewer}")  # fmt: skip
+            print(f"  topics under {prefix!r}; logs in {plan.log_dir}/demo-*.log")
+            print("  stop them with: .venv/bin/streamops demo --stop   (then `make down`)")
+        else:
+            codes = supervisor.stop_all()
+            odd = {n: c for n, c in codes.items() if c not in (0, -15)}
+            print("services stopped" + (f" (exit codes {odd})" if odd else ""), flush=True)
