@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from services.drift.config import DriftSettings
 from services.registry.config import RegistrySettings
 from services.scorer.config import ScorerSettings
 from services.trainer.config import TrainerSettings
+from tests.unit.test_monitoring import known_series, metric_names, run_promtool
 
 pytestmark = pytest.mark.unit
 
@@ -103,9 +105,10 @@ def test_prometheus_scrapes_every_service() -> None:
 def test_prometheus_and_grafana_are_wired(compose: dict[str, Any]) -> None:
     """Prometheus mounts our scrape config; Grafana has it as its provisioned datasource."""
     assert compose["prometheus"]["image"].startswith("prom/prometheus:")
-    assert any(
-        v.startswith("./infra/prometheus/prometheus.yml:") for v in compose["prometheus"]["volumes"]
-    )
+    mounts = compose["prometheus"]["volumes"]
+    assert "./infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    # prometheus.yml names its rules relative to itself: they must sit side by side.
+    assert "./infra/prometheus/rules.yml:/etc/prometheus/rules.yml:ro" in mounts
     grafana_mounts = compose["grafana"]["volumes"]
     assert "./infra/grafana/provisioning:/etc/grafana/provisioning:ro" in grafana_mounts
     sources = _yaml("infra/grafana/provisioning/datasources/prometheus.yml")["datasources"]
@@ -113,6 +116,72 @@ def test_prometheus_and_grafana_are_wired(compose: dict[str, Any]) -> None:
     providers = _yaml("infra/grafana/provisioning/dashboards/streamops.yml")["providers"]
     dashboards_path = providers[0]["options"]["path"]
     assert any(v.split(":")[1] == dashboards_path for v in grafana_mounts)
+
+
+def _dashboards() -> list[tuple[str, dict[str, Any]]]:
+    folder = REPO / "infra" / "grafana" / "dashboards"
+    return [(p.name, json.loads(p.read_text())) for p in sorted(folder.glob("*.json"))]
+
+
+def test_dashboard_panels_query_known_metrics_from_the_provisioned_datasource() -> None:
+    """Every panel's query reads series our code exports (or rules.yml records, or ALERTS)."""
+    known = known_series() | {"ALERTS"}
+    sources = _yaml("infra/grafana/provisioning/datasources/prometheus.yml")["datasources"]
+    uids = {source["uid"] for source in sources}
+    assert _dashboards(), "no dashboards to provision"
+    for name, board in _dashboards():
+        ids = [panel["id"] for panel in board["panels"]]
+        assert len(ids) == len(set(ids)), f"{name}: panel ids repeat"
+        for panel in board["panels"]:
+            where = f"{name} panel {panel['title']!r}"
+            assert panel["targets"], f"{where}: no query"
+            assert panel["datasource"]["uid"] in uids, where
+            for target in panel["targets"]:
+                assert target["datasource"]["uid"] in uids, where
+                names = metric_names(target["expr"])
+                assert names, f"{where}: {target['expr']!r} reads no metric"
+                assert names <= known, f"{where}: unknown {sorted(names - known)}"
+
+
+def test_dashboard_queries_parse(tmp_path: Path) -> None:
+    """promtool parses every panel query (as recording rules in a scratch file)."""
+    exprs = [t["expr"] for _n, b in _dashboards() for p in b["panels"] for t in p["targets"]]
+    rules = [{"record": f"panel:query:{i}", "expr": e} for i, e in enumerate(exprs)]
+    scratch = tmp_path / "panels.yml"
+    scratch.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    run_promtool("check", "rules", str(scratch))
+
+
+def test_dashboard_covers_the_monitoring_issue() -> None:
+    """Lag, errors, scorer latency, dead letters by reason, the alerting outbox and circuits."""
+    queries = " ".join(
+        t["expr"] for _name, board in _dashboards() for p in board["panels"] for t in p["targets"]
+    )
+    for series in (
+        "streamops_consumer_lag",
+        "streamops_errors_total",
+        "streamops_scorer_latency_seconds_bucket",
+        "streamops_deadletter_total",
+        "streamops_alerting_outbox_depth",
+        "streamops_alerting_notifications_total",
+        "streamops_alerting_circuit_state",
+        "streamops_drift_windows_closed_total",
+    ):
+        assert series in queries, f"no panel shows {series}"
+    assert "reason" in queries
+
+
+def test_dashboard_panels_do_not_overlap() -> None:
+    """Panels tile the 24-column grid without covering each other."""
+    for name, board in _dashboards():
+        taken: set[tuple[int, int]] = set()
+        for panel in board["panels"]:
+            g = panel["gridPos"]
+            assert 0 <= g["x"] and g["x"] + g["w"] <= 24, f"{name}: {panel['title']}"
+            columns, rows = range(g["x"], g["x"] + g["w"]), range(g["y"], g["y"] + g["h"])
+            cells = {(x, y) for x in columns for y in rows}
+            assert not cells & taken, f"{name}: {panel['title']} overlaps another panel"
+            taken |= cells
 
 
 def test_kafka_and_redis_images_and_settings(compose: dict[str, Any]) -> None:
