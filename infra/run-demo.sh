@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make demo [ARGS=--keep]`: start Kafka and Redis, run `streamops demo`, and stop what this
-# script started unless --keep was given.
+# `make demo [ARGS=--keep]`: start Kafka and Redis, run `streamops demo` (the closed loop: it
+# starts and supervises every service itself, logs in var/log/demo-*.log), and stop what this
+# script started unless --keep was given (then `streamops demo --stop` and `make down`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
