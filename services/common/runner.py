@@ -26,6 +26,9 @@ from services.common.metrics import ConsumerLag, StandardMetrics
 
 log = logging.getLogger(__name__)
 
+# At shutdown, how long to keep serving a rebalance so that deferred commits can land.
+DEFERRED_COMMIT_WAIT_S = 4.0
+
 Decoder = Callable[[str, bytes], tuple[str, dict[str, Any]]]
 
 
@@ -102,6 +105,7 @@ class Runner:
             log.warning(
                 "%d messages undelivered at shutdown; their inputs will be replayed", remaining
             )
+        self._settle_deferred_commits()
         self.consumer.close()
         log.info("%s: stopped after %d batches", self.config.service, self.batches)
 
@@ -306,6 +310,23 @@ class Runner:
         if self._slow:  # committed past them: they will not come back
             done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
             self._slow = {k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)}
+
+    def _settle_deferred_commits(self) -> None:
+        """Commit what a rebalance deferred before leaving, or a clean stop would duplicate it.
+
+        Polling serves the rebalance (and its revoke callback, which commits); messages it
+        returns are not handled, so their offsets stay uncommitted and the next owner reads them.
+        """
+        deadline = time.monotonic() + DEFERRED_COMMIT_WAIT_S
+        while self._pending and time.monotonic() < deadline:
+            self.consumer.consume(num_messages=1, timeout=0.2)
+            self._commit_pending()
+        if self._pending:
+            log.warning(
+                "offsets of %d partitions still uncommitted at shutdown (group rebalancing); "
+                "their last batch will be replayed",
+                len(self._pending),
+            )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another member, commit what was delivered for them."""

@@ -383,3 +383,32 @@ def test_the_loop_measures_lag_and_a_failing_measurement_does_not_stop_it(caplog
     assert runner.batches == 3
     assert _lag(registry, "in", 0) == 48
     assert "consumer lag not measured" in caplog.text
+
+
+def test_a_commit_deferred_by_a_rebalance_is_settled_before_a_clean_stop_closes():
+    from confluent_kafka import KafkaError, KafkaException
+
+    class RebalancingConsumer(FakeConsumer):
+        refusals = 3  # the first batch's commit, then two retries while shutting down
+
+        def commit(self, offsets=None, asynchronous=True):
+            if self.refusals:
+                self.refusals -= 1
+                raise KafkaException(KafkaError(KafkaError.ILLEGAL_GENERATION))
+            super().commit(offsets=offsets, asynchronous=asynchronous)
+
+        def consume(self, num_messages=1, timeout=-1):
+            self.log.append(("served rebalance",))
+            return []
+
+        def close(self):
+            self.log.append(("close",))
+
+    runner, log, _ = make(Upper())
+    runner.consumer = RebalancingConsumer(log)
+    runner.process([Msg("in", 0, 5, b"a")])
+    assert not [e for e in log if e[0] == "commit"]
+    runner._shutdown()
+    commits = [e for e in log if e[0] == "commit"]
+    assert commits == [("commit", [("in", 0, 6)])], log
+    assert log[-1] == ("close",) and log.index(commits[0]) < len(log) - 1
