@@ -122,6 +122,12 @@ def test_rules_file_structure() -> None:
         assert rule["labels"]["severity"] in {"info", "warning", "critical"}
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
     assert len({r["alert"] for r in alerts}) == len(alerts)
+    for group in groups:  # a record read by a later group is one evaluation stale
+        recorded: set[str] = set()
+        for rule in group["rules"]:
+            stale = (metric_names(rule["expr"]) & recorded_series()) - recorded
+            assert not stale, f"{rule.get('alert') or rule['record']} reads {stale} too early"
+            recorded.add(rule.get("record", ""))
 
 
 def test_every_rule_reads_only_metrics_our_code_defines() -> None:
