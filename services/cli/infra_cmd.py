@@ -1,8 +1,12 @@
-"""`streamops infra up|down|status`: the local Kafka broker and Redis, via infra/ scripts."""
+"""`streamops infra up|down|status`: the local Kafka broker and Redis, via infra/ scripts.
+
+Prometheus (Debian's package) comes along when installed; without it, `up` says how to get it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 
@@ -16,12 +20,16 @@ from services.common.topics import TopicNamer
 SCRIPTS = {
     "kafka": REPO_ROOT / "infra" / "kafka" / "kafka.sh",
     "redis": REPO_ROOT / "infra" / "redis" / "redis.sh",
+    "prometheus": REPO_ROOT / "infra" / "prometheus" / "prometheus.sh",
 }
+PROMETHEUS_URL = "http://127.0.0.1:9090"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `infra`."""
-    p = sub.add_parser("infra", help="start, stop or inspect the local Kafka and Redis")
+    p = sub.add_parser(
+        "infra", help="start, stop or inspect the local Kafka and Redis (and Prometheus)"
+    )
     p.add_argument("action", choices=("up", "down", "status"))
     p.set_defaults(func=run)
 
@@ -49,9 +57,26 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             "and Redis on",
             f"{settings.redis_host}:{settings.redis_port}",
         )
+        _prometheus_up(environ)
         return 0
     if args.action == "down":
-        codes = [_script(part, "stop", environ) for part in ("redis", "kafka")]
+        codes = [_script(part, "stop", environ) for part in ("prometheus", "redis", "kafka")]
         return max(codes)
     codes = [_script(part, "status", environ) for part in ("kafka", "redis")]
+    if _prometheus_installed(environ):
+        _script("prometheus", "status", environ)  # optional: reported, not part of the verdict
     return 0 if all(c == 0 for c in codes) else 3
+
+
+def _prometheus_installed(environ: dict[str, str]) -> bool:
+    return shutil.which("prometheus", path=environ.get("PATH")) is not None
+
+
+def _prometheus_up(environ: dict[str, str]) -> None:
+    """Monitoring is optional: a missing or failed Prometheus is reported, never fatal."""
+    if not _prometheus_installed(environ):
+        print("Prometheus: not installed (apt-get install prometheus, then make up again)")
+    elif _script("prometheus", "start", environ) == 0:
+        print(f"Prometheus: {PROMETHEUS_URL} (rules: infra/prometheus/rules.yml)")
+    else:
+        print("Prometheus: did not start (see above); Kafka and Redis are up without it")
