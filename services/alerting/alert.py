@@ -4,6 +4,9 @@ Labels are `alertname` (`<kind>:<metric>`), `deployment`, `kind`, `severity`, `m
 (when the breach has one) and the breach's own labels; the built-in ones win a clash so a breach
 label can never move an alert to another deployment. The fingerprint is Alertmanager's: FNV-1a 64
 over the sorted label pairs, as 16 hex digits, so the same breach firing again is the same alert.
+It is taken over the identity labels only: `severity` is the alert's current level (a threshold
+escalating from warning to critical, or resolving from either, is the same alert), and the drift
+service's `transition` label (firing, escalated, ...) becomes an annotation.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ STATUSES = frozenset({"firing", "resolved"})
 MAX_LABELS = 32
 MAX_LABEL_VALUE = 1024
 
+STATE_LABELS = frozenset({"severity"})  # labels that describe the alert's state, not identity
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _SEPARATOR = 0xFF  # never valid UTF-8, so "a"+"bc" and "ab"+"c" hash differently
@@ -77,6 +81,7 @@ def alert_from_breach(
     """Build the alert for one ThresholdBreach; PoisonMessage if the record is malformed."""
     _check(breach)
     labels = {str(k): str(v) for k, v in (breach.get("labels") or {}).items()}
+    transition = labels.pop("transition", None)
     labels.update(
         alertname=f"{breach['kind']}:{breach['metric']}",
         deployment=breach["deployment"],
@@ -98,12 +103,14 @@ def alert_from_breach(
             f"{breach['model_id']} version {breach['model_version']}"
         ),
     }
+    if transition:
+        annotations["transition"] = transition
     dashboard = ""
     if dashboard_url:
         quoted = urllib.parse.quote(breach["deployment"], safe="")
         dashboard = f"{dashboard_url.rstrip('/')}/deployments/{quoted}"
     return Alert(
-        fingerprint=fingerprint(labels),
+        fingerprint=fingerprint({k: v for k, v in labels.items() if k not in STATE_LABELS}),
         labels=labels,
         annotations=annotations,
         status=breach["status"],

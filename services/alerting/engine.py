@@ -43,7 +43,10 @@ class Engine:
     def on_breach(self, breach: Mapping[str, Any], now: float) -> RetrainRequest | None:
         """Take one ThresholdBreach (PoisonMessage if malformed); a retrain request if due."""
         alert = alert_from_breach(breach, dashboard_url=self.dashboard_url)
-        for route in self.config.match(alert.labels):
+        # A resolution goes to every grouper: the firing alert may have been routed by a severity
+        # it no longer has; groupers that never saw the fingerprint ignore it.
+        routes = self.config.match(alert.labels) if alert.firing else self.config.routes()
+        for route in routes:
             self.groupers[route.key].ingest(alert, now)
         request = self.retrain.observe(breach, now)
         if request is not None:

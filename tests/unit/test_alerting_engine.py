@@ -92,3 +92,38 @@ def test_retrain_once_per_deployment_until_a_new_champion_or_the_timeout() -> No
     assert e.is_due(T0 + 7 + 600)  # nobody finished it: it times out
     e.tick(T0 + 7 + 600)
     assert e.retrains_in_flight() == 0
+
+
+def test_an_escalated_alert_resolves_on_every_route_that_notified_it() -> None:
+    config = parse_config(f"""\
+receivers:
+  - {{name: ops, url: "https://hooks.example.com/a", secret: {SECRET}}}
+  - {{name: pager, url: "https://pager.example.com/p", secret: {SECRET}}}
+route:
+  receiver: ops
+  group_by: [deployment]
+  group_wait: 0s
+  group_interval: 10s
+  repeat_interval: 1h
+  routes:
+    - {{matchers: ['severity="critical"'], receiver: pager}}
+""")
+    e = Engine(config)
+    warn = {**breach(1), "severity": "warning", "labels": {"transition": "firing"}}
+    crit = {**breach(2), "severity": "critical", "labels": {"transition": "escalated"}}
+    gone = {**breach(3, "resolved"), "severity": "critical", "labels": {"transition": "resolved"}}
+    e.on_breach(warn, T0)
+    first = e.tick(T0)
+    e.on_breach(crit, T0 + 1)
+    second = e.tick(T0 + 11)
+    e.on_breach(gone, T0 + 12)
+    third = e.tick(T0 + 30)
+    assert [(n.receiver, n.status) for n in first + second] == [
+        ("ops", "firing"),
+        ("pager", "firing"),
+    ]
+    assert sorted((n.receiver, n.status) for n in third) == [
+        ("ops", "resolved"),
+        ("pager", "resolved"),
+    ]
+    assert e.groups() == []

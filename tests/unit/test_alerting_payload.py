@@ -58,14 +58,27 @@ def test_labels_from_breach() -> None:
         "team": "risk",
     }
     assert "feature" not in alert_from_breach(breach()).labels
-    assert a.fingerprint == fingerprint(a.labels)
+    identity = {k: v for k, v in a.labels.items() if k != "severity"}
+    assert a.fingerprint == fingerprint(identity)
 
 
 def test_same_breach_again_has_the_same_fingerprint_and_a_different_one_does_not() -> None:
     one = alert_from_breach(breach(breach_id="x", value=0.5, observed_at=1))
     two = alert_from_breach(breach(breach_id="y", value=0.4, observed_at=2))
     assert one.fingerprint == two.fingerprint
-    assert one.fingerprint != alert_from_breach(breach(severity="warning")).fingerprint
+    assert one.fingerprint != alert_from_breach(breach(feature="income")).fingerprint
+
+
+def test_severity_and_transition_are_state_not_identity() -> None:
+    """Drift escalates and resolves a threshold under changing severities and transitions."""
+    fired = alert_from_breach(breach(severity="warning", labels={"transition": "firing"}))
+    up = alert_from_breach(breach(severity="critical", labels={"transition": "escalated"}))
+    gone = alert_from_breach(
+        breach(severity="critical", status="resolved", labels={"transition": "resolved"})
+    )
+    assert fired.fingerprint == up.fingerprint == gone.fingerprint
+    assert up.labels["severity"] == "critical" and "transition" not in up.labels
+    assert up.annotations["transition"] == "escalated"
 
 
 @pytest.mark.parametrize(
