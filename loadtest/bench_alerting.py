@@ -9,7 +9,7 @@
     POSTing the same number of payloads to the same receiver with the same concurrency.
 
 Real broker and Redis from the STREAMOPS_* settings; the service runs through
-`tests.alerting_service` (the only way to deliver to loopback). Writes
+`services.cli.demo_alerting` (the only way to deliver to loopback). Writes
 loadtest/results/alerting.json.
 
     python -m loadtest.bench_alerting [--latency-n 200] [--groups 1000]

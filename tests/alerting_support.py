@@ -122,7 +122,7 @@ class Alerting:
 
     def start(self, ready_timeout_s: float = 60.0) -> Alerting:
         """Start and wait until the API answers."""
-        self.proc = ServiceProcess("tests.alerting_service", self.args, self.log).start()
+        self.proc = ServiceProcess("services.cli.demo_alerting", self.args, self.log).start()
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if not self.proc.alive():

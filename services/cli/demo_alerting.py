@@ -2,7 +2,7 @@
 
 The demo's webhook receiver is `streamops webhook sink` on 127.0.0.1, which the alerting
 service's SSRF guard refuses in production. This entry point, and only it, passes the loopback
-allowance in code (as the tests' entry point does); no setting, flag or config file can switch it
+allowance in code (the alerting tests run it too); no setting, flag or config file can switch it
 on, so `python -m services.alerting` never delivers to loopback addresses.
 """
 
