@@ -6,6 +6,8 @@ like PSI; ``below``: low values are bad, like a p-value or accuracy) and a ``hys
 the metric's units. Entering a level needs the value to reach it; leaving it needs the value to
 cross back past ``level - hysteresis`` (``+`` for ``below``), so a value hovering at a
 threshold fires once and does not flap. A None value (too few observations) changes nothing.
+`continuing` reports the thresholds that stay firing through a window, so a consumer can tell a
+condition sustained for K windows (as Prometheus keeps sending a firing alert).
 
 >>> ev = ThresholdEvaluator([Threshold("psi", "age", warning=0.1, critical=0.25, hysteresis=0.02)])
 >>> [t.kind for v in (0.05, 0.11, 0.09, 0.3, 0.07) for t in ev.evaluate({("psi", "age"): v})]
@@ -80,11 +82,12 @@ class Threshold:
 
 @dataclass(frozen=True)
 class Transition:
-    """A change of alert state: ``firing``, ``escalated``, ``deescalated`` or ``resolved``."""
+    """A change of alert state (``firing``, ``escalated``, ``deescalated``, ``resolved``), or
+    ``continuing``: still firing at the same level in a later window."""
 
     metric: str
     feature: str | None
-    kind: Literal["firing", "escalated", "deescalated", "resolved"]
+    kind: Literal["firing", "escalated", "deescalated", "resolved", "continuing"]
     severity: Literal["warning", "critical"] | None  # None once resolved
     value: float
     threshold: float  # the level entered, or the one left when resolving
@@ -130,6 +133,25 @@ class ThresholdEvaluator:
                 continue
             self.levels[key] = after
             out.append(_transition(t, value, before, after))
+        return out
+
+    def continuing(
+        self, values: Mapping[Key, float | None], changed: Iterable[Transition]
+    ) -> list[Transition]:
+        """Thresholds firing before and after this window's values, at an unchanged level."""
+        moved = {(t.metric, t.feature) for t in changed}
+        out = []
+        for key, value in values.items():
+            t = self.thresholds.get(key)
+            level = self.levels.get(key, 0)
+            if t is None or not level or key in moved or value is None or math.isnan(value):
+                continue
+            entered = t.warning if level == 1 else t.critical
+            assert entered is not None  # a level is only entered when it is defined
+            severity: Literal["warning", "critical"] = "warning" if level == 1 else "critical"
+            out.append(
+                Transition(t.metric, t.feature, "continuing", severity, float(value), entered)
+            )
         return out
 
     def firing(self) -> dict[Key, str]:

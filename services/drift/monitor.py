@@ -208,7 +208,9 @@ class DeploymentMonitor:
                 agg.start = agg.first_time or 0
                 agg.end = (agg.last_time or 0) + 1
             figures = agg.figures()
-            transitions = self.evaluator.evaluate(threshold_values(figures))
+            values = threshold_values(figures)
+            transitions = self.evaluator.evaluate(values)
+            transitions += self.evaluator.continuing(values, transitions)
             out.append(ClosedWindow(agg.reference, figures, transitions, agg.bin_counts()))
         return out
 

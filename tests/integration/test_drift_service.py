@@ -107,8 +107,10 @@ def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
     ]
     assert timeline == [
         ("shift", "psi", "x", "firing", T0 + 2000),
+        ("shift", "psi", "x", "firing", T0 + 3000),  # still firing: sent again (continuing)
         ("shift", "psi", "x", "resolved", T0 + 4000),
     ]
+    assert [b["labels"]["transition"] for b in breaches] == ["firing", "continuing", "resolved"]
     assert breaches[0]["severity"] == "critical" and breaches[0]["kind"] == "data_drift"
     assert all(r["model_id"] == "f" * 64 for r in reports)
 

@@ -104,3 +104,15 @@ def test_from_dict_and_validation() -> None:
         Threshold("psi", warning=0.1, hysteresis=-1.0)
     with pytest.raises(ConfigError, match="twice"):
         ThresholdEvaluator([PSI_AGE, PSI_AGE])
+
+
+def test_a_threshold_that_stays_firing_is_reported_as_continuing_each_window():
+    ev = ThresholdEvaluator([PSI_AGE])
+    kinds = []
+    for value in (0.02, 0.12, 0.11, 0.3, 0.28, 0.01, 0.02):
+        changed = ev.evaluate({KEY: value})
+        kinds.append([t.kind for t in changed + ev.continuing({KEY: value}, changed)])
+    assert kinds == [
+        [], ["firing"], ["continuing"], ["escalated"], ["continuing"], ["resolved"], []
+    ]  # fmt: skip
+    assert ev.continuing({KEY: None}, []) == []  # no value this window: nothing to say

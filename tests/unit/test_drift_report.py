@@ -51,12 +51,16 @@ def windows_of(monitor: DeploymentMonitor, shifts: list[float], n: int = 1000, s
     return out
 
 
-def test_a_mean_shift_fires_once_and_a_return_to_normal_resolves():
+def test_a_mean_shift_fires_once_continues_while_it_lasts_and_a_return_to_normal_resolves():
     c = content("a" * 64, 1, FEATURES)
     monitor = DeploymentMonitor(book_with(c, champion=c).get("d"), MonitorConfig(window_count=1000))
     closed = windows_of(monitor, [0, 0, 1.0, 1.0, 0, 0])
     fired = [(w.figures.seq, t.metric, t.feature, t.kind) for w in closed for t in w.transitions]
-    assert fired == [(2, "psi", "x", "firing"), (4, "psi", "x", "resolved")]
+    assert fired == [
+        (2, "psi", "x", "firing"),
+        (3, "psi", "x", "continuing"),
+        (4, "psi", "x", "resolved"),
+    ]
     assert closed[2].figures.features[0].psi > 0.25
     assert closed[2].figures.features[0].ks < 1e-6
 
