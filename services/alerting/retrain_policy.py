@@ -1,10 +1,12 @@
 """The retrain policy: K consecutive breached windows of accuracy or data drift ask for a retrain.
 
-A series is one (deployment, kind, metric, feature). Each firing breach of a configured kind for
-a later window than the series' last extends its streak when the windows touch (the new window
-starts no later than the last one ended) and restarts it at 1 after a gap; a resolved breach ends
-the streak. When any series of a deployment reaches K, one `RetrainRequest` is produced; no
-second one for that deployment until `completed(deployment)`, after which streaks start over.
+A series is one (deployment, kind, metric, feature). The drift service sends a firing breach for
+every window a threshold stays breached. Each firing breach of a configured kind for a later
+window than the series' last extends its streak when the windows follow each other (the gap
+between them is under half a window: count windows end at their last event and the next starts
+at its first) and restarts it at 1 after a missing window; a resolved breach ends the streak.
+When any series of a deployment reaches K, one `RetrainRequest` is produced; no second one for
+that deployment until `completed(deployment)`, after which streaks start over.
 Replayed or older windows change nothing, so redelivery after a crash cannot double count.
 State is plain JSON.
 """
@@ -81,7 +83,10 @@ class RetrainPolicy:
         if breach["status"] != "firing":
             self._streaks.pop(series, None)
             return None
-        if streak is not None and start <= streak.last_end:
+        if (
+            streak is not None
+            and start - streak.last_end < (streak.last_end - streak.last_start) / 2
+        ):
             if streak.count == 0:  # the first window after a completed retrain
                 streak.first_start = start
             streak.count += 1

@@ -120,3 +120,14 @@ def test_request_is_json_able_and_id_is_deterministic() -> None:
     two = feed(RetrainPolicy(RetrainConfig(after_windows=2)), [breach(0), breach(1)])[0]
     assert one.request_id == two.request_id
     assert json.loads(json.dumps(one.to_dict()))["breach_ids"] == list(one.breach_ids)
+
+
+def test_count_windows_with_small_gaps_between_them_are_consecutive() -> None:
+    policy = RetrainPolicy(RetrainConfig(after_windows=3))
+    got = []
+    for w in range(3):  # 20 s windows whose next one starts 10 ms after the last event
+        start = 1_000_000 + w * 20_010
+        got.append(
+            policy.observe({**breach(w), "window_start": start, "window_end": start + 20_000}, 0.0)
+        )
+    assert [g is not None for g in got] == [False, False, True]
