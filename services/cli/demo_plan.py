@@ -47,7 +47,7 @@ class DemoPlan:
     # Breached windows before alerting asks for a retrain. The drift service writes a breach
     # only when a threshold changes state (firing, escalated, resolved), not once per window, so
     # alerting never sees K > 1 consecutive firing windows: 1 retrains on the first breach.
-    retrain_after: int = 1
+    retrain_after: int = 2
     # Labelled events v2 trains on: the newest ones when the request arrives. The accuracy
     # levels below fire only once most of a window's labels are post-concept-drift, so at
     # least about half a window of such labels exists by then.
