@@ -51,7 +51,6 @@ class Deliverer:
         self.wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(self.concurrency)
         self.circuits = {
             name: Circuit(self.circuit_failures, self.circuit_cooldown_s) for name in self.receivers
         }
@@ -96,8 +95,7 @@ class Deliverer:
 
     async def _attempt(self, entry: Entry, receiver: Receiver, circuit: Circuit) -> None:
         try:
-            async with self._slots:
-                outcome, headers = await self._post(entry, receiver)
+            outcome, headers = await self._post(entry, receiver)
             now = self.clock()
             decision = self.policy.decide(outcome, entry.attempts + 1, headers, now)
             self.metrics.attempts.labels(receiver.name, decision.reason.value).inc()

@@ -70,8 +70,7 @@ class Store:
 
     async def due(self, now: float, limit: int) -> list[str]:
         """Ids whose next attempt may start at `now`, earliest first."""
-        ids = await self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit)
-        return [i.decode() if isinstance(i, bytes) else i for i in ids]
+        return _text(await self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit))
 
     async def get_many(self, ids: list[str]) -> list[Entry]:
         """The entries still queued among `ids`, in order (one round trip)."""
@@ -100,8 +99,9 @@ class Store:
 
     async def entries(self, limit: int = 100) -> list[Entry]:
         """The earliest-due entries, for the API."""
-        ids = await self.redis.zrange(self.due_key, 0, limit - 1)
-        if not ids:
-            return []
-        raws = await self.redis.hmget(self.items_key, ids)
-        return [Entry.from_json(r) for r in raws if r is not None]
+        return await self.get_many(_text(await self.redis.zrange(self.due_key, 0, limit - 1)))
+
+
+def _text(ids: list[bytes | str]) -> list[str]:
+    """Sorted-set members as str (the client answers bytes unless told to decode)."""
+    return [i.decode() if isinstance(i, bytes) else i for i in ids]
