@@ -69,6 +69,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s_expire.set_defaults(func=run_silences_expire)
 
 
+def _show(args: argparse.Namespace, answer: object, text: str) -> int:
+    """Print the raw JSON answer with --json, else the one-line summary; exit code 0."""
+    if args.json:
+        print_json(answer)
+    else:
+        print(text)
+    return 0
+
+
 def _when(epoch: float) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -97,11 +106,7 @@ def run_alerts_ack(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Acknowledge one alert."""
     body = {"created_by": args.by, "comment": args.comment}
     answer = ApiClient.alerting(args, environ).post(f"/api/v1/alerts/{args.fingerprint}/ack", body)
-    if args.json:
-        print_json(answer)
-    else:
-        print(f"acknowledged {answer['fingerprint']} by {answer['created_by']}")
-    return 0
+    return _show(args, answer, f"acknowledged {answer['fingerprint']} by {answer['created_by']}")
 
 
 def run_silences_add(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -113,11 +118,9 @@ def run_silences_add(args: argparse.Namespace, environ: dict[str, str]) -> int:
         "comment": args.comment,
     }
     answer = ApiClient.alerting(args, environ).post("/api/v1/silences", body)
-    if args.json:
-        print_json(answer)
-    else:
-        print(f"silence {answer['id']} {answer['status']} until {_when(answer['ends_at'])}")
-    return 0
+    return _show(
+        args, answer, f"silence {answer['id']} {answer['status']} until {_when(answer['ends_at'])}"
+    )
 
 
 def run_silences_list(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -140,8 +143,4 @@ def run_silences_list(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def run_silences_expire(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Expire a silence."""
     answer = ApiClient.alerting(args, environ).delete(f"/api/v1/silences/{args.silence_id}")
-    if args.json:
-        print_json(answer)
-    else:
-        print(f"silence {answer['id']} expired")
-    return 0
+    return _show(args, answer, f"silence {answer['id']} expired")
