@@ -177,7 +177,7 @@ class ScenarioStream:
             "association_id": self.association_id(i),
             "deployment": DEPLOYMENT,
             "event_time": self.event_time(i),
-            "features": {name: _plain(col[i]) for name, col in cols.items()},
+            "features": {name: plain(col[i]) for name, col in cols.items()},
             "attributes": {},
         }
 
@@ -214,6 +214,6 @@ class ScenarioStream:
         }
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A numpy scalar as the plain Python value Avro and JSON expect."""
     return value.item() if isinstance(value, np.generic) else value

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import Consumer, Producer
 
-from loadtest.drift_scenarios import CreditColumns, Scenario, apply_change
+from loadtest.drift_scenarios import CreditColumns, Scenario, apply_change, plain
 from services.common import serde
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import CommonSettings, load_settings
@@ -144,10 +144,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summarise(args, run_id, sent_at, watch.arrived, started, produce_s)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
-
-
 def produce_event(
     producer: Producer,
     namer: TopicNamer,
@@ -163,7 +159,7 @@ def produce_event(
         "association_id": aid,
         "deployment": args.deployment,
         "event_time": now_ms,
-        "features": {n: _plain(columns.features[n][i]) for n in CREDIT_FEATURES},
+        "features": {n: plain(columns.features[n][i]) for n in CREDIT_FEATURES},
         "attributes": {"loadgen": run_id},
     }
     producer.produce(namer.events, serde.encode("FeatureEvent", event), aid, headers=EVENT_HEADER)
