@@ -85,7 +85,8 @@ class PredictionWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.1):
+            # A short timeout: consume() waits for a full batch otherwise, counted as latency.
+            for msg in self._consumer.consume(1000, 0.002):
                 if msg.error() or not (msg.key() or b"").startswith(self.run_id.encode()):
                     continue
                 _name, row = serde.decode(msg.value())
