@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Process plumbing shared by infra/kafka/kafka.sh and infra/redis/redis.sh (sourced, not run).
+# Process plumbing shared by the infra/*/*.sh scripts (sourced, not run).
 # The sourcing script sets NAME, PID_FILE, PROC_PATTERN (what `ps` must show for our pid) and
 # STOP_TIMEOUT before sourcing.
 
@@ -43,6 +43,22 @@ stop() {
   fi
   rm -f "$PID_FILE"
   say "stopped"
+}
+
+# `status`: exit 0 and "running" when our pid is alive and CHECK (a command) passes, else 3.
+# Usage: report_status CHECK "running detail" "unhealthy word" "why unhealthy" "data detail"
+report_status() {
+  local check=$1 running=$2 word=$3 why=$4 detail=$5 pid
+  if pid=$(our_pid) && $check; then
+    say "running (pid $pid) $running"
+    return 0
+  fi
+  if [[ -n ${pid:-} ]]; then
+    say "$word (pid $pid alive, $why), $detail"
+  else
+    say "stopped (port $PORT, $detail)"
+  fi
+  return 3
 }
 
 kill_now() {

@@ -179,18 +179,12 @@ checkout's broker ($PID_FILE); stop it, or set STREAMOPS_KAFKA_PORT / STREAMOPS_
 
 
 
+broker_answers() { port_open "$PORT"; }
+
 status() {
-  local pid
-  if pid=$(our_pid) && port_open "$PORT"; then
-    say "running (pid $pid) on 127.0.0.1:$PORT, controller 127.0.0.1:$CONTROLLER_PORT, data $DATA_DIR"
-    return 0
-  fi
-  if [[ -n ${pid:-} ]]; then
-    say "starting or unhealthy (pid $pid alive, port $PORT not answering), data $DATA_DIR"
-  else
-    say "stopped (port $PORT, data $DATA_DIR)"
-  fi
-  return 3
+  report_status broker_answers \
+    "on 127.0.0.1:$PORT, controller 127.0.0.1:$CONTROLLER_PORT, data $DATA_DIR" \
+    "starting or unhealthy" "port $PORT not answering" "data $DATA_DIR"
 }
 
 logs() {

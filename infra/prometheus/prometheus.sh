@@ -130,17 +130,8 @@ fail_start() {
 }
 
 status() {
-  local pid
-  if pid=$(our_pid) && ready; then
-    say "running (pid $pid) on http://127.0.0.1:$PORT, data $DATA_DIR, log $LOG_FILE"
-    return 0
-  fi
-  if [[ -n ${pid:-} ]]; then
-    say "starting or unhealthy (pid $pid alive, /-/ready not answering), data $DATA_DIR"
-  else
-    say "stopped (port $PORT, data $DATA_DIR)"
-  fi
-  return 3
+  report_status ready "on http://127.0.0.1:$PORT, data $DATA_DIR, log $LOG_FILE" \
+    "starting or unhealthy" "/-/ready not answering" "data $DATA_DIR"
 }
 
 case "${1:-}" in

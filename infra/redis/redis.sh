@@ -178,18 +178,11 @@ STREAMOPS_REDIS_PORT"
 
 
 
+pongs() { [[ $(ping) == PONG ]]; }
+
 status() {
-  local pid
-  if pid=$(our_pid) && [[ $(ping) == PONG ]]; then
-    say "running (pid $pid) on 127.0.0.1:$PORT, data $DATA_DIR, log $LOG_FILE"
-    return 0
-  fi
-  if [[ -n ${pid:-} ]]; then
-    say "unhealthy (pid $pid alive, no PONG on 127.0.0.1:$PORT), data $DATA_DIR"
-  else
-    say "stopped (port $PORT, data $DATA_DIR)"
-  fi
-  return 3
+  report_status pongs "on 127.0.0.1:$PORT, data $DATA_DIR, log $LOG_FILE" \
+    "unhealthy" "no PONG on 127.0.0.1:$PORT" "data $DATA_DIR"
 }
 
 case "${1:-}" in
