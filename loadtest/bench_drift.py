@@ -29,7 +29,6 @@ from scipy.stats import beta
 from loadtest.drift_champion import (
     bench_thresholds,
     deployment_record,
-    model_record,
     train_champion,
 )
 from loadtest.drift_drain import drain, log
@@ -38,6 +37,7 @@ from loadtest.drift_scenarios import SCENARIOS, CreditColumns, Scenario, Scenari
 from services.common import signing
 from services.common.settings import CommonSettings, load_settings
 from services.drift.detectors import DEFAULT_PARAMS
+from services.trainer.publisher import signed_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DRIFTS = [s for s in SCENARIOS if s != "no_drift"]
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     log("training the champion (hgb on builtin:credit, 20,000 rows, function 0)")
     champion = train_champion()
     key = signing.load_private_key(tmp / f"{signing.generate_keypair(tmp)}.key")
-    records = [model_record(champion.content, key), deployment_record(champion.content)]
+    records = [signed_record(champion.content, key), deployment_record(champion.content)]
     results: dict[str, Any] = {
         "events_per_s": None,
         "window_events": args.window,

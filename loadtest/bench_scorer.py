@@ -39,6 +39,8 @@ from services.common.topics import TopicNamer
 from services.trainer.credit import credit_rows
 from services.trainer.dataset import load_dataset
 from services.trainer.model_build import TrainOptions, build_model
+from services.trainer.publisher import signed_record
+from tests.model_factory import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "loadtest" / "results"
@@ -48,38 +50,6 @@ LOGICAL = ["events", "predictions", "models", "deployments", "deadletter", "revi
 def log(text: str) -> None:
     """Progress for the person running the benchmark."""
     print(f"[bench_scorer] {text}", flush=True)
-
-
-def signed(content: dict[str, Any], key: signing.SigningKey) -> dict[str, Any]:
-    """A ModelPublished record."""
-    payload = serde.canonical_bytes("ModelContent", content)
-    return {
-        "content": content,
-        "key_id": signing.key_id_of(key.public_key()),
-        "signature": signing.sign(key, payload),
-    }
-
-
-def deployment(content: dict[str, Any], revision: int) -> dict[str, Any]:
-    """A shadow-mode Deployment with `content` as champion."""
-    return {
-        "name": "credit",
-        "revision": revision,
-        "updated_at": int(time.time() * 1000),
-        "updated_by": "bench",
-        "reason": "benchmark",
-        "champion": {
-            "model_name": content["name"],
-            "model_id": content["model_id"],
-            "version": content["version"],
-        },
-        "challengers": [],
-        "mode": "shadow",
-        "humility": [],
-        "thresholds": [],
-        "policy": {"auto_approve": True, "retrain_after_windows": 3, "review_topic": None},
-        "window_seconds": 60,
-    }
 
 
 def event_values(n: int, seed: int, prefix: str, now: bool = False) -> list[tuple[str, bytes]]:
@@ -418,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         parent_id=None,
         options=TrainOptions(estimator="hgb", trials=1),
     )
-    v1 = signed(built.content, key)
+    v1 = signed_record(built.content, key)
     v2_content = build_model(
         load_dataset("builtin:credit?seed=7"),
         name="credit",
@@ -426,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         parent_id=built.content["model_id"],
         options=TrainOptions(estimator="hgb", trials=1),
     ).content
-    v2 = signed(v2_content, key)
+    v2 = signed_record(v2_content, key)
     specs = built.content["signature_in"]["features"]
     kafka = KafkaConfig(args.bootstrap, "bench")
     producer = Producer(kafka.producer(linger_ms=20))

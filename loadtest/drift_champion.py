@@ -11,18 +11,17 @@ drift; no level is chosen here.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from services.common import serde, signing
 from services.common.onnx_inputs import MISSING_CATEGORY
 from services.drift.statistics import KS, PSI, ChiSquare, JensenShannon, Statistic
 from services.trainer.dataset import load_dataset
 from services.trainer.model_build import TrainOptions, build_model
+from tests.model_factory import deployment
 
 DEPLOYMENT = "credit"
 # Threshold metric names (as in Deployment.thresholds) and the statistic whose suggested levels
@@ -72,16 +71,6 @@ def train_champion(rows: int = 20_000, seed: int = 42) -> Champion:
     return Champion(built.content, built.result.pipeline)
 
 
-def model_record(content: dict[str, Any], key: signing.SigningKey) -> dict[str, Any]:
-    """A signed ModelPublished record."""
-    payload = serde.canonical_bytes("ModelContent", content)
-    return {
-        "content": content,
-        "key_id": signing.key_id_of(key.public_key()),
-        "signature": signing.sign(key, payload),
-    }
-
-
 def bench_thresholds() -> list[dict[str, Any]]:
     """Deployment thresholds at each statistic's suggested levels (no hysteresis band)."""
 
@@ -103,19 +92,9 @@ def bench_thresholds() -> list[dict[str, Any]]:
 def deployment_record(content: dict[str, Any], window_seconds: int = 60) -> dict[str, Any]:
     """The Deployment serving ``content`` as champion, with the benchmark's thresholds."""
     return {
-        "name": DEPLOYMENT,
-        "revision": 1,
-        "updated_at": int(time.time() * 1000),
+        **deployment(content, name=DEPLOYMENT),
         "updated_by": "bench",
         "reason": "drift benchmark",
-        "champion": {
-            "model_name": content["name"],
-            "model_id": content["model_id"],
-            "version": content["version"],
-        },
-        "challengers": [],
-        "mode": "shadow",
-        "humility": [],
         "thresholds": bench_thresholds(),
         "policy": {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None},
         "window_seconds": window_seconds,
