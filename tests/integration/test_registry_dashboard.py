@@ -12,15 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.common import serde
-from services.common.settings import Secret
 from services.registry import rebuild
 from services.registry.app import Registry, redis_client
 from services.registry.breaches import BreachLog
-from services.registry.config import RegistrySettings
 from services.registry.view import RegistryView
 from tests.dashboard_support import Traffic, breach, drift_reports
 from tests.kafka_support import make_topics, produce
 from tests.model_factory import credit_content, keypair, published
+from tests.registry_support import registry_settings
 
 pytestmark = pytest.mark.integration
 
@@ -68,16 +67,13 @@ def registry(kafka_bootstrap, settings, redis_password, prefix, tmp_path):
         + ["deadletter"],
     )
     key = keypair(tmp_path / "keys")
-    s = RegistrySettings(
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix,
-        redis_host=settings.redis_host,
-        redis_port=settings.redis_port,
-        redis_password=Secret(redis_password),
-        trusted_keys_dir=str(tmp_path / "keys"),
-        tokens=Secret("ana:owner:ana-token,bo:owner:bo-token,vi:viewer:vi-token"),
-        transactional_id=f"{prefix}registry",
-        replay_timeout_s=30,
+    s = registry_settings(
+        kafka_bootstrap,
+        settings,
+        redis_password,
+        prefix,
+        tmp_path / "keys",
+        "ana:owner:ana-token,bo:owner:bo-token,vi:viewer:vi-token",
         breaches_kept=3,
         sample_interval_s=0.5,
     )

@@ -20,12 +20,12 @@ from fastapi.testclient import TestClient
 
 from services.cli.__main__ import main as cli
 from services.common import serde
-from services.common.settings import Secret
 from services.registry import rebuild
 from services.registry.app import Registry
 from services.registry.config import RegistrySettings
 from tests.kafka_support import make_topics, produce, read_all
 from tests.model_factory import credit_content, keypair, published
+from tests.registry_support import registry_settings
 
 pytestmark = pytest.mark.integration
 
@@ -48,16 +48,8 @@ def eventually(check: Callable[[], Any], timeout_s: float = 20.0, what: str = ""
 def reg_settings(kafka_bootstrap, settings, redis_password, prefix, tmp_path) -> Iterator[Any]:
     make_topics(kafka_bootstrap, prefix, ["models", "deployments", "governance", "drift"])
     key = keypair(tmp_path / "keys")
-    s = RegistrySettings(
-        kafka_bootstrap=kafka_bootstrap,
-        topic_prefix=prefix,
-        redis_host=settings.redis_host,
-        redis_port=settings.redis_port,
-        redis_password=Secret(redis_password),
-        trusted_keys_dir=str(tmp_path / "keys"),
-        tokens=Secret(TOKENS),
-        transactional_id=f"{prefix}registry",
-        replay_timeout_s=30,
+    s = registry_settings(
+        kafka_bootstrap, settings, redis_password, prefix, tmp_path / "keys", TOKENS
     )
     yield s, key, tmp_path
     from services.registry.app import redis_client
