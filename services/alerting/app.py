@@ -34,7 +34,7 @@ from services.alerting.config import AlertingSettings
 from services.alerting.delivery import Deliverer
 from services.alerting.engine import Engine
 from services.alerting.guarded_http import guarded_pool
-from services.alerting.outbox import Entry, Store
+from services.alerting.outbox import Entry, Store, state_key
 from services.alerting.payload import encode, render
 from services.alerting.retrain_policy import RetrainRequest
 from services.alerting.retry_policy import RetryPolicy
@@ -140,7 +140,7 @@ class AlertingService:
     def _load_state(self) -> dict[str, Any] | None:
         client = redis.Redis(**self._redis_kwargs(), socket_timeout=10)
         try:
-            raw = client.get(f"{self.settings.namespace}:state")
+            raw = client.get(state_key(self.settings.namespace))
         except redis.RedisError as exc:
             raise ConfigError(
                 f"cannot read alerting state from Redis at {self.settings.redis_host}:"

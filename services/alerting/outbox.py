@@ -44,19 +44,19 @@ class Entry:
         return cls(**json.loads(raw))
 
 
+def state_key(namespace: str) -> str:
+    """The Redis key of the engine state (read at start-up, written by `Store.commit`)."""
+    return f"{namespace}:state"
+
+
 class Store:
     """Engine state and outbox entries in Redis."""
 
     def __init__(self, redis: Redis, namespace: str) -> None:
         self.redis = redis
-        self.state_key = f"{namespace}:state"
+        self.state_key = state_key(namespace)
         self.items_key = f"{namespace}:outbox"
         self.due_key = f"{namespace}:outbox:due"
-
-    async def load_state(self) -> dict[str, Any] | None:
-        """The saved engine state, or None on a first start."""
-        raw = await self.redis.get(self.state_key)
-        return None if raw is None else json.loads(raw)
 
     async def commit(self, state: Mapping[str, Any], entries: Iterable[Entry] = ()) -> None:
         """Save the engine state and queue `entries` atomically (due now)."""
