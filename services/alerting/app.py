@@ -133,12 +133,8 @@ class AlertingService:
         self._ready = asyncio.Event()  # set once the store and deliverer exist (in `serve`)
         self.app = self._faust_app()
 
-    def _redis_kwargs(self) -> dict[str, Any]:
-        s = self.settings
-        return {"host": s.redis_host, "port": s.redis_port, "password": s.redis_secret().reveal()}
-
     def _load_state(self) -> dict[str, Any] | None:
-        client = redis.Redis(**self._redis_kwargs(), socket_timeout=10)
+        client = redis.Redis(**self.settings.redis_options(), socket_timeout=10)
         try:
             raw = client.get(state_key(self.settings.namespace))
         except redis.RedisError as exc:
@@ -355,7 +351,7 @@ class AlertingService:
         """Start the outbox, the deliverer, the API and the metrics; run until shutdown."""
         s = self.settings
         self.stopping = asyncio.Event()
-        self._redis = AsyncRedis(**self._redis_kwargs(), socket_timeout=10)
+        self._redis = AsyncRedis(**s.redis_options(), socket_timeout=10)
         self.store = Store(self._redis, s.namespace)
         self.deliverer = Deliverer(
             store=self.store,

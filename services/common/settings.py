@@ -91,6 +91,11 @@ class CommonSettings:
             return Secret(path.read_text().strip())
         return Secret("")
 
+    def redis_options(self) -> dict[str, Any]:
+        """host, port and password for a redis-py client (callers add their timeouts)."""
+        password = self.redis_secret().reveal() or None
+        return {"host": self.redis_host, "port": self.redis_port, "password": password}
+
     def describe(self) -> str:
         """One log line with every resolved setting, secrets redacted."""
         parts = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)]

@@ -302,14 +302,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
         lambda _topic, record: book.apply(record),
     ).start()
     follower.wait_ready(settings.replay_timeout_s)
-    password = settings.redis_secret().reveal() or None
-    client = redis.Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
-        password=password,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-    )
+    client = redis.Redis(**settings.redis_options(), socket_timeout=10, socket_connect_timeout=5)
     consumer_conf = kafka.consumer(settings.group_id, partition_assignment_strategy="range")
     if settings.instance_id:  # static membership: a restarted process gets its partitions back
         consumer_conf["group.instance.id"] = settings.instance_id

@@ -96,10 +96,7 @@ def trusted_keys(settings: RegistrySettings) -> dict[str, Any]:
 
 def redis_client(settings: RegistrySettings) -> redis.Redis:
     """A client for the configured Redis."""
-    password = settings.redis_secret().reveal() or None
-    return redis.Redis(
-        host=settings.redis_host, port=settings.redis_port, password=password, socket_timeout=5
-    )
+    return redis.Redis(**settings.redis_options(), socket_timeout=5)
 
 
 def _wait_for_leaders(consumer_conf: dict[str, Any], topics: list[str], timeout_s: float) -> None:
