@@ -26,6 +26,7 @@ import fastavro
 
 from services.common.avro_guard import MAX_ITEMS, Malformed, SizeBomb, Truncated, walk
 from services.common.errors import PoisonMessage, Reason
+from services.common.hot_codecs import FeatureEventReader, PredictionReader, PredictionWriter
 from services.common.json_input import FIELDS as JSON_RECORDS
 from services.common.json_input import from_json
 from services.common.schemas import SchemaSet, default_schemas
@@ -66,9 +67,18 @@ class Serde:
         self.schemas = schemas
         self.limits = dict(LIMITS if limits is None else limits)
         self.max_items = max_items
+        # Hand-written paths for the per-event records (services.common.hot_codecs); whatever
+        # they do not take goes through fastavro and the guards below.
+        self._features = FeatureEventReader()
+        self._readers = {"FeatureEvent": self._features.read, "Prediction": PredictionReader().read}
+        self._prediction_writer = PredictionWriter()
 
     def encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         """Single-object encoding of `record` as the named schema."""
+        if name == "Prediction":
+            body = self._prediction_writer.write(record)
+            if body is not None:
+                return MAGIC + self.schemas.fingerprint(name) + body
         buf = io.BytesIO()
         buf.write(MAGIC)
         buf.write(self.schemas.fingerprint(name))
@@ -118,6 +128,11 @@ class Serde:
             raise PoisonMessage(Reason.OVERSIZE, f"{name} of {size} bytes exceeds {limit}")
 
     def _body(self, name: str, body: bytes) -> dict[str, Any]:
+        fast = self._readers.get(name)
+        if fast is not None and len(body) <= WALK_ABOVE:
+            record = fast(body)
+            if record is not None:
+                return record
         parsed = self.schemas.parsed(name)
         # Walking costs about as much as decoding, so small bodies skip it: their declared
         # lengths cannot make fastavro allocate more than the bytes present (it reads item by
@@ -144,6 +159,8 @@ class Serde:
         if stream.tell() != len(body):
             extra = len(body) - stream.tell()
             raise PoisonMessage(Reason.TRAILING_BYTES, f"{extra} bytes after the {name} record")
+        if name == "FeatureEvent":
+            self._features.learn(record)  # the next event of this shape takes the fast path
         return record
 
     def _guard(self, name: str, body: bytes, parsed: Any) -> None:

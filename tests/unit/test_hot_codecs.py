@@ -1,0 +1,241 @@
+"""The hand-written codecs agree with fastavro byte for byte, and step aside for anything else."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+
+import fastavro
+import numpy as np
+import pytest
+
+from services.common.hot_codecs import (
+    FeatureEventReader,
+    Miss,
+    PredictionReader,
+    PredictionWriter,
+    read_long,
+    write_long,
+)
+from services.common.schemas import default_schemas
+
+SCHEMAS = default_schemas()
+WORDS = ["a", "b", "age", "zip", "région", "日本", "x" * 70, "", "car", "loan"]
+
+
+def reference_write(name: str, record: dict) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, SCHEMAS.parsed(name), record)
+    return buf.getvalue()
+
+
+def reference_read(name: str, body: bytes) -> dict | None:
+    """fastavro's record, or None where it fails or leaves bytes over (serde refuses those)."""
+    stream = io.BytesIO(body)
+    try:
+        record = fastavro.schemaless_reader(stream, SCHEMAS.parsed(name))
+    except Exception:
+        return None
+    return record if stream.tell() == len(body) else None
+
+
+def feature_event(rng: random.Random, shape: list[tuple[str, str]]) -> dict:
+    features: dict = {}
+    for key, kind in shape:
+        if kind == "double":
+            features[key] = rng.choice([0.0, -1.5, 1e300, rng.uniform(-1e6, 1e6)])
+        elif kind == "string":
+            features[key] = rng.choice(WORDS)
+        else:
+            features[key] = None
+    return {
+        "association_id": rng.choice(["e-1", "", "id-" + "9" * 80, "ü"]),
+        "deployment": rng.choice(["credit", "fraud"]),
+        "event_time": rng.choice([0, 1, -1, 1_795_000_000_000, 2**62, -(2**62)]),
+        "features": features,
+        "attributes": rng.choice([{}, {"region": "eu"}, {"a": "1", "b": "2"}]),
+    }
+
+
+def random_shape(rng: random.Random) -> list[tuple[str, str]]:
+    keys = rng.sample(["f0", "f1", "age", "zip", "région", "k" * 70, "car", "n"], rng.randint(0, 8))
+    return [(k, rng.choice(["double", "double", "string", "null"])) for k in keys]
+
+
+def prediction(rng: random.Random) -> dict:
+    classes = rng.choice([[], ["0", "1"], ["no", "yes", "maybe"], ["é"]])
+    return {
+        "association_id": rng.choice(["e-1", "", "id-" + "9" * 80]),
+        "deployment": rng.choice(["credit", "fraud"]),
+        "model_name": "credit",
+        "model_version": rng.choice([1, 2, 300, 2**40]),
+        "model_id": "ab" * 32,
+        "role": rng.choice(["champion", "challenger", "variant"]),
+        "served": rng.choice([True, False]),
+        "prediction": rng.choice([None, "1", "yes", 0.5, -3.25, 1e300]),
+        "probabilities": {c: rng.random() for c in classes},
+        "humility": rng.choice([[], ["uncertain"], ["outlier:age", "unseen:car"]]),
+        "overridden": rng.choice([True, False]),
+        "event_time": rng.choice([0, 1_795_000_000_000, -5, 2**62]),
+        "scored_time": rng.choice([1_795_000_000_100, 7]),
+        "input_partition": rng.choice([0, 5, 2**31 - 1]),
+        "input_offset": rng.choice([0, 123_456, 2**50]),
+    }
+
+
+def mutations(body: bytes, rng: random.Random, n: int = 60) -> list[bytes]:
+    """Cut, extended and byte-flipped copies of a body."""
+    out = [body[:i] for i in range(len(body))] + [body + b"\x00", body + b"\x02x"]
+    for _ in range(n):
+        i = rng.randrange(len(body))
+        out.append(body[:i] + bytes([rng.randrange(256)]) + body[i + 1 :])
+    return out
+
+
+# -- varints ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "n", [0, 1, -1, 63, 64, -64, -65, 2**31, 1_795_000_000_000, 2**62, -(2**62)]
+)
+def test_longs_round_trip_like_fastavro(n):
+    body = write_long(n)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, "long", n)
+    assert body == buf.getvalue()
+    assert read_long(body, 0) == (n, len(body))
+
+
+def test_longs_out_of_range_or_too_long_miss():
+    with pytest.raises(Miss):
+        write_long(2**63)
+    with pytest.raises(Miss):
+        read_long(b"\xff" * 9 + b"\x02", 0)  # more than 64 bits
+    with pytest.raises(Miss):
+        read_long(b"\x80", 0)  # cut
+
+
+# -- FeatureEvent ---------------------------------------------------------------------------
+
+
+def test_feature_events_match_fastavro_once_their_shape_is_learned():
+    rng = random.Random(1)
+    reader = FeatureEventReader()
+    fast = 0
+    for _ in range(300):
+        shape = random_shape(rng)
+        for _ in range(3):
+            record = feature_event(rng, shape)
+            body = reference_write("FeatureEvent", record)
+            got = reader.read(body)
+            if got is None:
+                reader.learn(reference_read("FeatureEvent", body))
+                got = reader.read(body)
+            assert got == reference_read("FeatureEvent", body)
+            assert list(got) == list(record)  # fields in schema order
+            fast += 1
+    assert fast == 900
+
+
+def test_feature_event_template_never_accepts_what_fastavro_reads_differently():
+    rng = random.Random(2)
+    reader = FeatureEventReader()
+    taken = 0
+    for _ in range(40):
+        record = feature_event(rng, random_shape(rng))
+        body = reference_write("FeatureEvent", record)
+        reader.learn(record)
+        for bad in mutations(body, rng):
+            got = reader.read(bad)
+            if got is not None:
+                taken += 1
+                assert got == reference_read("FeatureEvent", bad), bad.hex()
+    assert taken > 100  # flipped value bytes stay on the fast path
+
+
+def test_feature_event_of_another_shape_misses_until_learned():
+    reader = FeatureEventReader()
+    a = {
+        "association_id": "1",
+        "deployment": "d",
+        "event_time": 5,
+        "features": {"x": 1.0, "c": "u"},
+        "attributes": {},
+    }
+    b = dict(a, features={"x": None, "c": "u"})
+    c = dict(a, features={"c": "u", "x": 1.0})  # same keys, other order
+    reader.learn(a)
+    assert reader.read(reference_write("FeatureEvent", a)) == a
+    assert reader.read(reference_write("FeatureEvent", b)) is None
+    assert reader.read(reference_write("FeatureEvent", c)) is None
+    reader.learn(b)
+    assert reader.read(reference_write("FeatureEvent", b)) == b
+    assert reader.read(reference_write("FeatureEvent", a)) == a  # both shapes kept
+
+
+def test_feature_event_with_a_repeated_key_goes_to_fastavro():
+    # A hand-made map with "x" twice: fastavro keeps the last value; the template must not match.
+    reader = FeatureEventReader()
+    reader.learn(
+        {
+            "association_id": "1",
+            "deployment": "d",
+            "event_time": 5,
+            "features": {"x": 1.0, "y": 2.0},
+            "attributes": {},
+        }
+    )
+    entry = b"\x02x\x02" + struct.pack("<d", 1.0)
+    body = b"\x021\x02d\x0a" + b"\x04" + entry + entry + b"\x00" + b"\x00"
+    assert reader.read(body) is None
+    assert reference_read("FeatureEvent", body)["features"] == {"x": 1.0}
+
+
+# -- Prediction ---------------------------------------------------------------------------
+
+
+def test_predictions_encode_and_decode_like_fastavro():
+    rng = random.Random(3)
+    writer, reader = PredictionWriter(), PredictionReader()
+    for _ in range(1000):
+        record = prediction(rng)
+        body = writer.write(record)
+        assert body == reference_write("Prediction", record)
+        got = reader.read(body)
+        assert got == record
+        assert list(got) == list(record)
+
+
+def test_prediction_reader_never_accepts_what_fastavro_reads_differently():
+    rng = random.Random(4)
+    reader = PredictionReader()
+    taken = 0
+    for _ in range(40):
+        body = reference_write("Prediction", prediction(rng))
+        reader.read(body)  # its middle is now known
+        for bad in mutations(body, rng):
+            got = reader.read(bad)
+            if got is not None:
+                taken += 1
+                assert got == reference_read("Prediction", bad), bad.hex()
+    assert taken > 100
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"probabilities": {"0": np.float64(0.25)}},
+        {"prediction": 1},
+        {"prediction": True},
+        {"model_version": True},
+        {"served": 1},
+        {"input_partition": 2**31},
+        {"event_time": 2**63},
+        {"association_id": b"bytes"},
+        {"humility": ["\ud800"]},
+    ],
+)
+def test_unusual_prediction_values_are_left_to_fastavro(change):
+    record = dict(prediction(random.Random(5)), **change)
+    assert PredictionWriter().write(record) is None
