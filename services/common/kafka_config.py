@@ -23,6 +23,7 @@ KNOWN_KEYS = frozenset(
         "batch.size",
         "client.id",
         "compression.type",
+        "delivery.report.only.error",
         "delivery.timeout.ms",
         "enable.auto.commit",
         "enable.auto.offset.store",

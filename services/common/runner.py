@@ -75,6 +75,7 @@ class Runner:
         self.deadletters = deadletters
         self.metrics = metrics
         self._delivery_errors: list[str] = []
+        self._unreported: dict[str, int] = {}  # produced this batch, counted once delivered
         self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
         self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
         self.batches = 0
@@ -253,6 +254,7 @@ class Runner:
         return results
 
     def _produce(self, out: Outbound) -> None:
+        self._unreported[out.topic] = self._unreported.get(out.topic, 0) + 1
         while True:
             try:
                 self.producer.produce(
@@ -267,10 +269,15 @@ class Runner:
                 self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        # With `delivery.report.only.error` (the scorer sets it) only failures arrive here.
         if err is not None:
             self._delivery_errors.append(f"{msg.topic()}: {err}")
-        else:
-            self.metrics.produced.labels(self.config.service, msg.topic()).inc()
+
+    def _count_delivered(self) -> None:
+        """The batch's outputs are delivered (or committed): count them."""
+        for topic, n in self._unreported.items():
+            self.metrics.produced.labels(self.config.service, topic).inc(n)
+        self._unreported.clear()
 
     def _flush_or_die(self) -> None:
         remaining = self.producer.flush(self.config.flush_timeout_s)
@@ -280,6 +287,7 @@ class Runner:
                 f"outputs not delivered ({remaining} pending; {errors or 'timeout'}): "
                 "exiting so the batch is replayed from the last stored offsets"
             )
+        self._count_delivered()
 
     def _commit(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
         for tp in next_offsets(positions):

@@ -61,6 +61,7 @@ class TransactionalRunner(Runner):
         for attempt in range(1, self.max_commit_attempts + 1):
             try:
                 self.producer.commit_transaction()
+                self._count_delivered()
                 return
             except KafkaException as exc:
                 err = exc.args[0]
@@ -73,6 +74,7 @@ class TransactionalRunner(Runner):
         self, positions: dict[tuple[str, int], tuple[int, int]], why: str
     ) -> None:
         self.metrics.errors.labels(self.config.service, "transaction_abort").inc()
+        self._unreported.clear()  # aborted outputs are never read
         log.warning("aborting transaction (%s); rewinding %d partitions", why, len(positions))
         try:
             self.producer.abort_transaction()

@@ -160,7 +160,9 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
         consumer_conf["group.instance.id"] = settings.instance_id
     exactly_once = settings.processing_guarantee == "exactly_once"
     tx_id = f"{settings.group_id}-{_instance_id(settings)}"
-    producer_conf = kafka.producer(transactional_id=tx_id) if exactly_once else kafka.producer()
+    # Only failed deliveries are reported: the runner flushes each batch and counts it then.
+    transactions = {"transactional_id": tx_id} if exactly_once else {}
+    producer_conf = kafka.producer(delivery_report_only_error=True, **transactions)
     runner_cls = TransactionalRunner if exactly_once else Runner
     runner = runner_cls(
         RunnerConfig(

@@ -118,6 +118,16 @@ def test_outputs_are_flushed_before_offsets_are_committed():
         )
         == 3
     )
+    produced = {"service": "t", "topic": "out"}
+    assert registry.get_sample_value("streamops_messages_produced_total", produced) == 3
+
+
+def test_outputs_are_counted_only_once_delivered():
+    runner, _log, registry = make(Upper(), fail=True)
+    with pytest.raises(FatalError):
+        runner.process([Msg("in", 0, 5, b"a")])
+    produced = {"service": "t", "topic": "out"}
+    assert not registry.get_sample_value("streamops_messages_produced_total", produced)
 
 
 def test_poison_goes_to_the_dead_letter_topic_in_the_same_batch():
