@@ -129,32 +129,32 @@ class _FeatureTemplate:
 
     def __init__(self, features: Mapping[str, Any]) -> None:
         self.count = write_long(len(features))
-        # steps: ("run", unpack, size, keys, names) | ("str", prefix, size, name) | ("null", ...)
+        # steps: ("run", unpack, size, key fields) | ("str", prefix, size) | ("null", prefix, size)
         self.steps: list[tuple[Any, ...]] = []
-        run: list[tuple[bytes, str]] = []
+        self.names = tuple(features)
+        run: list[bytes] = []
         for name, value in features.items():
             key = write_string(name)
             if value.__class__ is float:
-                run.append((key + _BRANCH_1, name))
+                run.append(key + _BRANCH_1)
                 continue
             self._close(run)
             if value is None:
                 prefix = key + _NULL
-                self.steps.append(("null", prefix, len(prefix), name))
+                self.steps.append(("null", prefix, len(prefix)))
             elif value.__class__ is str:
                 prefix = key + _BRANCH_2
-                self.steps.append(("str", prefix, len(prefix), name))
+                self.steps.append(("str", prefix, len(prefix)))
             else:
                 raise Miss
         self._close(run)
 
-    def _close(self, run: list[tuple[bytes, str]]) -> None:
+    def _close(self, run: list[bytes]) -> None:
+        """A run of numeric features: one struct of (key and branch bytes, double) pairs."""
         if not run:
             return
-        layout = struct.Struct("<" + "".join(f"{len(k)}sd" for k, _ in run))
-        keys = tuple(k for k, _ in run)
-        names = tuple(n for _, n in run)
-        self.steps.append(("run", layout.unpack_from, layout.size, keys, names))
+        layout = struct.Struct("<" + "".join(f"{len(k)}sd" for k in run))
+        self.steps.append(("run", layout.unpack_from, layout.size, tuple(run)))
         run.clear()
 
     def read(self, buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
@@ -162,29 +162,30 @@ class _FeatureTemplate:
         if not buf.startswith(self.count, pos):
             raise Miss
         pos += len(self.count)
-        features: dict[str, Any] = {}
         if not self.steps:  # an empty map is its count (0) alone
-            return features, pos
+            return {}, pos
+        values: list[Any] = []  # in template order
         try:
             for step in self.steps:
                 if step[0] == "run":
-                    values = step[1](buf, pos)
-                    if values[::2] != step[3]:
+                    run = step[1](buf, pos)
+                    if run[::2] != step[3]:
                         raise Miss
-                    features.update(zip(step[4], values[1::2], strict=True))
+                    values.extend(run[1::2])
                     pos += step[2]
                 elif not buf.startswith(step[1], pos):
                     raise Miss
                 elif step[0] == "str":
-                    features[step[3]], pos = read_string(buf, pos + step[2])
+                    value, pos = read_string(buf, pos + step[2])
+                    values.append(value)
                 else:
-                    features[step[3]] = None
+                    values.append(None)
                     pos += step[2]
         except struct.error:
             raise Miss from None
         if buf[pos : pos + 1] != _NULL:  # end of the map's only block
             raise Miss
-        return features, pos + 1
+        return dict(zip(self.names, values, strict=False)), pos + 1
 
 
 class FeatureEventReader:
