@@ -1,11 +1,13 @@
 """The consume-handle-produce loop: micro-batches, dead-lettering, at-least-once delivery.
 
-One batch at a time: consume up to `batch_size` messages (waiting at most `max_wait_s`), decode
-each, hand the good ones to the handler, produce its outputs and the dead letters, wait for every
-delivery report, and only then commit the batch's offsets (synchronously, explicit offsets).
-A crash anywhere before the commit replays that one batch: duplicates are bounded by one batch
-per crash and nothing is lost. Poison never stops a partition: it goes to `deadletter`
-with its original bytes, source coordinates, stage and reason.
+One batch at a time: consume up to `batch_size` messages (what has arrived, waiting at most
+`max_wait_s` for more), decode each, hand the good ones to the handler, produce its outputs and
+the dead letters, wait for every delivery report, and only then commit the batch's offsets
+(synchronously, explicit offsets; at most every `commit_interval_s` when one is set).
+A crash anywhere before the commit replays what was delivered since the last commit: duplicates
+are bounded by one batch (or one commit interval) per crash and nothing is lost. Poison never
+stops a partition: it goes to `deadletter` with its original bytes, source coordinates, stage and
+reason.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import FatalError, PoisonMessage, Reason
+from services.common.lifecycle import freeze_startup_objects
 from services.common.messages import Handler, Inbound, Outbound, Rejected
 from services.common.metrics import ConsumerLag, StandardMetrics
 
@@ -39,7 +42,14 @@ class RunnerConfig:
     service: str
     topics: tuple[str, ...]
     batch_size: int = 500
+    # Once a batch's first message is in, how long to wait for the batch to fill. 0 takes what
+    # has arrived: batches still fill under load (events arrive while one is processed), and a
+    # quiet stream is answered at once.
     max_wait_s: float = 0.1
+    idle_wait_s: float = 0.1  # one wait for a first message (bounds the reaction to `stop`)
+    # Delivered offsets are committed at most this often (0: after every batch). A crash
+    # replays what was delivered since the last commit; a rebalance or a stop commits first.
+    commit_interval_s: float = 0.0
     handler_attempts: int = 3
     # A batch handled slower than this is suspect: if its offsets cannot be committed (the
     # consumer was evicted for exceeding max.poll.interval.ms), its messages are replayed one by
@@ -78,6 +88,7 @@ class Runner:
         self._unreported: dict[str, int] = {}  # produced this batch, counted once delivered
         self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
         self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
+        self._last_commit = 0.0  # monotonic time of the last commit attempt
         self.batches = 0
         self.lag = ConsumerLag(metrics.consumer_lag, config.service)
 
@@ -87,18 +98,33 @@ class Runner:
         """Loop until `stop` is set, then flush and close (offsets are committed per batch)."""
         self.consumer.subscribe(list(self.config.topics), on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
+        freeze_startup_objects()
         try:
             while not stop.is_set():
-                messages = self.consumer.consume(
-                    num_messages=self.config.batch_size, timeout=self.config.max_wait_s
-                )
+                messages = self.next_batch()
                 if messages:
                     self.process(messages)
                 else:
                     self.producer.poll(0)
+                    self._commit_pending()  # what an interval held back, now the stream is quiet
                 self.lag.maybe_update(self.consumer)
         finally:
             self._shutdown()
+
+    def next_batch(self) -> list[Message]:
+        """Up to `batch_size` messages: those already here, else the first to arrive and its
+        company, waiting `max_wait_s` for the batch to fill."""
+        size, consume = self.config.batch_size, self.consumer.consume
+        messages = consume(num_messages=size, timeout=0)
+        if not messages:
+            messages = consume(num_messages=1, timeout=self.config.idle_wait_s)
+            if not messages:
+                return messages
+        if len(messages) < size:
+            messages.extend(
+                consume(num_messages=size - len(messages), timeout=self.config.max_wait_s)
+            )
+        return messages
 
     def _shutdown(self) -> None:
         remaining = self.producer.flush(self.config.shutdown_flush_s)
@@ -292,7 +318,8 @@ class Runner:
     def _commit(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
         for tp in next_offsets(positions):
             self._pending[(tp.topic, tp.partition)] = tp.offset
-        self._commit_pending()
+        if time.monotonic() - self._last_commit >= self.config.commit_interval_s:
+            self._commit_pending()
 
     def _commit_pending(self, only: set[tuple[str, int]] | None = None) -> None:
         """Commit delivered batches' offsets; keep them if the group is mid-rebalance."""
@@ -300,6 +327,7 @@ class Runner:
         if not keys:
             return
         offsets = [TopicPartition(t, p, self._pending[(t, p)]) for t, p in keys]
+        self._last_commit = time.monotonic()
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
@@ -325,6 +353,7 @@ class Runner:
         Polling serves the rebalance (and its revoke callback, which commits); messages it
         returns are not handled, so their offsets stay uncommitted and the next owner reads them.
         """
+        self._commit_pending()
         deadline = time.monotonic() + DEFERRED_COMMIT_WAIT_S
         while self._pending and time.monotonic() < deadline:
             self.consumer.consume(num_messages=1, timeout=0.2)

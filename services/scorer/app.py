@@ -170,6 +170,7 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
             topics=(namer.events,),
             batch_size=settings.batch_size,
             max_wait_s=settings.max_wait_ms / 1000,
+            commit_interval_s=settings.commit_interval_ms / 1000,
             max_handle_s=0.8 * settings.max_poll_interval_ms / 1000,
         ),
         Consumer(consumer_conf),

@@ -19,7 +19,9 @@ class ScorerSettings(CommonSettings):
     group_id: str = "streamops-scorer"
     instance_id: str = ""  # stable per process slot: static membership and transactional id
     batch_size: int = 1000
-    max_wait_ms: int = 20
+    max_wait_ms: int = 0  # 0: score what has arrived (batches fill by themselves under load)
+    # Delivered offsets are committed at most this often; a crash replays up to this much.
+    commit_interval_ms: int = 100
     processing_guarantee: str = "at_least_once"
     max_poll_interval_ms: int = 300_000
     trusted_keys_dir: str = ""  # default: <var_dir>/keys
@@ -32,5 +34,5 @@ class ScorerSettings(CommonSettings):
                 f"processing_guarantee must be one of {GUARANTEES}, "
                 f"not {self.processing_guarantee!r}"
             )
-        if self.batch_size < 1 or self.max_wait_ms < 0:
-            raise ValueError("batch_size must be >= 1 and max_wait_ms >= 0")
+        if self.batch_size < 1 or self.max_wait_ms < 0 or self.commit_interval_ms < 0:
+            raise ValueError("batch_size must be >= 1, max_wait_ms and commit_interval_ms >= 0")

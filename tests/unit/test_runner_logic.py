@@ -372,6 +372,8 @@ def test_the_loop_measures_lag_and_a_failing_measurement_does_not_stop_it(caplog
             pass
 
         def consume(self, num_messages, timeout):
+            if num_messages < 500:  # the runner's call to fill a batch: nothing more
+                return []
             self.rounds += 1
             if self.rounds == 3:
                 stop.set()
@@ -422,3 +424,39 @@ def test_a_commit_deferred_by_a_rebalance_is_settled_before_a_clean_stop_closes(
     commits = [e for e in log if e[0] == "commit"]
     assert commits == [("commit", [("in", 0, 6)])], log
     assert log[-1] == ("close",) and log.index(commits[0]) < len(log) - 1
+
+
+class QueueConsumer(FakeConsumer):
+    """Hands out what is queued; records each consume call's size and timeout."""
+
+    def __init__(self, log, queued):
+        super().__init__(log)
+        self.queued = list(queued)
+
+    def consume(self, num_messages, timeout):
+        self.log.append(("consume", num_messages, timeout))
+        taken, self.queued = self.queued[:num_messages], self.queued[num_messages:]
+        return taken
+
+
+def test_a_batch_takes_what_has_arrived_without_waiting():
+    runner, log, _ = make(Upper())
+    runner.consumer = QueueConsumer(log, [Msg("in", 0, i, b"a") for i in range(3)])
+    runner.config = dataclasses.replace(runner.config, max_wait_s=0.0, idle_wait_s=0.5)
+    assert len(runner.next_batch()) == 3
+    assert log == [("consume", 500, 0), ("consume", 497, 0.0)]
+    log.clear()
+    assert runner.next_batch() == []
+    assert log == [("consume", 500, 0), ("consume", 1, 0.5)]  # waits for a first message only
+
+
+def test_a_commit_interval_holds_offsets_until_it_elapses_or_the_stream_is_quiet():
+    runner, log, _ = make(Upper())
+    runner.config = dataclasses.replace(runner.config, commit_interval_s=60.0)
+    runner.process([Msg("in", 0, 1, b"a")])
+    runner.process([Msg("in", 0, 2, b"b")])
+    runner.process([Msg("in", 1, 7, b"c")])
+    commits = [e for e in log if e[0] == "commit"]
+    assert commits == [("commit", [("in", 0, 2)])]  # the first batch; then held back
+    runner._commit_pending()  # what the loop does when nothing arrived
+    assert log[-1] == ("commit", [("in", 0, 3), ("in", 1, 8)])
