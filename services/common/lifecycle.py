@@ -7,6 +7,7 @@ configuration errors exit 2 with the message telling what to fix.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -18,6 +19,17 @@ from typing import Any
 from services.common.errors import ConfigError, FatalError
 
 log = logging.getLogger(__name__)
+
+
+def freeze_startup_objects() -> None:
+    """Keep start-up objects (modules, models, baselines) out of the collector's full passes.
+
+    They never die, yet a full pass, triggered by the batches' short-lived records, walks them
+    all: tens of milliseconds every few seconds, which is a latency tail. Call once, when the
+    service is about to enter its loop.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging(level: str = "INFO") -> None:

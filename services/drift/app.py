@@ -10,7 +10,6 @@ offset stored with it. Kafka commits are made for lag visibility only.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.errors import FatalError, PoisonMessage, RetryableError
 from services.common.kafka_config import KafkaConfig
+from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import TopicFollower
@@ -138,10 +138,7 @@ class DriftLoop:
         self.stop = stop
         topics = [self.namer.events, self.namer.predictions, self.namer.actuals]
         self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
-        # Start-up objects (modules, baselines) never die: keeping them out of the collector's
-        # full passes makes those passes, triggered by the batches' short-lived records, cheap.
-        gc.collect()
-        gc.freeze()
+        freeze_startup_objects()
         try:
             while not stop.is_set():
                 msgs = self.consumer.consume(
