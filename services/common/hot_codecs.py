@@ -1,4 +1,4 @@
-"""Hand-written Avro codecs for the three hot record shapes, byte-for-byte equal to fastavro.
+"""Hand-written Avro codecs for the per-event records, byte-for-byte equal to fastavro.
 
 Every event is a FeatureEvent decoded by the scorer and the drift service, and every event turns
 into a Prediction the scorer encodes and the drift service decodes. fastavro spends ~9 us per
