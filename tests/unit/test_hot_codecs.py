@@ -239,3 +239,37 @@ def test_prediction_reader_never_accepts_what_fastavro_reads_differently():
 def test_unusual_prediction_values_are_left_to_fastavro(change):
     record = dict(prediction(random.Random(5)), **change)
     assert PredictionWriter().write(record) is None
+
+
+# -- through serde: the same records and the same refusals with and without the fast paths ------
+
+
+def _serde_outcome(serde, data: bytes):
+    from services.common.errors import PoisonMessage
+
+    try:
+        return serde.decode(data)
+    except PoisonMessage as exc:
+        return ("refused", exc.reason)
+
+
+def test_serde_decodes_and_refuses_alike_with_and_without_the_fast_paths():
+    from services.common.serde import Serde
+
+    rng = random.Random(6)
+    fast = Serde(SCHEMAS)
+    plain = Serde(SCHEMAS)
+    plain._readers = {}  # fastavro only
+    messages = []
+    for _ in range(30):
+        event = feature_event(rng, random_shape(rng))
+        event["features"]["nan"] = rng.choice([1.0, float("nan"), float("inf")])
+        messages.append(plain.encode("FeatureEvent", event))
+        messages.append(fast.encode("Prediction", prediction(rng)))
+    taken = []
+    for name, read in list(fast._readers.items()):
+        fast._readers[name] = lambda body, read=read: taken.append(read(body)) or taken[-1]
+    for data in messages:  # a FeatureEvent's first decode teaches the fast path its shape
+        for bad in [data, *mutations(data, rng, 20)]:
+            assert _serde_outcome(fast, bad) == _serde_outcome(plain, bad), bad.hex()
+    assert sum(record is not None for record in taken) > 300  # the fast paths did the reading
