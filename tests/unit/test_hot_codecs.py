@@ -20,6 +20,8 @@ from services.common.hot_codecs import (
 )
 from services.common.schemas import default_schemas
 
+pytestmark = pytest.mark.unit
+
 SCHEMAS = default_schemas()
 WORDS = ["a", "b", "age", "zip", "région", "日本", "x" * 70, "", "car", "loan"]
 
