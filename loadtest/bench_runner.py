@@ -26,6 +26,7 @@ from services.common.admin import create_topic, ensure_topics
 from services.common.deadletter import DeadLetterWriter
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics
+from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.runner import Runner, RunnerConfig
 from services.common.topic_decoder import TopicDecoder
@@ -46,13 +47,9 @@ def prefill(kafka: KafkaConfig, topic: str, n: int) -> None:
             "features": {"salary": 50_000.0 + i % 1000, "age": 40.0, "car": str(i % 20)},
             "attributes": {},
         }
-        while True:
-            try:
-                value = serde.encode("FeatureEvent", record)
-                producer.produce(topic, value, record["association_id"])
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(
+            producer, topic, serde.encode("FeatureEvent", record), record["association_id"]
+        )
         if i % 5000 == 0:
             progress.update(i)
     producer.flush(60)

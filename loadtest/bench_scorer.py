@@ -38,6 +38,7 @@ from confluent_kafka.admin import AdminClient
 from services.common import serde, signing
 from services.common.admin import create_topic, ensure_topics
 from services.common.kafka_config import KafkaConfig
+from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.topics import TopicNamer
 from services.scorer.config import ScorerSettings
@@ -85,12 +86,7 @@ def produce_all(producer: Producer, topic: str, items: list[tuple[str, bytes]]) 
     """Produce and wait for every acknowledgement."""
     progress = Progress(f"pre-filling {topic}", len(items))
     for i, (key, value) in enumerate(items):
-        while True:
-            try:
-                producer.produce(topic, value, key)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, topic, value, key)
         if i % 10_000 == 0:
             progress.update(i)
     producer.flush(120)

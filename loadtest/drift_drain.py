@@ -26,6 +26,7 @@ from loadtest.drift_scenarios import ScenarioStream
 from services.common import serde
 from services.common.admin import ensure_topics
 from services.common.kafka_config import KafkaConfig
+from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.settings import CommonSettings
 from services.common.topics import TopicNamer
@@ -60,13 +61,7 @@ def prefill(producer: Producer, namer: TopicNamer, stream: ScenarioStream) -> No
             (namer.events, "FeatureEvent", stream.event(i)),
             (namer.predictions, "Prediction", stream.prediction(i)),
         ):
-            value = serde.encode(name, record)
-            while True:
-                try:
-                    producer.produce(topic, value, record["association_id"])
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            produce_waiting(producer, topic, serde.encode(name, record), record["association_id"])
         if i % 5000 == 0:
             progress.update(i)
     if producer.flush(120):

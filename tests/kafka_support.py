@@ -13,6 +13,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from services.common.admin import ensure_topics
+from services.common.producing import produce_waiting
 from services.common.topics import TopicNamer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,14 +34,14 @@ def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | str | None
     failures: list[str] = []
     n = 0
     for key, value in items:
-        while True:
-            try:
-                producer.produce(
-                    topic, value, key, on_delivery=lambda e, m: e and failures.append(str(e))
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(
+            producer,
+            topic,
+            value,
+            key,
+            on_delivery=lambda e, m: e and failures.append(str(e)),
+            wait_s=0.1,
+        )
         n += 1
     assert producer.flush(30) == 0, "test input not acknowledged within 30 s"
     assert not failures, failures[:3]

@@ -22,6 +22,7 @@ from services.cli.cli_settings import cli_settings
 from services.common import serde
 from services.common.errors import ConfigError, PoisonMessage
 from services.common.kafka_config import KafkaConfig
+from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.topics import TopicNamer
 
@@ -110,14 +111,15 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
                 print(f"\nline {n}: {exc} (skipped)", file=sys.stderr)
                 continue
             value, key = serde.encode(spec.record, record), record["association_id"]
-        while True:
-            try:
-                producer.produce(
-                    topic, value, key, headers=None if args.raw else header, on_delivery=on_delivery
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_waiting(
+            producer,
+            topic,
+            value,
+            key,
+            headers=None if args.raw else header,
+            on_delivery=on_delivery,
+            wait_s=0.1,
+        )
         producer.poll(0)
         if args.rate > 0:
             time.sleep(max(0.0, started + n / args.rate - time.monotonic()))

@@ -26,6 +26,7 @@ from services.common.errors import FatalError, PoisonMessage, Reason
 from services.common.lifecycle import freeze_startup_objects
 from services.common.messages import Handler, Inbound, Outbound, Rejected
 from services.common.metrics import ConsumerLag, StandardMetrics
+from services.common.producing import produce_waiting
 
 log = logging.getLogger(__name__)
 
@@ -281,18 +282,14 @@ class Runner:
 
     def _produce(self, out: Outbound) -> None:
         self._unreported[out.topic] = self._unreported.get(out.topic, 0) + 1
-        while True:
-            try:
-                self.producer.produce(
-                    out.topic,
-                    out.value,
-                    out.key,
-                    headers=list(out.headers),
-                    on_delivery=self._on_delivery,
-                )
-                return
-            except BufferError:
-                self.producer.poll(0.05)  # local queue full: serve delivery reports, then retry
+        produce_waiting(
+            self.producer,
+            out.topic,
+            out.value,
+            out.key,
+            headers=list(out.headers),
+            on_delivery=self._on_delivery,
+        )
 
     def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         # With `delivery.report.only.error` (the scorer sets it) only failures arrive here.

@@ -15,6 +15,7 @@ from services.common import serde
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import FatalError, PoisonMessage
 from services.common.metrics import StandardMetrics
+from services.common.producing import produce_waiting
 from services.common.topics import TopicNamer
 from services.drift.drift_metrics import DriftMetrics
 from services.drift.monitor import ClosedWindow
@@ -73,18 +74,14 @@ class Publisher:
         self, topic: str, key: str | bytes | None, name: str, record: dict[str, Any]
     ) -> None:
         value = serde.encode(name, record)
-        while True:
-            try:
-                self.producer.produce(
-                    topic,
-                    value,
-                    key,
-                    headers=[serde.fingerprint_header(name)],
-                    on_delivery=self._on_delivery,
-                )
-                return
-            except BufferError:
-                self.producer.poll(0.05)  # local queue full: serve delivery reports first
+        produce_waiting(
+            self.producer,
+            topic,
+            value,
+            key,
+            headers=[serde.fingerprint_header(name)],
+            on_delivery=self._on_delivery,
+        )
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
