@@ -338,7 +338,9 @@ class PredictionReader:
     """Reads Prediction bodies; middles already seen are recognised by their bytes."""
 
     def __init__(self) -> None:
-        self._middles: OrderedDict[bytes, tuple[Any, ...]] = OrderedDict()
+        # (middle bytes, values) pairs, newest last; replaced whole on learning, so a read never
+        # sees it change (threads may share one reader) and never copies it.
+        self._middles: tuple[tuple[bytes, tuple[Any, ...]], ...] = ()
 
     def read(self, body: bytes) -> dict[str, Any] | None:
         """The record, or None when the body is not on the fast path."""
@@ -349,7 +351,7 @@ class PredictionReader:
         return record
 
     def _known_middle(self, buf: bytes, pos: int) -> tuple[Any, ...] | None:
-        for middle, values in tuple(self._middles.items()):  # a copy: threads may share one
+        for middle, values in self._middles:
             if buf.startswith(middle, pos):
                 return values
         return None
@@ -367,9 +369,7 @@ class PredictionReader:
             raise Miss
         pos += 1
         values = (pos - start, deployment, model_name, version, model_id, role, served == _TRUE)
-        if len(self._middles) >= MAX_MIDDLES:
-            self._middles.popitem(last=False)
-        self._middles[buf[start:pos]] = values
+        self._middles = (*self._middles[-(MAX_MIDDLES - 1) :], (buf[start:pos], values))
         return values, pos
 
     def _read(self, buf: bytes) -> dict[str, Any]:
