@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import serde, signing
 from services.common.admin import create_topic, ensure_topics
@@ -364,12 +365,13 @@ def latency_buckets(port: int) -> dict[float, float]:
     """The scorer's cumulative latency histogram buckets (upper bound in s -> count)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    buckets = {}
-    for line in text.splitlines():
-        if line.startswith("streamops_scorer_latency_seconds_bucket"):
-            bound = line.split('le="')[1].split('"')[0]
-            buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
-    return buckets
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "streamops_scorer_latency_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    }
 
 
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
