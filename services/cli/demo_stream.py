@@ -27,6 +27,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from services.common import serde
+from services.common.producing import produce_waiting
 from services.trainer.credit import credit_rows
 
 LOAN_SHIFT = 100_000.0
@@ -120,14 +121,18 @@ class DemoStream:
             "features": features,
             "attributes": {"phase": self._phase(index)},
         }
-        self.producer.produce(
-            self.events_topic,
-            serde.encode("FeatureEvent", record),
-            aid,
-            headers=[serde.fingerprint_header("FeatureEvent")],
+        self._send(self.events_topic, "FeatureEvent", record)
+        return aid
+
+    def _send(self, topic: str, name: str, record: dict[str, Any]) -> None:
+        produce_waiting(
+            self.producer,
+            topic,
+            serde.encode(name, record),
+            record["association_id"],
+            headers=[serde.fingerprint_header(name)],
             on_delivery=self._on_delivery,
         )
-        return aid
 
     def _phase(self, index: int) -> str:
         if index >= self.concept_drift_at:
@@ -147,13 +152,7 @@ class DemoStream:
             "label": label,
             "actual_time": int(time.time() * 1000),
         }
-        self.producer.produce(
-            self.actuals_topic,
-            serde.encode("Actual", record),
-            aid,
-            headers=[serde.fingerprint_header("Actual")],
-            on_delivery=self._on_delivery,
-        )
+        self._send(self.actuals_topic, "Actual", record)
         self.actuals_sent += 1
 
     def _run(self) -> None:
