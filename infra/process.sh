@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Process plumbing shared by the infra/*/*.sh scripts (sourced, not run).
-# The sourcing script sets NAME, PID_FILE, PROC_PATTERN (what `ps` must show for our pid) and
-# STOP_TIMEOUT before sourcing.
+# The sourcing script sets NAME, PROC_PATTERN (what `ps` must show for our pid) and STOP_TIMEOUT
+# before sourcing; this sets where that part keeps its files, the same way for every part.
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[1]}")" && pwd)   # the sourcing script's folder
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
+DATA_DIR=$VAR_DIR/$NAME
+LOG_DIR=$VAR_DIR/log
+LOG_FILE=$LOG_DIR/$NAME.log
+PID_FILE=$DATA_DIR/$NAME.pid
 
 say() { echo "$NAME: $*"; }
 die() { echo "$NAME: error: $*" >&2; exit 1; }

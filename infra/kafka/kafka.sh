@@ -28,18 +28,9 @@ KAFKA_VERSION=4.1.2
 START_TIMEOUT=60
 STOP_TIMEOUT=30
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=${STREAMOPS_CACHE:-$HOME/.cache/streamops}/kafka-$KAFKA_VERSION
 LIBS=$CACHE_DIR/libs
 FETCH_MARKER=$CACHE_DIR/fetch-complete
-VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
-DATA_DIR=$VAR_DIR/kafka
-LOG_DIR=$VAR_DIR/log
-LOG_FILE=$LOG_DIR/kafka.log
-PID_FILE=$DATA_DIR/kafka.pid
-PROPS=$DATA_DIR/server.properties
-CLUSTER_ID_FILE=$DATA_DIR/cluster.id
 PORT=${STREAMOPS_KAFKA_PORT:-9092}
 CONTROLLER_PORT=${STREAMOPS_KAFKA_CONTROLLER_PORT:-9093}
 PYTHON=${PYTHON:-python3}
@@ -47,9 +38,8 @@ NAME=kafka
 PROC_PATTERN="kafka\\.Kafka"
 # shellcheck source=../process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
-
-
-
+PROPS=$DATA_DIR/server.properties
+CLUSTER_ID_FILE=$DATA_DIR/cluster.id
 
 port_owner() {
   if command -v ss >/dev/null; then

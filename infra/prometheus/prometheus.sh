@@ -23,15 +23,6 @@ EOF
 START_TIMEOUT=30
 STOP_TIMEOUT=30
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd "$HERE/../.." && pwd)
-VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
-DATA_DIR=$VAR_DIR/prometheus
-LOG_DIR=$VAR_DIR/log
-LOG_FILE=$LOG_DIR/prometheus.log
-PID_FILE=$DATA_DIR/prometheus.pid
-CONF=$DATA_DIR/prometheus.yml
-RULES=$HERE/rules.yml
 PORT=9090
 NAME=prometheus
 PROC_PATTERN="prometheus .*--web.listen-address=127.0.0.1:$PORT"
@@ -39,6 +30,8 @@ PROC_PATTERN="prometheus .*--web.listen-address=127.0.0.1:$PORT"
 JOBS=(trainer:9101 scorer:9102 drift:9103 alerting:9104 registry:9105)
 # shellcheck source=../process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
+CONF=$DATA_DIR/prometheus.yml
+RULES=$HERE/rules.yml
 
 config() {
   cat <<EOF

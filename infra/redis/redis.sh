@@ -23,23 +23,13 @@ EOF
 START_TIMEOUT=30
 STOP_TIMEOUT=30
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_ROOT=$(cd "$HERE/../.." && pwd)
-VAR_DIR=${STREAMOPS_VAR_DIR:-$REPO_ROOT/var}
-DATA_DIR=$VAR_DIR/redis
-LOG_DIR=$VAR_DIR/log
-LOG_FILE=$LOG_DIR/redis.log
-PID_FILE=$DATA_DIR/redis.pid
-CONF=$DATA_DIR/redis.conf
-PASSWORD_FILE=$DATA_DIR/password
 PORT=${STREAMOPS_REDIS_PORT:-6379}
 NAME=redis
 PROC_PATTERN="redis-server.*:$PORT"
 # shellcheck source=../process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
-
-
-
+CONF=$DATA_DIR/redis.conf
+PASSWORD_FILE=$DATA_DIR/password
 
 port_owner_pid() {
   command -v ss >/dev/null || return 0
