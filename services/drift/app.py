@@ -3,9 +3,11 @@
 The loop does not use the common runner, because its offsets live in Redis with its state: per
 micro-batch it decodes events, predictions and actuals, applies them per deployment, closes the
 windows that are due, produces their reports and breaches (idempotent producer), waits for the
-deliveries, then writes state, join entries and the next offsets in one Redis transaction. On
-assignment (and after a Redis failure) it reloads the state and seeks every partition to the
-offset stored with it. Kafka commits are made for lag visibility only.
+deliveries, then writes state, join entries and the next offsets in one Redis transaction. That
+transaction is sent without waiting: Redis runs it while the loop reads and decodes the next
+batch, and its reply is read before the loop touches Redis again. On assignment (and after a
+Redis failure) it reloads the state and seeks every partition to the offset stored with it.
+Kafka commits are made for lag visibility only.
 """
 
 from __future__ import annotations
@@ -101,8 +103,16 @@ class DriftLoop:
             else:
                 self.monitors[name] = m
 
+    def _settle_quietly(self) -> None:
+        """Wait for the commit in flight before reloading: its failure needs no more than that."""
+        try:
+            self.store.settle()
+        except RetryableError as exc:
+            log.warning("last batch not committed (%s): state reloads from Redis", exc)
+
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Load state and start every partition at the offset stored with it."""
+        self._settle_quietly()
         snap = self._snapshot()
         self._restore(snap)
         for tp in partitions:
@@ -114,13 +124,15 @@ class DriftLoop:
         )
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Stop processing the partitions (state already committed per batch)."""
+        """Stop processing the partitions once the commit in flight has landed."""
+        self._settle_quietly()
         consumer.unassign()
         self.assigned = set()
 
     def recover(self) -> None:
         """After a failed batch: reload state from Redis and rewind to its offsets."""
         self.metrics.recoveries.inc()
+        self._settle_quietly()
         snap = self._snapshot()
         self._restore(snap)
         for topic, part in sorted(self.assigned):
@@ -144,16 +156,18 @@ class DriftLoop:
                 msgs = self.consumer.consume(
                     self.settings.batch_size, self.settings.max_wait_ms / 1000
                 )
-                if not msgs:
-                    self.producer.poll(0)
-                    continue
                 try:
-                    self.process(msgs)
+                    if msgs:
+                        self.process(msgs)
+                    else:
+                        self.producer.poll(0)
+                        self.store.settle()
                 except RetryableError as exc:
                     log.warning("batch not committed (%s): recovering", exc)
                     self.standard.errors.labels(SERVICE, "redis").inc()
                     self.recover()
         finally:
+            self._settle_quietly()
             self.producer.flush(5)
             self.consumer.close()
 
@@ -185,6 +199,7 @@ class DriftLoop:
             inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
+        self.store.settle()  # the previous batch's transaction, before Redis is read again
         joiner = Joiner(self.joins.fetch(self._join_keys(inputs)))
         closed: list[ClosedWindow] = []
         dirty = []
@@ -197,12 +212,13 @@ class DriftLoop:
         summaries = [
             ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
         ]
-        self.store.commit(
+        write = self.store.prepare(
             {d: self.monitors[d].state() for d in dirty},
             {tp: off + 1 for tp, off in positions.items()},
             summaries,
-            lambda pipe: self.joins.stage(pipe, joiner.writes),
+            self.joins.staged(joiner.writes),
         )
+        self.store.send(write)
         if positions:  # for lag dashboards only: correctness rests on the offsets in Redis
             try:
                 self.consumer.commit(

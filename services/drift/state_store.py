@@ -1,31 +1,37 @@
-"""Drift state and consumed offsets in Redis, written in one MULTI/EXEC per micro-batch (R11).
+"""Drift state and consumed offsets in Redis, written in one atomic script per micro-batch (R11).
 
 Keys under ``streamops:drift:<group>``: ``:offsets`` (hash "topic|partition" -> next offset),
 ``:monitor:<deployment>`` (the monitor's state as JSON), ``:monitors`` (set of deployments),
 ``:closed:<deployment>`` (hash window seq -> summary of a closed window, the newest
-``history`` kept), ``:commits`` (transactions committed). Because the window state and the
+``history`` kept), ``:commits`` (transactions committed), and the join entries of
+``join_store``. Because the window state and the
 offsets it reflects commit together, a crash of the service, or of Redis with AOF everysec
 (which may lose the last second of writes), rolls both back to the same point, and the replay
 from those offsets recomputes exactly what was lost: nothing is counted twice or missed. Kafka
 offsets are not used for correctness.
 
 If Redis restarts and lost its last writes while this process keeps running, the process's
-memory is ahead of Redis. Each transaction therefore WATCHes the commit counter and checks it
-against the count this process expects; on a mismatch nothing is written and
-``StateRolledBack`` tells the caller to reload and rewind. The WATCH also makes a second process
+memory is ahead of Redis. Each transaction therefore checks the commit counter against the count
+this process expects, inside the script; on a mismatch nothing is written and
+``StateRolledBack`` tells the caller to reload and rewind. The check also makes a second process
 writing the same group's state fail its transaction instead of interleaving.
+
+``prepare`` serialises a batch's transaction; ``send`` writes it to Redis without waiting and
+``settle`` reads its reply. The drift loop decodes the next batch in between, while Redis runs
+the script on another core, and settles before it reads Redis again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from services.common.errors import RetryableError
+from services.drift.join_store import JoinWrites
 
 TopicPartitionKey = tuple[str, int]
 
@@ -51,6 +57,43 @@ class ClosedSummary:
     summary: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StateWrite:
+    """One batch's transaction, serialised: nothing in it changes after ``prepare``."""
+
+    doc: str  # JSON: monitor names, closed summaries, join entries, offsets
+    states: list[str]  # the monitors' state JSON, in the order of the names in ``doc``
+    ttl_s: int
+
+
+# One script per batch: the check against lost writes, then every write. A script runs
+# atomically, as MULTI/EXEC does, in one round trip instead of three (WATCH, GET, EXEC). It
+# names its keys in its arguments, which a single Redis allows (Redis Cluster is not supported).
+COMMIT = """
+local ns, expected, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local found = tonumber(redis.call('GET', ns .. ':commits') or '0')
+if found ~= expected then
+  return {err = 'ROLLEDBACK Redis holds ' .. found .. ' commits, this process made ' .. expected}
+end
+local doc = cjson.decode(ARGV[4])
+redis.call('INCR', ns .. ':commits')
+for i, name in ipairs(doc.m) do
+  redis.call('SADD', ns .. ':monitors', name)
+  redis.call('SET', ns .. ':monitor:' .. name, ARGV[4 + i])
+end
+for _, c in ipairs(doc.c) do
+  redis.call('HSET', c[1], c[2], c[3])
+  if c[4] ~= '' then redis.call('HDEL', c[1], c[4]) end
+end
+for _, e in ipairs(doc.j) do
+  for k = 2, #e, 2 do redis.call('HSETNX', e[1], e[k], e[k + 1]) end
+  redis.call('EXPIRE', e[1], ttl)
+end
+for k = 1, #doc.o, 2 do redis.call('HSET', ns .. ':offsets', doc.o[k], doc.o[k + 1]) end
+return found + 1
+"""
+
+
 def _field(tp: TopicPartitionKey) -> str:
     return f"{tp[0]}|{tp[1]}"
 
@@ -67,6 +110,7 @@ class StateStore:
         self.ns = namespace
         self.history = int(history)
         self.expected = 0  # commits this process believes Redis holds
+        self._in_flight: Any = None  # the connection a sent transaction's reply will come on
 
     def load(self) -> Snapshot:
         """Every stored monitor and offset."""
@@ -85,44 +129,65 @@ class StateStore:
         self.expected = commits
         return Snapshot(monitors, parsed)
 
-    def commit(
+    def prepare(
         self,
         monitors: Mapping[str, Mapping[str, Any]],
         offsets: Mapping[TopicPartitionKey, int],
         closed: Sequence[ClosedSummary] = (),
-        stage: Callable[[Any], None] | None = None,
-    ) -> None:
-        """One MULTI/EXEC: monitor states, closed summaries, staged writes and offsets."""
-        counter = f"{self.ns}:commits"
+        joins: JoinWrites | None = None,
+    ) -> StateWrite:
+        """Serialise one batch's transaction now, so it can be sent while the state moves on."""
+        summaries = []
+        for c in closed:
+            drop = str(c.seq - self.history) if c.seq >= self.history else ""
+            key = f"{self.ns}:closed:{c.deployment}"
+            summaries.append([key, str(c.seq), _dumps(c.summary), drop])
+        doc = {
+            "m": list(monitors),
+            "c": summaries,
+            "j": [] if joins is None else joins.entries,
+            "o": [x for tp, o in offsets.items() for x in (_field(tp), str(o))],
+        }
+        states = [_dumps(state) for state in monitors.values()]
+        return StateWrite(_dumps(doc), states, 1 if joins is None else joins.ttl_s)
+
+    def send(self, w: StateWrite) -> None:
+        """Send a transaction without waiting for it (after settling the one in flight)."""
+        self.settle()
+        pool = self.client.connection_pool
         try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.watch(counter)
-            found = int(pipe.get(counter) or 0)
-            if found != self.expected:
-                pipe.reset()
-                raise StateRolledBack(
-                    f"Redis holds {found} commits, this process made {self.expected}"
-                )
-            pipe.multi()
-            pipe.incr(counter)
-            for name, state in monitors.items():
-                pipe.sadd(f"{self.ns}:monitors", name)
-                pipe.set(f"{self.ns}:monitor:{name}", _dumps(state))
-            for c in closed:
-                key = f"{self.ns}:closed:{c.deployment}"
-                pipe.hset(key, str(c.seq), _dumps(c.summary))
-                if c.seq >= self.history:
-                    pipe.hdel(key, str(c.seq - self.history))
-            if stage is not None:
-                stage(pipe)
-            if offsets:
-                pipe.hset(
-                    f"{self.ns}:offsets", mapping={_field(tp): o for tp, o in offsets.items()}
-                )
-            pipe.execute()
-            self.expected += 1
+            conn = pool.get_connection()
         except redis.RedisError as exc:
             raise RetryableError(f"state commit failed: {exc}") from exc
+        try:
+            conn.send_command("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, w.doc, *w.states)
+        except redis.RedisError as exc:
+            conn.disconnect()
+            pool.release(conn)
+            raise RetryableError(f"state commit failed: {exc}") from exc
+        self._in_flight = conn
+
+    def settle(self) -> None:
+        """Wait for the transaction in flight, if any; raise if it did not commit."""
+        conn, self._in_flight = self._in_flight, None
+        if conn is None:
+            return
+        try:
+            conn.read_response()
+        except redis.ResponseError as exc:
+            if str(exc).startswith("ROLLEDBACK"):
+                raise StateRolledBack(str(exc).removeprefix("ROLLEDBACK ")) from exc
+            raise RetryableError(f"state commit failed: {exc}") from exc
+        except redis.RedisError as exc:
+            raise RetryableError(f"state commit failed: {exc}") from exc
+        finally:
+            self.client.connection_pool.release(conn)
+        self.expected += 1
+
+    def write(self, w: StateWrite) -> None:
+        """Send a transaction and wait for it."""
+        self.send(w)
+        self.settle()
 
     def closed(self, deployment: str) -> dict[int, dict[str, Any]]:
         """The kept summaries of a deployment's closed windows, by window seq."""

@@ -1,0 +1,111 @@
+"""The drift state store on the real Redis: one script per batch, sent now and settled later.
+
+What R11 rests on, checked directly: a transaction writes state, summaries, join entries and
+offsets together; a second write does not overwrite the first prediction or actual; a rolled
+back Redis is noticed before anything is written; a transaction in flight is settled before the
+next one is sent, so they land in order.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from services.common.errors import RetryableError
+from services.drift.join_store import JoinStore
+from services.drift.state_store import ClosedSummary, StateRolledBack, StateStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture()
+def namespace(redis_client: Any) -> Iterator[str]:
+    ns = f"streamops:drift:test-{uuid.uuid4().hex[:8]}"
+    yield ns
+    keys = list(redis_client.scan_iter(match=f"{ns}:*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+
+
+def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, namespace):
+    store, joins = (
+        StateStore(redis_client, namespace, history=2),
+        JoinStore(redis_client, namespace, 60),
+    )
+    key = joins.key("credit", "a-1")
+    write = store.prepare(
+        {"credit": {"model_id": "m", "windows": [1, 2]}},
+        {("events", 0): 11, ("predictions", 2): 7},
+        [ClosedSummary("credit", 0, {"events": 5})],
+        joins.staged({key: {"p:m": '{"y":"1"}'}}),
+    )
+    store.send(write)
+    assert store.expected == 0, "counted before its reply was read"
+    store.settle()
+    assert store.expected == 1
+    snap = store.load()
+    assert snap.monitors == {"credit": {"model_id": "m", "windows": [1, 2]}}
+    assert snap.offsets == {("events", 0): 11, ("predictions", 2): 7}
+    assert store.closed("credit") == {0: {"events": 5}}
+    assert redis_client.hgetall(key) == {b"p:m": b'{"y":"1"}'}
+    assert 0 < redis_client.ttl(key) <= 60
+
+
+def test_join_fields_keep_the_first_value_and_old_summaries_are_dropped(redis_client, namespace):
+    store, joins = (
+        StateStore(redis_client, namespace, history=2),
+        JoinStore(redis_client, namespace, 60),
+    )
+    key = joins.key("credit", "a-1")
+    for seq, value in enumerate(['{"y":"first"}', '{"y":"second"}', '{"y":"third"}']):
+        store.write(
+            store.prepare(
+                {},
+                {("events", 0): seq + 1},
+                [ClosedSummary("credit", seq, {"seq": seq})],
+                joins.staged({key: {"a": value}}),
+            )
+        )
+    assert redis_client.hget(key, "a") == b'{"y":"first"}'
+    assert sorted(store.closed("credit")) == [1, 2], "only the newest `history` summaries stay"
+    assert joins.fetch([key, joins.key("credit", "unknown")]) == {key: {b"a": b'{"y":"first"}'}}
+    assert store.load().offsets == {("events", 0): 3}
+
+
+def test_a_rolled_back_redis_is_noticed_and_nothing_is_written(redis_client, namespace):
+    store = StateStore(redis_client, namespace)
+    store.write(store.prepare({"credit": {"v": 1}}, {("events", 0): 1}))
+    store.write(store.prepare({"credit": {"v": 2}}, {("events", 0): 2}))
+    redis_client.set(f"{namespace}:commits", 1)  # Redis restarted and lost the last commit
+    store.send(store.prepare({"credit": {"v": 3}}, {("events", 0): 3}))
+    with pytest.raises(StateRolledBack, match="Redis holds 1 commits, this process made 2"):
+        store.settle()
+    assert json.loads(redis_client.get(f"{namespace}:monitor:credit")) == {"v": 2}
+    assert store.load().offsets == {("events", 0): 2}
+    store.write(store.prepare({"credit": {"v": 3}}, {("events", 0): 3}))  # after the reload
+    assert store.load().offsets == {("events", 0): 3}
+
+
+def test_a_second_send_settles_the_first_and_transactions_land_in_order(redis_client, namespace):
+    store = StateStore(redis_client, namespace)
+    store.send(store.prepare({"credit": {"v": 1}}, {("events", 0): 1}))
+    store.send(store.prepare({"credit": {"v": 2}}, {("events", 0): 2}))
+    assert store.expected == 1, "the first transaction was settled by the second send"
+    store.settle()
+    store.settle()  # nothing in flight: a no-op
+    assert store.expected == 2
+    assert int(redis_client.get(f"{namespace}:commits")) == 2
+    assert json.loads(redis_client.get(f"{namespace}:monitor:credit")) == {"v": 2}
+
+
+def test_an_unreachable_redis_is_a_retryable_error(redis_client, namespace):
+    import redis
+
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    store = StateStore(dead, namespace)
+    with pytest.raises(RetryableError, match="state commit failed"):
+        store.write(store.prepare({}, {("events", 0): 1}))
