@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import redis
 
 from services.common.errors import RetryableError
@@ -61,7 +62,7 @@ class ClosedSummary:
 class StateWrite:
     """One batch's transaction, serialised: nothing in it changes after ``prepare``."""
 
-    doc: str  # JSON: monitor names, closed summaries, join entries, offsets
+    doc: bytes  # JSON: monitor names, closed summaries, join entries, offsets
     states: list[str]  # the monitors' state JSON, in the order of the names in ``doc``
     ttl_s: int
 
@@ -149,7 +150,9 @@ class StateStore:
             "o": [x for tp, o in offsets.items() for x in (_field(tp), str(o))],
         }
         states = [_dumps(state) for state in monitors.values()]
-        return StateWrite(_dumps(doc), states, 1 if joins is None else joins.ttl_s)
+        # orjson for the document of a thousand join entries (strings and integers only);
+        # monitor states keep json, which writes the infinities a detector may hold.
+        return StateWrite(orjson.dumps(doc), states, 1 if joins is None else joins.ttl_s)
 
     def send(self, w: StateWrite) -> None:
         """Send a transaction without waiting for it (after settling the one in flight)."""
