@@ -172,11 +172,16 @@ class DriftLoop:
             self.consumer.close()
 
     def process(self, msgs: list[Message]) -> None:
-        """Apply one micro-batch and commit its state and offsets together."""
+        """Apply one micro-batch and commit its state and offsets together.
+
+        Predictions and actuals are decoded first: their join entries are read from Redis while
+        the events are decoded.
+        """
         started = time.perf_counter()
         positions: dict[tuple[str, int], int] = {}
         consumed: dict[str, int] = defaultdict(int)
         inputs: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        events: list[Message] = []
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -190,17 +195,17 @@ class DriftLoop:
                 continue
             positions[tp] = msg.offset()
             consumed[tp[0]] += 1
-            value = msg.value() or b""
-            try:
-                _name, record = self.decode(tp[0], value)
-            except PoisonMessage as poison:
-                self.publisher.dead_letter((tp[0], tp[1], msg.offset()), msg.key(), value, poison)
-                continue
-            inputs[record["deployment"]][tp[0]].append(record)
+            if tp[0] == self.namer.events:
+                events.append(msg)
+            else:
+                self._decode_into(inputs, msg)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
         self.store.settle()  # the previous batch's transaction, before Redis is read again
-        joiner = Joiner(self.joins.fetch(self._join_keys(inputs)))
+        fetch = self.joins.request(self._join_keys(inputs))
+        for msg in events:
+            self._decode_into(inputs, msg)
+        joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
         dirty = []
         for deployment, by_topic in inputs.items():
@@ -229,6 +234,17 @@ class DriftLoop:
                 log.debug("lag commit skipped: %s", exc)
         self.standard.batch_size.labels(SERVICE).observe(len(msgs))
         self.standard.processing.labels(SERVICE).observe(time.perf_counter() - started)
+
+    def _decode_into(self, inputs: dict[str, dict[str, list[Any]]], msg: Message) -> None:
+        """Decode a message into its deployment's inputs, or dead-letter it."""
+        topic, value = msg.topic(), msg.value() or b""
+        try:
+            _name, record = self.decode(topic, value)
+        except PoisonMessage as poison:
+            coords = (topic, msg.partition(), msg.offset())
+            self.publisher.dead_letter(coords, msg.key(), value, poison)
+            return
+        inputs[record["deployment"]][topic].append(record)
 
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> list[str]:
         keys = []

@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from services.common.errors import RetryableError
+from services.drift.sent_command import SentCommand
 
 # KEYS: the entries to read. Returns {index, {field, value, ...}, ...} for the non-empty ones.
 FETCH = """
@@ -55,23 +56,47 @@ class JoinStore:
         """The Redis key of one association id's entry."""
         return f"{self.prefix}{deployment}:{association_id}"
 
-    def fetch(self, keys: Iterable[str]) -> dict[str, dict[Any, Any]]:
-        """The existing entries of these keys (missing ones left out)."""
+    def request(self, keys: Iterable[str]) -> PendingFetch:
+        """Send the read of these keys' entries; ``PendingFetch.entries()`` waits for it."""
         unique = list(dict.fromkeys(keys))
         if not unique:
-            return {}
+            return PendingFetch([], None)
         try:
-            found = self.client.eval(FETCH, len(unique), *unique)
+            sent = SentCommand(self.client, "EVAL", FETCH, len(unique), *unique)
         except redis.RedisError as exc:
             raise RetryableError(f"join store read failed: {exc}") from exc
-        return {
-            unique[int(i) - 1]: dict(zip(e[::2], e[1::2], strict=True))
-            for i, e in zip(found[::2], found[1::2], strict=True)
-        }
+        return PendingFetch(unique, sent)
+
+    def fetch(self, keys: Iterable[str]) -> dict[str, dict[Any, Any]]:
+        """The existing entries of these keys (missing ones left out)."""
+        return self.request(keys).entries()
 
     def staged(self, writes: Mapping[str, Mapping[str, str]]) -> JoinWrites:
         """A batch's writes as the state transaction takes them (``state_store``)."""
-        entries = [
-            [key, *(x for item in fields.items() for x in item)] for key, fields in writes.items()
-        ]
+        entries = []
+        for key, fields in writes.items():
+            entry = [key]
+            for item in fields.items():
+                entry += item
+            entries.append(entry)
         return JoinWrites(entries, self.ttl_s)
+
+
+class PendingFetch:
+    """A join read in flight."""
+
+    def __init__(self, keys: list[str], sent: SentCommand | None) -> None:
+        self.keys, self.sent = keys, sent
+
+    def entries(self) -> dict[str, dict[Any, Any]]:
+        """The existing entries (missing ones left out); raises RetryableError."""
+        if self.sent is None:
+            return {}
+        try:
+            found = self.sent.reply()
+        except redis.RedisError as exc:
+            raise RetryableError(f"join store read failed: {exc}") from exc
+        return {
+            self.keys[int(i) - 1]: dict(zip(e[::2], e[1::2], strict=True))
+            for i, e in zip(found[::2], found[1::2], strict=True)
+        }

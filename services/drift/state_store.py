@@ -33,6 +33,7 @@ import redis
 
 from services.common.errors import RetryableError
 from services.drift.join_store import JoinWrites
+from services.drift.sent_command import SentCommand
 
 TopicPartitionKey = tuple[str, int]
 
@@ -111,7 +112,7 @@ class StateStore:
         self.ns = namespace
         self.history = int(history)
         self.expected = 0  # commits this process believes Redis holds
-        self._in_flight: Any = None  # the connection a sent transaction's reply will come on
+        self._in_flight: SentCommand | None = None  # a transaction sent, its reply unread
 
     def load(self) -> Snapshot:
         """Every stored monitor and offset."""
@@ -157,34 +158,25 @@ class StateStore:
     def send(self, w: StateWrite) -> None:
         """Send a transaction without waiting for it (after settling the one in flight)."""
         self.settle()
-        pool = self.client.connection_pool
+        args = ("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, w.doc, *w.states)
         try:
-            conn = pool.get_connection()
+            self._in_flight = SentCommand(self.client, *args)
         except redis.RedisError as exc:
             raise RetryableError(f"state commit failed: {exc}") from exc
-        try:
-            conn.send_command("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, w.doc, *w.states)
-        except redis.RedisError as exc:
-            conn.disconnect()
-            pool.release(conn)
-            raise RetryableError(f"state commit failed: {exc}") from exc
-        self._in_flight = conn
 
     def settle(self) -> None:
         """Wait for the transaction in flight, if any; raise if it did not commit."""
-        conn, self._in_flight = self._in_flight, None
-        if conn is None:
+        sent, self._in_flight = self._in_flight, None
+        if sent is None:
             return
         try:
-            conn.read_response()
+            sent.reply()
         except redis.ResponseError as exc:
             if str(exc).startswith("ROLLEDBACK"):
                 raise StateRolledBack(str(exc).removeprefix("ROLLEDBACK ")) from exc
             raise RetryableError(f"state commit failed: {exc}") from exc
         except redis.RedisError as exc:
             raise RetryableError(f"state commit failed: {exc}") from exc
-        finally:
-            self.client.connection_pool.release(conn)
         self.expected += 1
 
     def write(self, w: StateWrite) -> None:
