@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import struct
@@ -274,4 +275,39 @@ def test_serde_decodes_and_refuses_alike_with_and_without_the_fast_paths():
     for data in messages:  # a FeatureEvent's first decode teaches the fast path its shape
         for bad in [data, *mutations(data, rng, 20)]:
             assert _serde_outcome(fast, bad) == _serde_outcome(plain, bad), bad.hex()
+    assert sum(record is not None for record in taken) > 300  # the fast paths did the reading
+
+
+def test_a_decoder_for_one_record_decodes_and_refuses_like_decode():
+    from services.common.errors import PoisonMessage
+    from services.common.serde import Serde
+
+    def outcome(decode, data):
+        try:
+            return decode(data)
+        except PoisonMessage as exc:
+            return ("refused", exc.reason)
+
+    rng = random.Random(7)
+    fast, plain = Serde(SCHEMAS), Serde(SCHEMAS)
+    plain._readers = {}
+    taken = []
+    for name, read in list(fast._readers.items()):
+        fast._readers[name] = lambda body, read=read: taken.append(read(body)) or taken[-1]
+    names = ("FeatureEvent", "Prediction")
+    decoders = {name: fast.decoder_for(name) for name in names}
+    messages = []
+    for _ in range(30):
+        event = feature_event(rng, random_shape(rng))
+        event["features"]["nan"] = rng.choice([1.0, float("nan"), float("inf")])
+        event["association_id"] = rng.choice(["", "a-1"])
+        messages.append(plain.encode("FeatureEvent", event))
+        pred = prediction(rng)
+        pred["probabilities"] = {"0": rng.choice([0.5, float("nan")]), "1": 0.5}
+        messages.append(fast.encode("Prediction", pred))
+    for data in messages:
+        for bad in [data, *mutations(data, rng, 20)]:
+            for name in names:  # each record also arrives where the other one is expected
+                want = outcome(functools.partial(plain.decode, expected=name), bad)
+                assert outcome(decoders[name], bad) == want, (name, bad.hex())
     assert sum(record is not None for record in taken) > 300  # the fast paths did the reading
