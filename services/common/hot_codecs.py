@@ -64,9 +64,21 @@ def read_long(buf: bytes, pos: int) -> tuple[int, int]:
 
 def read_string(buf: bytes, pos: int) -> tuple[str, int]:
     """(UTF-8 string, next position); raises Miss on a negative length, a cut or bad UTF-8."""
-    size, pos = read_long(buf, pos)
-    end = pos + size
-    if size < 0 or end > len(buf):
+    try:
+        size = buf[pos]
+    except IndexError:
+        raise Miss from None
+    if size < 0x80:  # a length under 64: one byte, read here (most strings of a record)
+        if size & 1:
+            raise Miss
+        pos += 1
+        end = pos + (size >> 1)
+    else:
+        size, pos = read_long(buf, pos)
+        end = pos + size
+        if size < 0:
+            raise Miss
+    if end > len(buf):
         raise Miss
     try:
         return buf[pos:end].decode(), end
