@@ -80,10 +80,15 @@ class Joiner:
 
         Returns the rows joined now (empty without an actual), or None for a duplicate.
         """
-        entry = self.entries.get(key, {})
-        if PREDICTION + model_id in entry:
+        field = PREDICTION + model_id
+        entry = self.entries.get(key)
+        if entry is None:  # the common case, an id seen for the first time (no writes yet)
+            self.entries[key] = {field: payload}
+            self.writes[key] = {field: _dumps(payload)}
+            return []
+        if field in entry:
             return None
-        self._put(key, PREDICTION + model_id, payload)
+        self._put(key, field, payload)
         actual = self.entries[key].get(ACTUAL)
         return [] if actual is None else [_joined(model_id, payload, actual)]
 
