@@ -353,6 +353,8 @@ class PredictionReader:
         # (middle bytes, values) pairs, newest last; replaced whole on learning, so a read never
         # sees it change (threads may share one reader) and never copies it.
         self._middles: tuple[tuple[bytes, tuple[Any, ...]], ...] = ()
+        # Probability maps by their keys: (unpack, size, key and end bytes, names), kept alike.
+        self._layouts: tuple[tuple[Any, int, tuple[bytes, ...], tuple[str, ...]], ...] = ()
 
     def read(self, body: bytes) -> dict[str, Any] | None:
         """The record, or None when the body is not on the fast path."""
@@ -384,6 +386,41 @@ class PredictionReader:
         self._middles = (*self._middles[-(MAX_MIDDLES - 1) :], (buf[start:pos], values))
         return values, pos
 
+    def _probabilities(self, buf: bytes, pos: int) -> tuple[dict[str, float], int]:
+        """The probability map at ``pos``: one unpack where its keys were seen before."""
+        for unpack, size, keys, names in self._layouts:
+            try:
+                run = unpack(buf, pos)
+            except struct.error:
+                continue
+            if run[::2] == keys:
+                return dict(zip(names, run[1::2], strict=True)), pos + size
+        count, pos = read_long(buf, pos)
+        probabilities: dict[str, float] = {}
+        if not count:
+            return probabilities, pos
+        if count < 0:
+            raise Miss
+        for _ in range(count):
+            key, pos = read_string(buf, pos)
+            if pos + 8 > len(buf):
+                raise Miss
+            probabilities[key] = _UNPACK_DOUBLE(buf, pos)[0]
+            pos += 8
+        if buf[pos : pos + 1] != _NULL:
+            raise Miss
+        self._learn_layout(tuple(probabilities))
+        return probabilities, pos + 1
+
+    def _learn_layout(self, names: tuple[str, ...]) -> None:
+        """A map of these keys, in this order, as one struct: (count and key, double)..., end."""
+        prefixes = [write_string(k) for k in names]
+        prefixes[0] = write_long(len(names)) + prefixes[0]
+        layout = struct.Struct("<" + "".join(f"{len(k)}sd" for k in prefixes) + "1s")
+        layout_keys = (*prefixes, _NULL)
+        known = (layout.unpack_from, layout.size, layout_keys, names)
+        self._layouts = (*self._layouts[-(MAX_MIDDLES - 1) :], known)
+
     def _read(self, buf: bytes) -> dict[str, Any]:
         association_id, pos = read_string(buf, 0)
         values = self._known_middle(buf, pos)
@@ -405,20 +442,7 @@ class PredictionReader:
             pos += 8
         else:
             raise Miss
-        count, pos = read_long(buf, pos)
-        probabilities: dict[str, float] = {}
-        if count:
-            if count < 0:
-                raise Miss
-            for _ in range(count):
-                key, pos = read_string(buf, pos)
-                if pos + 8 > len(buf):
-                    raise Miss
-                probabilities[key] = _UNPACK_DOUBLE(buf, pos)[0]
-                pos += 8
-            if buf[pos : pos + 1] != _NULL:
-                raise Miss
-            pos += 1
+        probabilities, pos = self._probabilities(buf, pos)
         count, pos = read_long(buf, pos)
         humility: list[str] = []
         if count:
