@@ -68,6 +68,12 @@ class DriftLoop:
         self.book, self.store, self.joins = book, store, joins
         self.standard, self.metrics = standard, metrics
         self.namer = TopicNamer(settings.topic_prefix)
+        # The three input topics' names, looked up once (the namer builds them on each access).
+        self.events, self.predictions, self.actuals = (
+            self.namer.events,
+            self.namer.predictions,
+            self.namer.actuals,
+        )
         self.decode = TopicDecoder(self.namer)
         self.publisher = Publisher(producer, self.namer, standard, metrics)
         self.config = MonitorConfig(
@@ -148,7 +154,7 @@ class DriftLoop:
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, then flush and close."""
         self.stop = stop
-        topics = [self.namer.events, self.namer.predictions, self.namer.actuals]
+        topics = [self.events, self.predictions, self.actuals]
         self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
         freeze_startup_objects()
         try:
@@ -195,7 +201,7 @@ class DriftLoop:
                 continue
             positions[tp] = msg.offset()
             consumed[tp[0]] += 1
-            if tp[0] == self.namer.events:
+            if tp[0] == self.events:
                 events.append(msg)
             else:
                 self._decode_into(inputs, msg)
@@ -249,7 +255,7 @@ class DriftLoop:
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> list[str]:
         keys = []
         for deployment, by_topic in inputs.items():
-            for topic in (self.namer.predictions, self.namer.actuals):
+            for topic in (self.predictions, self.actuals):
                 keys += [self.joins.key(deployment, r["association_id"]) for r in by_topic[topic]]
         return keys
 
@@ -283,8 +289,8 @@ class DriftLoop:
         if m is None:
             self.metrics.unmonitored.inc(sum(len(v) for v in by_topic.values()))
             return closed
-        m.add_events(by_topic[self.namer.events])
-        preds = by_topic[self.namer.predictions]
+        m.add_events(by_topic[self.events])
+        preds = by_topic[self.predictions]
         late = m.add_predictions(
             preds, [self.joins.key(deployment, r["association_id"]) for r in preds], joiner
         )
@@ -292,7 +298,7 @@ class DriftLoop:
         # One monitor call for the batch's actuals: the rows keep their order, so the
         # detector sees the same error sequence as with a call per actual.
         joined = []
-        for a in by_topic[self.namer.actuals]:
+        for a in by_topic[self.actuals]:
             rows = joiner.actual(
                 self.joins.key(deployment, a["association_id"]),
                 {"y": a["label"], "t": int(a["actual_time"])},
