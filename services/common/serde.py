@@ -86,6 +86,14 @@ class Serde:
         fastavro.schemaless_writer(buf, self.schemas.parsed(name), record)
         return buf.getvalue()
 
+    def header(self, name: str) -> bytes:
+        """The bytes every single-object message of the named record starts with."""
+        return MAGIC + self.schemas.fingerprint(name)
+
+    def limit(self, name: str) -> int:
+        """The largest message of the named record accepted."""
+        return self.limits.get(name, DEFAULT_LIMIT)
+
     def fingerprint_header(self, name: str) -> tuple[str, bytes]:
         """The (header name, fingerprint) pair to send with a record."""
         return HEADER, self.schemas.fingerprint(name)
@@ -134,8 +142,8 @@ class Serde:
         reader = self._readers.get(expected)
         if reader is None:
             return slow
-        header = MAGIC + self.schemas.fingerprint(expected)
-        largest = min(self.limits.get(expected, DEFAULT_LIMIT), len(header) + WALK_ABOVE)
+        header = self.header(expected)
+        largest = min(self.limit(expected), len(header) + WALK_ABOVE)
         check = _CHECKS[expected]
 
         def decode(data: bytes) -> tuple[str, dict[str, Any]]:
@@ -149,7 +157,7 @@ class Serde:
         return decode
 
     def _check_size(self, name: str, size: int) -> None:
-        limit = self.limits.get(name, DEFAULT_LIMIT)
+        limit = self.limit(name)
         if size > limit:
             raise PoisonMessage(Reason.OVERSIZE, f"{name} of {size} bytes exceeds {limit}")
 

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -30,7 +31,9 @@ from confluent_kafka import (
 )
 from prometheus_client import CollectorRegistry
 
+from services.common import serde
 from services.common.errors import FatalError, PoisonMessage, RetryableError
+from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import StandardMetrics, serve_metrics
@@ -41,7 +44,7 @@ from services.drift.config import DriftSettings
 from services.drift.drift_metrics import DriftMetrics
 from services.drift.join import Joiner
 from services.drift.join_store import JoinStore
-from services.drift.monitor import ClosedWindow, DeploymentMonitor, MonitorConfig
+from services.drift.monitor import ClosedWindow, DeploymentMonitor, EventPart, MonitorConfig
 from services.drift.publisher import Publisher
 from services.drift.reference import ReferenceBook
 from services.drift.state_store import ClosedSummary, Snapshot, StateStore
@@ -75,6 +78,7 @@ class DriftLoop:
             self.namer.actuals,
         )
         self.decode = TopicDecoder(self.namer)
+        self.columns = EventColumnsReader.for_events(serde.default_serde())
         self.publisher = Publisher(producer, self.namer, standard, metrics)
         self.config = MonitorConfig(
             settings.window_count,
@@ -204,13 +208,15 @@ class DriftLoop:
             if tp[0] == self.events:
                 events.append(msg)
             else:
-                self._decode_into(inputs, msg)
+                record = self._decode(msg)
+                if record is not None:
+                    inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
         self.store.settle()  # the previous batch's transaction, before Redis is read again
         fetch = self.joins.request(self._join_keys(inputs))
-        for msg in events:
-            self._decode_into(inputs, msg)
+        for deployment, part in self._read_events(events):
+            inputs[deployment][self.events].append(part)
         joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
         dirty = []
@@ -241,16 +247,26 @@ class DriftLoop:
         self.standard.batch_size.labels(SERVICE).observe(len(msgs))
         self.standard.processing.labels(SERVICE).observe(time.perf_counter() - started)
 
-    def _decode_into(self, inputs: dict[str, dict[str, list[Any]]], msg: Message) -> None:
-        """Decode a message into its deployment's inputs, or dead-letter it."""
+    def _decode(self, msg: Message) -> dict[str, Any] | None:
+        """A message's record, or None once it has been dead-lettered."""
         topic, value = msg.topic(), msg.value() or b""
         try:
-            _name, record = self.decode(topic, value)
+            return self.decode(topic, value)[1]
         except PoisonMessage as poison:
             coords = (topic, msg.partition(), msg.offset())
             self.publisher.dead_letter(coords, msg.key(), value, poison)
-            return
-        inputs[record["deployment"]][topic].append(record)
+            return None
+
+    def _read_events(self, msgs: list[Message]) -> Iterator[tuple[str, EventPart]]:
+        """A batch's events by deployment: blocks read as columns, the others one by one."""
+        blocks, rest = self.columns.read([m.value() or b"" for m in msgs])
+        for block in blocks:
+            yield block.deployment, block
+        for i in rest:
+            record = self._decode(msgs[i])
+            if record is not None:
+                self.columns.learn(record)  # the next events of its layout are read as columns
+                yield record["deployment"], (i, record)
 
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> list[str]:
         keys = []
@@ -287,9 +303,9 @@ class DriftLoop:
     ) -> list[ClosedWindow]:
         m, closed = self._monitor(deployment)
         if m is None:
-            self.metrics.unmonitored.inc(sum(len(v) for v in by_topic.values()))
+            self.metrics.unmonitored.inc(sum(map(_count, by_topic.values())))
             return closed
-        m.add_events(by_topic[self.events])
+        m.add_event_parts(by_topic[self.events])
         preds = by_topic[self.predictions]
         late = m.add_predictions(
             preds, [self.joins.key(deployment, r["association_id"]) for r in preds], joiner
@@ -307,6 +323,11 @@ class DriftLoop:
                 joined.extend(rows)
         m.add_joined(joined)
         return closed + m.close_due()
+
+
+def _count(items: list[Any]) -> int:
+    """Messages in a deployment's inputs of one topic (a block of columns holds many)."""
+    return sum(p.rows.size if isinstance(p, EventColumns) else 1 for p in items)
 
 
 def _summary(c: ClosedWindow) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from services.common.event_columns import EventColumns
 from services.drift.aggregate import WindowAggregate, WindowFigures
 from services.drift.detectors import ErrorStreamDetector
 from services.drift.hysteresis import Key, ThresholdEvaluator, Transition
@@ -24,6 +25,8 @@ from services.drift.windows import Window, Windows
 # The types decoded feature values have when all are of the right kind (the fast path).
 _NUMERIC = frozenset({float, int, type(None)})
 _CATEGORICAL = frozenset({str, type(None)})
+# A batch's events reach a monitor as blocks read as columns, or as (batch index, record).
+EventPart = EventColumns | tuple[int, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,34 @@ class DeploymentMonitor:
 
     def add_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Add a batch of FeatureEvent records (vectorised per feature)."""
+        self._add_columns(*self._record_columns(events))
+
+    def add_event_parts(self, parts: Sequence[EventPart]) -> None:
+        """Add a batch's events, read partly as columns and partly as (batch index, record).
+
+        They are added in batch order, as ``add_events`` would add the same records.
+        """
+        blocks = [p for p in parts if isinstance(p, EventColumns)]
+        records = [p for p in parts if not isinstance(p, EventColumns)]
+        pieces = [(b.rows, *self._columns_of(b)) for b in blocks]
+        if records:
+            order = np.fromiter((i for i, _ in records), dtype=np.int64, count=len(records))
+            pieces.append((order, *self._record_columns([r for _, r in records])))
+        if len(pieces) < 2:
+            if pieces:
+                self._add_columns(*pieces[0][1:])
+            return
+        order = np.argsort(np.concatenate([p[0] for p in pieces]), kind="stable")
+        times = np.concatenate([p[1] for p in pieces])[order]
+        columns = {
+            name: np.concatenate([p[2][name] for p in pieces])[order] for name in pieces[0][2]
+        }
+        self._add_columns(times, columns, np.concatenate([p[3] for p in pieces])[order])
+
+    def _record_columns(
+        self, events: Sequence[Mapping[str, Any]]
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """(times, columns by feature, wrong-kind rows) of records."""
         times = np.fromiter((e["event_time"] for e in events), dtype=np.int64, count=len(events))
         rows = [e["features"] for e in events]
         bad = np.zeros(len(events), dtype=bool)
@@ -112,6 +143,29 @@ class DeploymentMonitor:
                         bad[i] = True  # a value of the wrong kind counts as missing
                         col[i] = None
             columns[name] = np.asarray(col, dtype=object if categorical else float)
+        return times, columns, bad
+
+    def _columns_of(
+        self, block: EventColumns
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """(times, columns by feature, wrong-kind rows) of events read as columns."""
+        n = block.times.size
+        bad = np.zeros(n, dtype=bool)
+        columns: dict[str, np.ndarray] = {}
+        for f in self.reference.features:
+            name = str(f["name"])
+            categorical = f["kind"] == "categorical"
+            kind, values = block.columns.get(name, ("null", None))
+            if kind != ("text" if categorical else "numeric"):
+                if kind != "null":
+                    bad[:] = True  # a value of the wrong kind counts as missing
+                values = np.full(n, None, dtype=object) if categorical else np.full(n, np.nan)
+            columns[name] = values
+        return block.times, columns, bad
+
+    def _add_columns(
+        self, times: np.ndarray, columns: dict[str, np.ndarray], bad: np.ndarray
+    ) -> None:
         for win, idx in self.windows.assign_events(times):
             sub = {name: col[idx] for name, col in columns.items()}
             win.aggregate.add_events(sub, times[idx], int(bad[idx].sum()))

@@ -1,0 +1,77 @@
+"""A batch's events read partly as columns and partly as records count as the records alone do."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from services.common import serde
+from services.common.event_columns import EventColumnsReader
+from services.drift.monitor import DeploymentMonitor, MonitorConfig
+from services.drift.reference import ModelInfo, reference_for
+from tests.drift_support import (
+    T0,
+    categorical_baseline,
+    content,
+    deployment,
+    event,
+    numeric_baseline,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def _monitor(window_count: int) -> DeploymentMonitor:
+    features = [
+        numeric_baseline("x"),
+        numeric_baseline("y", 5.0, 2.0),
+        categorical_baseline("car", {"a": 50, "b": 30, "c": 20}),
+    ]
+    champ = content("c" * 64, 1, features)
+    info = ModelInfo(
+        champ["model_id"], "credit", 1, "classification", ("0", "1"), champ["baseline"]
+    )
+    ref = reference_for(deployment("d", champ), info, 60)
+    return DeploymentMonitor(ref, MonitorConfig(window_count=window_count, lateness_ms=0))
+
+
+def _events(rng: random.Random, n: int) -> list[dict]:
+    """Mostly one shape; some with a missing value, a wrong kind, a feature left out or extra."""
+    out = []
+    for i in range(n):
+        features = {"x": rng.gauss(0, 1), "car": rng.choice("abcd"), "y": rng.gauss(5, 2)}
+        roll = rng.random()
+        if roll < 0.1:
+            features["y"] = None
+        elif roll < 0.2:
+            features["car"] = 3.5  # a number where a category is expected
+        elif roll < 0.25:
+            del features["x"]
+        elif roll < 0.3:
+            features["extra"] = "z"
+        out.append(event("d", i, T0 + 37 * i, features))
+    return out
+
+
+@pytest.mark.parametrize("window_count", [0, 40])
+def test_event_parts_give_the_state_records_give(window_count):
+    rng = random.Random(21)
+    records = _events(rng, 300)
+    data = [serde.encode("FeatureEvent", r) for r in records]
+    reader = EventColumnsReader.for_events(serde.default_serde())
+    for r in records[:40:3]:  # some layouts known, others left to the records
+        reader.learn(serde.decode(serde.encode("FeatureEvent", r))[1])
+    by_records, by_parts = _monitor(window_count), _monitor(window_count)
+    taken = 0
+    for first in range(0, len(data), 100):
+        batch = data[first : first + 100]
+        blocks, rest = reader.read(batch)
+        taken += sum(b.rows.size for b in blocks)
+        parts = [*blocks, *((i, serde.decode(batch[i])[1]) for i in rest)]
+        by_parts.add_event_parts(parts)
+        by_records.add_events(records[first : first + 100])
+    assert 100 < taken < 300, "both paths were exercised"
+    assert by_parts.state() == by_records.state()
+    closed = [w.figures.event_count for w in by_parts.close_due()]
+    assert closed == [w.figures.event_count for w in by_records.close_due()]
