@@ -44,7 +44,7 @@ class InProcessDrift:
             raise ValueError(f"deployment {deployment!r} or its champion is not in the records")
         self.deployment = deployment
         self.monitor = DeploymentMonitor(reference, config)
-        self.entries: dict[str, dict[str, str]] = {}
+        self.entries: dict[str, str] = {}  # the join store: entry JSON by key
 
     def key(self, association_id: str) -> str:
         """The join key of an association id (the service's Redis key layout)."""
@@ -61,7 +61,7 @@ class InProcessDrift:
         for key, a in zip(act_keys, batch.actuals, strict=True):
             rows = joiner.actual(key, {"y": a["label"], "t": int(a["actual_time"])})
             m.add_joined(rows or [])
-        self._store(joiner.writes)
+        self._store(joiner)
         out = []
         for closed in m.close_due():
             ref, f = closed.reference, closed.figures
@@ -69,10 +69,11 @@ class InProcessDrift:
             out.append(Published(closed, drift_report(ref, f), breaches))
         return out
 
-    def _store(self, writes: Mapping[str, Mapping[str, str]]) -> None:
-        for key, fields in writes.items():
-            entry = self.entries.setdefault(key, {})
-            for field, value in fields.items():
-                entry.setdefault(field, value)  # HSETNX: the first write wins
+    def _store(self, joiner: Joiner) -> None:
+        """Write back as the service does; a fully joined entry is dropped (memory)."""
+        for key, value, _new in joiner.writes():
+            entry = joiner.entries[key]
             if ACTUAL in entry and any(f.startswith(PREDICTION) for f in entry):
-                del self.entries[key]
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = value

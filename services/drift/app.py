@@ -233,7 +233,7 @@ class DriftLoop:
             {d: self.monitors[d].state() for d in dirty},
             {tp: off + 1 for tp, off in positions.items()},
             summaries,
-            self.joins.staged(joiner.writes),
+            self.joins.staged(joiner.writes()),
         )
         self.store.send(write)
         if positions:  # for lag dashboards only: correctness rests on the offsets in Redis

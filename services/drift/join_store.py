@@ -1,19 +1,21 @@
-"""The prediction/actual join entries in Redis: one hash per association id, with a TTL.
+"""The prediction/actual join entries in Redis: one JSON string per association id, with a TTL.
 
 Reads happen before a batch is applied; writes go into the batch's state transaction (see
 ``state_store``) so the join and the window counts it feeds commit or roll back together.
-Fields are written with HSETNX: the first prediction per model and the first actual win even
-if a write were ever repeated.
 
-A micro-batch touches thousands of entries, so the read is one Lua script call rather than a
-command per entry (the client's per-command cost, packing and a reply to parse, was most of
-the batch's Redis time), and returns only the entries that exist; the writes travel as one JSON
-argument of the state script.
+An entry is the whole JSON object the joiner keeps for an id (a field per model's prediction
+and the actual). The read is one MGET for the batch's ids. A write replaces the entry: ``SET ...
+EX ttl NX`` for an id the read did not find, ``SET ... XX KEEPTTL`` for one it found, so each
+entry lives for the TTL from its first write. One command per entry: a hash per id needed
+HSETNX and EXPIRE per write and a Lua loop per read, about three times the Redis time, and
+Redis shares its core with the broker. Only this group's transaction writes these keys, and
+it checks the group's commit counter first (``state_store``), so the read a write is based on
+is never stale. Entries of the former layout (hashes under ``:join:``) are left to expire.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,34 +24,21 @@ import redis
 from services.common.errors import RetryableError
 from services.drift.sent_command import SentCommand
 
-# KEYS: the entries to read. Returns {index, {field, value, ...}, ...} for the non-empty ones.
-FETCH = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local entry = redis.call('HGETALL', key)
-  if #entry > 0 then
-    out[#out + 1] = i
-    out[#out + 1] = entry
-  end
-end
-return out
-"""
-
 
 @dataclass(frozen=True)
 class JoinWrites:
-    """Entries to write with HSETNX, each as [key, field, value, ...], and the TTL to set."""
+    """Entries to write, each as [key, JSON, 1 if the key is new else 0], and their TTL."""
 
-    entries: list[list[str]]
+    entries: list[list[Any]]
     ttl_s: int
 
 
 class JoinStore:
-    """Join entries under ``<namespace>:join:<deployment>:<association id>``."""
+    """Join entries under ``<namespace>:join-entry:<deployment>:<association id>``."""
 
     def __init__(self, client: redis.Redis, namespace: str, ttl_s: int) -> None:
         self.client = client
-        self.prefix = f"{namespace}:join:"
+        self.prefix = f"{namespace}:join-entry:"
         self.ttl_s = int(ttl_s)
 
     def key(self, deployment: str, association_id: str) -> str:
@@ -62,24 +51,18 @@ class JoinStore:
         if not unique:
             return PendingFetch([], None)
         try:
-            sent = SentCommand(self.client, "EVAL", FETCH, len(unique), *unique)
+            sent = SentCommand(self.client, "MGET", *unique)
         except redis.RedisError as exc:
             raise RetryableError(f"join store read failed: {exc}") from exc
         return PendingFetch(unique, sent)
 
-    def fetch(self, keys: Iterable[str]) -> dict[str, dict[Any, Any]]:
+    def fetch(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The existing entries of these keys (missing ones left out)."""
         return self.request(keys).entries()
 
-    def staged(self, writes: Mapping[str, Mapping[str, str]]) -> JoinWrites:
-        """A batch's writes as the state transaction takes them (``state_store``)."""
-        entries = []
-        for key, fields in writes.items():
-            entry = [key]
-            for item in fields.items():
-                entry += item
-            entries.append(entry)
-        return JoinWrites(entries, self.ttl_s)
+    def staged(self, writes: Sequence[tuple[str, str, bool]]) -> JoinWrites:
+        """A batch's (key, entry JSON, new) writes as the state transaction takes them."""
+        return JoinWrites([[key, value, int(new)] for key, value, new in writes], self.ttl_s)
 
 
 class PendingFetch:
@@ -88,7 +71,7 @@ class PendingFetch:
     def __init__(self, keys: list[str], sent: SentCommand | None) -> None:
         self.keys, self.sent = keys, sent
 
-    def entries(self) -> dict[str, dict[Any, Any]]:
+    def entries(self) -> dict[str, bytes]:
         """The existing entries (missing ones left out); raises RetryableError."""
         if self.sent is None:
             return {}
@@ -96,7 +79,4 @@ class PendingFetch:
             found = self.sent.reply()
         except redis.RedisError as exc:
             raise RetryableError(f"join store read failed: {exc}") from exc
-        return {
-            self.keys[int(i) - 1]: dict(zip(e[::2], e[1::2], strict=True))
-            for i, e in zip(found[::2], found[1::2], strict=True)
-        }
+        return {k: v for k, v in zip(self.keys, found, strict=True) if v is not None}

@@ -88,8 +88,11 @@ for _, c in ipairs(doc.c) do
   if c[4] ~= '' then redis.call('HDEL', c[1], c[4]) end
 end
 for _, e in ipairs(doc.j) do
-  for k = 2, #e, 2 do redis.call('HSETNX', e[1], e[k], e[k + 1]) end
-  redis.call('EXPIRE', e[1], ttl)
+  if e[3] == 1 then
+    redis.call('SET', e[1], e[2], 'EX', ttl, 'NX')
+  else
+    redis.call('SET', e[1], e[2], 'XX', 'KEEPTTL')
+  end
 end
 for k = 1, #doc.o, 2 do redis.call('HSET', ns .. ':offsets', doc.o[k], doc.o[k + 1]) end
 return found + 1

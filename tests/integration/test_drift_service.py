@@ -187,7 +187,7 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
     assert ch["model_id"] == "2" * 64 and ch["model_version"] == 2
     assert ch["metrics"]["accuracy"] == pytest.approx(np.mean(pred_ch[joined] == labels[joined]))
     assert report["label_delay_ms_p50"] == pytest.approx(float(np.median(list(delay.values()))))
-    ttl = redis_client.ttl(f"{ns}:join:j:a5")
+    ttl = redis_client.ttl(f"{ns}:join-entry:j:a5")
     assert 0 < ttl <= 3600
 
 

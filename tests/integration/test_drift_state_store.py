@@ -41,7 +41,7 @@ def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, 
         {"credit": {"model_id": "m", "windows": [1, 2]}},
         {("events", 0): 11, ("predictions", 2): 7},
         [ClosedSummary("credit", 0, {"events": 5})],
-        joins.staged({key: {"p:m": '{"y":"1"}'}}),
+        joins.staged([(key, '{"p:m":{"y":"1"}}', True)]),
     )
     store.send(write)
     assert store.expected == 0, "counted before its reply was read"
@@ -51,28 +51,39 @@ def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, 
     assert snap.monitors == {"credit": {"model_id": "m", "windows": [1, 2]}}
     assert snap.offsets == {("events", 0): 11, ("predictions", 2): 7}
     assert store.closed("credit") == {0: {"events": 5}}
-    assert redis_client.hgetall(key) == {b"p:m": b'{"y":"1"}'}
+    assert redis_client.get(key) == b'{"p:m":{"y":"1"}}'
     assert 0 < redis_client.ttl(key) <= 60
 
 
-def test_join_fields_keep_the_first_value_and_old_summaries_are_dropped(redis_client, namespace):
+def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis_client, namespace):
     store, joins = (
         StateStore(redis_client, namespace, history=2),
         JoinStore(redis_client, namespace, 60),
     )
-    key = joins.key("credit", "a-1")
-    for seq, value in enumerate(['{"y":"first"}', '{"y":"second"}', '{"y":"third"}']):
+    key, gone = joins.key("credit", "a-1"), joins.key("credit", "expired")
+    writes = [
+        [(key, '{"a":1}', True)],
+        [(key, '{"a":2}', True)],  # "new" again (it cannot be): the first entry stays
+        [(key, '{"a":3}', False), (gone, '{"a":4}', False)],  # replaced; a missing one not made
+    ]
+    for seq, batch in enumerate(writes):
+        if seq == 2:
+            redis_client.expire(key, 30)
         store.write(
             store.prepare(
                 {},
                 {("events", 0): seq + 1},
                 [ClosedSummary("credit", seq, {"seq": seq})],
-                joins.staged({key: {"a": value}}),
+                joins.staged(batch),
             )
         )
-    assert redis_client.hget(key, "a") == b'{"y":"first"}'
+        if seq == 1:
+            assert redis_client.get(key) == b'{"a":1}'
+    assert redis_client.get(key) == b'{"a":3}'
+    assert 0 < redis_client.ttl(key) <= 30, "the replacement kept the entry's TTL"
+    assert not redis_client.exists(gone), "no entry is ever made without a TTL"
+    assert joins.fetch([key, joins.key("credit", "unknown")]) == {key: b'{"a":3}'}
     assert sorted(store.closed("credit")) == [1, 2], "only the newest `history` summaries stay"
-    assert joins.fetch([key, joins.key("credit", "unknown")]) == {key: {b"a": b'{"y":"first"}'}}
     assert store.load().offsets == {("events", 0): 3}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
@@ -59,15 +61,18 @@ def test_first_actual_wins_and_duplicates_are_ignored():
     assert [(r.model_id, r.label, r.delay_ms) for r in rows] == [("m", "1", 20)]
     assert j.actual("k", {"y": "0", "t": 40}) is None
     assert j.prediction("k", "m", {"y": "0", "t": 10}) is None
-    assert j.writes == {"k": {"p:m": '{"y":"1","t":10}', "a": '{"y":"1","t":30}'}}
+    assert j.writes() == [("k", '{"p:m":{"y":"1","t":10},"a":{"y":"1","t":30}}', True)]
 
 
 def test_entries_read_back_from_redis_keep_their_meaning():
-    stored = {b"p:m": b'{"y":"1","t":10,"v":3,"s":true,"w":4}', b"a": b'{"y":"0","t":70}'}
+    stored = b'{"p:m":{"y":"1","t":10,"v":3,"s":true,"w":4},"a":{"y":"0","t":70}}'
     j = Joiner({"k": stored})
     assert j.actual("k", {"y": "1", "t": 99}) is None  # the stored actual came first
     rows = j.prediction("k", "c", {"y": "0", "t": 10, "v": 4, "s": False})
     assert [(r.model_id, r.version, r.label, r.served) for r in rows] == [("c", 4, "0", False)]
+    ((key, value, new),) = j.writes()
+    assert (key, new) == ("k", False), "an entry read from the store is replaced, not created"
+    assert json.loads(value)["p:c"]["v"] == 4 and json.loads(value)["a"] == {"y": "0", "t": 70}
 
 
 def _monitor() -> tuple[DeploymentMonitor, dict, dict]:
