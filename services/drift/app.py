@@ -46,6 +46,7 @@ from services.drift.join import Joiner
 from services.drift.join_store import JoinStore
 from services.drift.monitor import ClosedWindow, DeploymentMonitor, EventPart, MonitorConfig
 from services.drift.publisher import Publisher
+from services.drift.redis_line import RedisLine
 from services.drift.reference import ReferenceBook
 from services.drift.state_store import ClosedSummary, Snapshot, StateStore
 
@@ -213,10 +214,12 @@ class DriftLoop:
                     inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
-        self.store.settle()  # the previous batch's transaction, before Redis is read again
+        # The join read goes behind the previous batch's transaction on the same connection,
+        # so it sees that transaction's writes; Redis runs both while the events are decoded.
         fetch = self.joins.request(self._join_keys(inputs))
         for deployment, part in self._read_events(events):
             inputs[deployment][self.events].append(part)
+        self.store.settle()
         joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
         dirty = []
@@ -359,6 +362,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
     ).start()
     follower.wait_ready(settings.replay_timeout_s)
     client = redis.Redis(**settings.redis_options(), socket_timeout=10, socket_connect_timeout=5)
+    line = RedisLine(client)  # the state and the join store share it: see redis_line
     consumer_conf = kafka.consumer(settings.group_id, partition_assignment_strategy="range")
     if settings.instance_id:  # static membership: a restarted process gets its partitions back
         consumer_conf["group.instance.id"] = settings.instance_id
@@ -367,8 +371,8 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
         Consumer(consumer_conf),
         Producer(kafka.producer()),
         book,
-        StateStore(client, settings.namespace, settings.history_windows),
-        JoinStore(client, settings.namespace, settings.join_ttl_s),
+        StateStore(client, line, settings.namespace, settings.history_windows),
+        JoinStore(line, settings.namespace, settings.join_ttl_s),
         standard,
         metrics,
     )

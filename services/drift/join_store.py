@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from services.common.errors import RetryableError
-from services.drift.sent_command import SentCommand
+from services.drift.redis_line import RedisLine
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class JoinWrites:
 class JoinStore:
     """Join entries under ``<namespace>:join-entry:<deployment>:<association id>``."""
 
-    def __init__(self, client: redis.Redis, namespace: str, ttl_s: int) -> None:
-        self.client = client
+    def __init__(self, line: RedisLine, namespace: str, ttl_s: int) -> None:
+        self.line = line  # the state store's: a read sent behind a commit sees its writes
         self.prefix = f"{namespace}:join-entry:"
         self.ttl_s = int(ttl_s)
 
@@ -49,12 +49,12 @@ class JoinStore:
         """Send the read of these keys' entries; ``PendingFetch.entries()`` waits for it."""
         unique = list(dict.fromkeys(keys))
         if not unique:
-            return PendingFetch([], None)
+            return PendingFetch([], self.line, None)
         try:
-            sent = SentCommand(self.client, "MGET", *unique)
+            ticket = self.line.send("MGET", *unique)
         except redis.RedisError as exc:
             raise RetryableError(f"join store read failed: {exc}") from exc
-        return PendingFetch(unique, sent)
+        return PendingFetch(unique, self.line, ticket)
 
     def fetch(self, keys: Iterable[str]) -> dict[str, bytes]:
         """The existing entries of these keys (missing ones left out)."""
@@ -68,15 +68,15 @@ class JoinStore:
 class PendingFetch:
     """A join read in flight."""
 
-    def __init__(self, keys: list[str], sent: SentCommand | None) -> None:
-        self.keys, self.sent = keys, sent
+    def __init__(self, keys: list[str], line: RedisLine, ticket: int | None) -> None:
+        self.keys, self.line, self.ticket = keys, line, ticket
 
     def entries(self) -> dict[str, bytes]:
         """The existing entries (missing ones left out); raises RetryableError."""
-        if self.sent is None:
+        if self.ticket is None:
             return {}
         try:
-            found = self.sent.reply()
+            found = self.line.reply(self.ticket)
         except redis.RedisError as exc:
             raise RetryableError(f"join store read failed: {exc}") from exc
         return {k: v for k, v in zip(self.keys, found, strict=True) if v is not None}

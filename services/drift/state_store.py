@@ -18,7 +18,8 @@ writing the same group's state fail its transaction instead of interleaving.
 
 ``prepare`` serialises a batch's transaction; ``send`` writes it to Redis without waiting and
 ``settle`` reads its reply. The drift loop decodes the next batch in between, while Redis runs
-the script on another core, and settles before it reads Redis again.
+the script on another core. It goes on the ``RedisLine`` the join store reads on, so the next
+batch's join read, sent behind it, sees its writes (``redis_line``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import redis
 
 from services.common.errors import RetryableError
 from services.drift.join_store import JoinWrites
-from services.drift.sent_command import SentCommand
+from services.drift.redis_line import RedisLine
 
 TopicPartitionKey = tuple[str, int]
 
@@ -110,12 +111,14 @@ def _dumps(value: Any) -> str:
 class StateStore:
     """Loads and transactionally saves the drift service's state."""
 
-    def __init__(self, client: redis.Redis, namespace: str, history: int = 1000) -> None:
-        self.client = client
+    def __init__(
+        self, client: redis.Redis, line: RedisLine, namespace: str, history: int = 1000
+    ) -> None:
+        self.client, self.line = client, line
         self.ns = namespace
         self.history = int(history)
         self.expected = 0  # commits this process believes Redis holds
-        self._in_flight: SentCommand | None = None  # a transaction sent, its reply unread
+        self._in_flight: int | None = None  # the ticket of a transaction sent, reply unread
 
     def load(self) -> Snapshot:
         """Every stored monitor and offset."""
@@ -163,17 +166,17 @@ class StateStore:
         self.settle()
         args = ("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, w.doc, *w.states)
         try:
-            self._in_flight = SentCommand(self.client, *args)
+            self._in_flight = self.line.send(*args)
         except redis.RedisError as exc:
             raise RetryableError(f"state commit failed: {exc}") from exc
 
     def settle(self) -> None:
         """Wait for the transaction in flight, if any; raise if it did not commit."""
-        sent, self._in_flight = self._in_flight, None
-        if sent is None:
+        ticket, self._in_flight = self._in_flight, None
+        if ticket is None:
             return
         try:
-            sent.reply()
+            self.line.reply(ticket)
         except redis.ResponseError as exc:
             if str(exc).startswith("ROLLEDBACK"):
                 raise StateRolledBack(str(exc).removeprefix("ROLLEDBACK ")) from exc

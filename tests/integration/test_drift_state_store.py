@@ -17,6 +17,7 @@ import pytest
 
 from services.common.errors import RetryableError
 from services.drift.join_store import JoinStore
+from services.drift.redis_line import RedisLine
 from services.drift.state_store import ClosedSummary, StateRolledBack, StateStore
 
 pytestmark = pytest.mark.integration
@@ -32,10 +33,9 @@ def namespace(redis_client: Any) -> Iterator[str]:
 
 
 def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, namespace):
-    store, joins = (
-        StateStore(redis_client, namespace, history=2),
-        JoinStore(redis_client, namespace, 60),
-    )
+    line = RedisLine(redis_client)
+    store = StateStore(redis_client, line, namespace, history=2)
+    joins = JoinStore(line, namespace, 60)
     key = joins.key("credit", "a-1")
     write = store.prepare(
         {"credit": {"model_id": "m", "windows": [1, 2]}},
@@ -56,10 +56,9 @@ def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, 
 
 
 def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis_client, namespace):
-    store, joins = (
-        StateStore(redis_client, namespace, history=2),
-        JoinStore(redis_client, namespace, 60),
-    )
+    line = RedisLine(redis_client)
+    store = StateStore(redis_client, line, namespace, history=2)
+    joins = JoinStore(line, namespace, 60)
     key, gone = joins.key("credit", "a-1"), joins.key("credit", "expired")
     writes = [
         [(key, '{"a":1}', True)],
@@ -88,7 +87,7 @@ def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis
 
 
 def test_a_rolled_back_redis_is_noticed_and_nothing_is_written(redis_client, namespace):
-    store = StateStore(redis_client, namespace)
+    store = StateStore(redis_client, RedisLine(redis_client), namespace)
     store.write(store.prepare({"credit": {"v": 1}}, {("events", 0): 1}))
     store.write(store.prepare({"credit": {"v": 2}}, {("events", 0): 2}))
     redis_client.set(f"{namespace}:commits", 1)  # Redis restarted and lost the last commit
@@ -102,7 +101,7 @@ def test_a_rolled_back_redis_is_noticed_and_nothing_is_written(redis_client, nam
 
 
 def test_a_second_send_settles_the_first_and_transactions_land_in_order(redis_client, namespace):
-    store = StateStore(redis_client, namespace)
+    store = StateStore(redis_client, RedisLine(redis_client), namespace)
     store.send(store.prepare({"credit": {"v": 1}}, {("events", 0): 1}))
     store.send(store.prepare({"credit": {"v": 2}}, {("events", 0): 2}))
     assert store.expected == 1, "the first transaction was settled by the second send"
@@ -117,6 +116,36 @@ def test_an_unreachable_redis_is_a_retryable_error(redis_client, namespace):
     import redis
 
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
-    store = StateStore(dead, namespace)
+    store = StateStore(dead, RedisLine(dead), namespace)
     with pytest.raises(RetryableError, match="state commit failed"):
         store.write(store.prepare({}, {("events", 0): 1}))
+
+
+def test_a_line_reads_replies_in_order_and_a_read_behind_a_write_sees_it(redis_client, namespace):
+    import redis
+
+    line = RedisLine(redis_client)
+    key = f"{namespace}:x"
+    wrote = line.send("SET", key, "1")
+    failed = line.send("EVAL", "return redis.error_reply('NOPE')", 0)
+    read = line.send("GET", key)  # sent before the SET's reply was read
+    assert line.reply(wrote) == b"OK"
+    with pytest.raises(redis.ResponseError, match="NOPE"):
+        line.reply(failed)
+    assert line.reply(read) == b"1"
+    first, second = line.send("GET", key), line.send("GET", key)
+    assert line.reply(second) == b"1"
+    with pytest.raises(redis.ConnectionError):  # asked out of order: the older one was dropped
+        line.reply(first)
+
+
+def test_a_broken_line_fails_what_was_in_flight_and_reconnects(redis_client, namespace):
+    import redis
+
+    line = RedisLine(redis_client)
+    assert line.reply(line.send("CLIENT", "SETNAME", "line-under-test")) == b"OK"
+    (killed,) = [c for c in redis_client.client_list() if c.get("name") == "line-under-test"]
+    redis_client.client_kill_filter(_id=killed["id"])
+    with pytest.raises(redis.ConnectionError):  # from the send or from the reply
+        line.reply(line.send("GET", f"{namespace}:x"))
+    assert line.reply(line.send("PING")) == b"PONG"  # a fresh connection
