@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from services.common.columnar import byte, doubles, equal, joined, longs, short_ascii, texts
 from services.common.hot_codecs import write_long, write_string
 from services.common.serde import Serde
 
@@ -78,40 +79,6 @@ def _layout(record: Mapping[str, Any]) -> _Layout | None:
     )
 
 
-def _gather(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
-    """``width`` bytes from each position; past the buffer's end, its last byte (a pad byte).
-
-    A body that is cut or malformed may lead its reading past its end: that row reads
-    whatever follows and is refused at the end, where its position must equal its end.
-    """
-    return buf[np.minimum(pos[:, None] + np.arange(width), buf.size - 1)]
-
-
-def _byte(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """The byte at each position (the last, a pad byte, past the buffer's end)."""
-    return buf[np.minimum(pos, buf.size - 1)]
-
-
-def _short_ascii(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(taken, length, bytes) of the strings at ``pos``: one-byte length, ASCII, no NUL."""
-    head = _byte(buf, pos).astype(np.int64)
-    length = head >> 1
-    ok = (head < 0x80) & ((head & 1) == 0)
-    width = int(length[ok].max()) if ok.any() else 0
-    chars = _gather(buf, pos + 1, width)
-    inside = np.arange(width) < length[:, None]
-    ok &= ~(inside & ((chars >= 0x80) | (chars == 0))).any(axis=1)
-    return ok, length, np.where(inside, chars, 0).astype(np.uint8)
-
-
-def _texts(chars: np.ndarray) -> np.ndarray:
-    """Rows of ASCII bytes (NUL-padded) as an object array of str."""
-    if chars.shape[1] == 0:
-        return np.full(chars.shape[0], "", dtype=object)
-    fixed = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel()
-    return fixed.astype("U").astype(object)
-
-
 class EventColumnsReader:
     """Decodes the FeatureEvents of a batch into columns through layouts learned from records."""
 
@@ -141,23 +108,20 @@ class EventColumnsReader:
         n = len(values)
         if n < MIN_BATCH or not self._layouts:
             return [], list(range(n))
-        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)
-        buf = np.frombuffer(b"".join(values) + b"\x00", dtype=np.uint8)
-        starts = np.zeros(n, dtype=np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
+        buf, starts, lengths = joined(values)
         ends = starts + lengths
         h = self.header.size
         ok = (lengths > h) & (lengths <= self.limit)
-        ok &= (_gather(buf, starts, h) == self.header).all(axis=1)
+        ok &= equal(buf, starts, self.header)
         pos = starts + h
-        taken, length, _ = _short_ascii(buf, pos)
+        taken, length, _ = short_ascii(buf, pos)
         ok &= taken & (length > 0)  # a FeatureEvent's association id is never empty
         pos = pos + 1 + length
         taken_any = np.zeros(n, dtype=bool)
         groups = []
         for layout in list(self._layouts.values()):
             mine = ok & ~taken_any
-            mine &= (_gather(buf, pos, layout.prefix.size) == layout.prefix).all(axis=1)
+            mine &= equal(buf, pos, layout.prefix)
             rows = np.flatnonzero(mine)
             if rows.size:
                 group = self._read_layout(buf, layout, rows, pos[rows] + layout.prefix.size)
@@ -174,44 +138,35 @@ class EventColumnsReader:
         self, buf: np.ndarray, layout: _Layout, rows: np.ndarray, pos: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[str, np.ndarray]]] | None:
         """(taken among rows, end positions, times, columns) for the rows' bodies, or None."""
-        raw = _gather(buf, pos, 9).astype(np.uint64)
-        last = raw < 0x80
-        ok = last.any(axis=1)
-        used = last.argmax(axis=1) + 1
-        inside = np.arange(9) < used[:, None]
-        shifts = (7 * np.arange(9)).astype(np.uint64)
-        zigzag = (((raw & np.uint64(0x7F)) << shifts) * inside).sum(axis=1, dtype=np.uint64)
-        times = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(
-            np.int64
-        )
+        ok, times, used = longs(buf, pos)
         pos = pos + used
-        ok &= (_gather(buf, pos, layout.count.size) == layout.count).all(axis=1)
+        ok &= equal(buf, pos, layout.count)
         pos = pos + layout.count.size
         columns: dict[str, tuple[str, np.ndarray]] = {}
         for name, kind, key in layout.steps:
-            ok &= (_gather(buf, pos, key.size) == key).all(axis=1)
+            ok &= equal(buf, pos, key)
             pos = pos + key.size
             if kind == _NUMERIC:
-                values = np.ascontiguousarray(_gather(buf, pos, 8)).view("<f8").ravel()
+                values = doubles(buf, pos)
                 ok &= np.isfinite(values)
                 columns[name] = (kind, values)
                 pos = pos + 8
             elif kind == _TEXT:
-                taken, length, chars = _short_ascii(buf, pos)
+                taken, length, chars = short_ascii(buf, pos)
                 ok &= taken
                 columns[name] = (kind, chars)  # made text once the rows are known
                 pos = pos + 1 + length
             else:
                 columns[name] = (kind, np.full(rows.size, None, dtype=object))
         if layout.count.tobytes() != b"\x00":
-            ok &= _byte(buf, pos) == 0  # the end of the map's only block
+            ok &= byte(buf, pos) == 0  # the end of the map's only block
             pos = pos + 1
-        ok &= _byte(buf, pos) == 0  # no attributes
+        ok &= byte(buf, pos) == 0  # no attributes
         keep = np.flatnonzero(ok)
         if not keep.size:
             return None
         columns = {
-            name: (kind, _texts(a[keep]) if kind == _TEXT else a[keep])
+            name: (kind, texts(a[keep]) if kind == _TEXT else a[keep])
             for name, (kind, a) in columns.items()
         }
         return keep, pos[keep] + 1, times[keep], columns

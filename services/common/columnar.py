@@ -1,0 +1,80 @@
+"""Avro fields read for many messages at once: a batch's bodies as one numpy byte array.
+
+The primitives of the columnar readers (``event_columns``, ``prediction_columns``). Each reads
+one field at a position per message and says, per message, whether it is on the plain path;
+a message that is not is left to the per-message decoder by its reader. Positions may run past
+a cut or malformed body: reads there see whatever follows (past the buffer, its pad byte), and
+the reader refuses the message at the end, where its position must equal its body's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def joined(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bytes of every value and a pad byte, start of each value, length of each value)."""
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    starts = np.zeros(len(values), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    return np.frombuffer(b"".join(values) + b"\x00", dtype=np.uint8), starts, lengths
+
+
+def gather(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    """``width`` bytes from each position (past the buffer's end, its last byte)."""
+    return buf[np.minimum(pos[:, None] + np.arange(width), buf.size - 1)]
+
+
+def byte(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The byte at each position (past the buffer's end, its last byte)."""
+    return buf[np.minimum(pos, buf.size - 1)]
+
+
+def equal(buf: np.ndarray, pos: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Whether the bytes at each position are ``expected``."""
+    return (gather(buf, pos, expected.size) == expected).all(axis=1)
+
+
+def short_ascii(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(taken, length, bytes) of the strings at ``pos``: under 64 bytes, ASCII, no NUL."""
+    head = byte(buf, pos).astype(np.int64)
+    length = head >> 1
+    ok = (head < 0x80) & ((head & 1) == 0)
+    width = int(length[ok].max()) if ok.any() else 0
+    chars = gather(buf, pos + 1, width)
+    inside = np.arange(width) < length[:, None]
+    ok &= ~(inside & ((chars >= 0x80) | (chars == 0))).any(axis=1)
+    return ok, length, np.where(inside, chars, 0).astype(np.uint8)
+
+
+def texts(chars: np.ndarray) -> np.ndarray:
+    """Rows of ASCII bytes (NUL-padded) as an object array of str."""
+    if chars.shape[1] == 0:
+        return np.full(chars.shape[0], "", dtype=object)
+    fixed = np.ascontiguousarray(chars).view(f"S{chars.shape[1]}").ravel()
+    return fixed.astype("U").astype(object)
+
+
+def doubles(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The little-endian doubles at each position."""
+    return np.ascontiguousarray(gather(buf, pos, 8)).view("<f8").ravel()
+
+
+def longs(
+    buf: np.ndarray, pos: np.ndarray, most: int = 9
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(taken, value, bytes used) of the zigzag varints at ``pos``, of at most ``most`` bytes.
+
+    Nine bytes hold 63 bits, so every value taken is a long as fastavro reads it.
+    """
+    raw = gather(buf, pos, most).astype(np.uint64)
+    last = raw < 0x80
+    ok = last.any(axis=1)
+    used = last.argmax(axis=1) + 1
+    inside = np.arange(most) < used[:, None]
+    shifts = (7 * np.arange(most)).astype(np.uint64)
+    zigzag = (((raw & np.uint64(0x7F)) << shifts) * inside).sum(axis=1, dtype=np.uint64)
+    value = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
+    return ok, value, used
