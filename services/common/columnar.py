@@ -38,7 +38,10 @@ def equal(buf: np.ndarray, pos: np.ndarray, expected: np.ndarray) -> np.ndarray:
 
 
 def short_ascii(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(taken, length, bytes) of the strings at ``pos``: under 64 bytes, ASCII, no NUL."""
+    """(taken, length, bytes) of the strings at ``pos``: under 64 bytes, ASCII, no NUL.
+
+    The bytes of a string not taken are zeros, so ``texts`` can read every row.
+    """
     head = byte(buf, pos).astype(np.int64)
     length = head >> 1
     ok = (head < 0x80) & ((head & 1) == 0)
@@ -46,7 +49,7 @@ def short_ascii(buf: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarra
     chars = gather(buf, pos + 1, width)
     inside = np.arange(width) < length[:, None]
     ok &= ~(inside & ((chars >= 0x80) | (chars == 0))).any(axis=1)
-    return ok, length, np.where(inside, chars, 0).astype(np.uint8)
+    return ok, length, np.where(inside & ok[:, None], chars, 0).astype(np.uint8)
 
 
 def texts(chars: np.ndarray) -> np.ndarray:

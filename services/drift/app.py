@@ -37,6 +37,7 @@ from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.prediction_columns import PredictionColumnsReader
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import TopicFollower
 from services.common.topics import TopicNamer
@@ -80,6 +81,7 @@ class DriftLoop:
         )
         self.decode = TopicDecoder(self.namer)
         self.columns = EventColumnsReader.for_events(serde.default_serde())
+        self.prediction_columns = PredictionColumnsReader.for_predictions(serde.default_serde())
         self.publisher = Publisher(producer, self.namer, standard, metrics)
         self.config = MonitorConfig(
             settings.window_count,
@@ -185,14 +187,16 @@ class DriftLoop:
     def process(self, msgs: list[Message]) -> None:
         """Apply one micro-batch and commit its state and offsets together.
 
-        Predictions and actuals are decoded first: their join entries are read from Redis while
-        the events are decoded.
+        Predictions and actuals are decoded first (the events and predictions of the batch as
+        columns where they can be): their join entries are read from Redis while the events are
+        decoded.
         """
         started = time.perf_counter()
         positions: dict[tuple[str, int], int] = {}
         consumed: dict[str, int] = defaultdict(int)
         inputs: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
         events: list[Message] = []
+        predictions: list[Message] = []
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -208,12 +212,16 @@ class DriftLoop:
             consumed[tp[0]] += 1
             if tp[0] == self.events:
                 events.append(msg)
+            elif tp[0] == self.predictions:
+                predictions.append(msg)
             else:
                 record = self._decode(msg)
                 if record is not None:
                     inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
+        for record in self._read_predictions(predictions):
+            inputs[record["deployment"]][self.predictions].append(record)
         # The join read goes behind the previous batch's transaction on the same connection,
         # so it sees that transaction's writes; Redis runs both while the events are decoded.
         fetch = self.joins.request(self._join_keys(inputs))
@@ -259,6 +267,20 @@ class DriftLoop:
             coords = (topic, msg.partition(), msg.offset())
             self.publisher.dead_letter(coords, msg.key(), value, poison)
             return None
+
+    def _read_predictions(self, msgs: list[Message]) -> list[dict[str, Any]]:
+        """A batch's predictions in batch order: read as columns, the others one by one."""
+        blocks, rest = self.prediction_columns.read([m.value() or b"" for m in msgs])
+        if not rest and len(blocks) == 1:
+            return blocks[0].records
+        found = [(int(i), r) for b in blocks for i, r in zip(b.rows, b.records, strict=True)]
+        for i in rest:
+            record = self._decode(msgs[i])
+            if record is not None:
+                self.prediction_columns.learn(record)  # its layout is read as columns next time
+                found.append((i, record))
+        found.sort(key=lambda item: item[0])
+        return [r for _, r in found]
 
     def _read_events(self, msgs: list[Message]) -> Iterator[tuple[str, EventPart]]:
         """A batch's events by deployment: blocks read as columns, the others one by one."""
