@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 
@@ -27,9 +26,9 @@ from services.drift.redis_line import RedisLine
 
 @dataclass(frozen=True)
 class JoinWrites:
-    """Entries to write, each as [key, JSON, 1 if the key is new else 0], and their TTL."""
+    """Entries to write, each as (key, JSON, 1 if the key is new else 0), and their TTL."""
 
-    entries: list[list[Any]]
+    entries: list[tuple[str, str, int]]
     ttl_s: int
 
 
@@ -62,7 +61,7 @@ class JoinStore:
 
     def staged(self, writes: Sequence[tuple[str, str, bool]]) -> JoinWrites:
         """A batch's (key, entry JSON, new) writes as the state transaction takes them."""
-        return JoinWrites([[key, value, int(new)] for key, value, new in writes], self.ttl_s)
+        return JoinWrites([(key, value, int(new)) for key, value, new in writes], self.ttl_s)
 
 
 class PendingFetch:

@@ -29,7 +29,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import redis
 
 from services.common.errors import RetryableError
@@ -64,38 +63,47 @@ class ClosedSummary:
 class StateWrite:
     """One batch's transaction, serialised: nothing in it changes after ``prepare``."""
 
-    doc: bytes  # JSON: monitor names, closed summaries, join entries, offsets
-    states: list[str]  # the monitors' state JSON, in the order of the names in ``doc``
+    counts: tuple[int, int, int, int]  # monitors, closed summaries, join entries, offsets
+    args: list[Any]  # their fields, flat, in that order (see COMMIT)
     ttl_s: int
 
 
 # One script per batch: the check against lost writes, then every write. A script runs
 # atomically, as MULTI/EXEC does, in one round trip instead of three (WATCH, GET, EXEC). It
 # names its keys in its arguments, which a single Redis allows (Redis Cluster is not supported).
+# The writes are flat arguments (no JSON to decode in Redis): after ns, expected commits, TTL
+# and the four counts come monitors (name, state), closed summaries (key, seq, summary, seq to
+# drop or ""), join entries (key, JSON, 1 if new) and offsets (field, next offset).
 COMMIT = """
 local ns, expected, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local found = tonumber(redis.call('GET', ns .. ':commits') or '0')
 if found ~= expected then
   return {err = 'ROLLEDBACK Redis holds ' .. found .. ' commits, this process made ' .. expected}
 end
-local doc = cjson.decode(ARGV[4])
 redis.call('INCR', ns .. ':commits')
-for i, name in ipairs(doc.m) do
-  redis.call('SADD', ns .. ':monitors', name)
-  redis.call('SET', ns .. ':monitor:' .. name, ARGV[4 + i])
+local i = 8
+for _ = 1, tonumber(ARGV[4]) do
+  redis.call('SADD', ns .. ':monitors', ARGV[i])
+  redis.call('SET', ns .. ':monitor:' .. ARGV[i], ARGV[i + 1])
+  i = i + 2
 end
-for _, c in ipairs(doc.c) do
-  redis.call('HSET', c[1], c[2], c[3])
-  if c[4] ~= '' then redis.call('HDEL', c[1], c[4]) end
+for _ = 1, tonumber(ARGV[5]) do
+  redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  if ARGV[i + 3] ~= '' then redis.call('HDEL', ARGV[i], ARGV[i + 3]) end
+  i = i + 4
 end
-for _, e in ipairs(doc.j) do
-  if e[3] == 1 then
-    redis.call('SET', e[1], e[2], 'EX', ttl, 'NX')
+for _ = 1, tonumber(ARGV[6]) do
+  if ARGV[i + 2] == '1' then
+    redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ttl, 'NX')
   else
-    redis.call('SET', e[1], e[2], 'XX', 'KEEPTTL')
+    redis.call('SET', ARGV[i], ARGV[i + 1], 'XX', 'KEEPTTL')
   end
+  i = i + 3
 end
-for k = 1, #doc.o, 2 do redis.call('HSET', ns .. ':offsets', doc.o[k], doc.o[k + 1]) end
+for _ = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', ns .. ':offsets', ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
 return found + 1
 """
 
@@ -145,26 +153,24 @@ class StateStore:
         joins: JoinWrites | None = None,
     ) -> StateWrite:
         """Serialise one batch's transaction now, so it can be sent while the state moves on."""
-        summaries = []
+        args: list[Any] = []
+        for name, state in monitors.items():
+            args += (name, _dumps(state))
         for c in closed:
             drop = str(c.seq - self.history) if c.seq >= self.history else ""
-            key = f"{self.ns}:closed:{c.deployment}"
-            summaries.append([key, str(c.seq), _dumps(c.summary), drop])
-        doc = {
-            "m": list(monitors),
-            "c": summaries,
-            "j": [] if joins is None else joins.entries,
-            "o": [x for tp, o in offsets.items() for x in (_field(tp), str(o))],
-        }
-        states = [_dumps(state) for state in monitors.values()]
-        # orjson for the document of a thousand join entries (strings and integers only);
-        # monitor states keep json, which writes the infinities a detector may hold.
-        return StateWrite(orjson.dumps(doc), states, 1 if joins is None else joins.ttl_s)
+            args += (f"{self.ns}:closed:{c.deployment}", str(c.seq), _dumps(c.summary), drop)
+        entries = [] if joins is None else joins.entries
+        for entry in entries:
+            args += entry
+        for tp, o in offsets.items():
+            args += (_field(tp), o)
+        counts = (len(monitors), len(closed), len(entries), len(offsets))
+        return StateWrite(counts, args, 1 if joins is None else joins.ttl_s)
 
     def send(self, w: StateWrite) -> None:
         """Send a transaction without waiting for it (after settling the one in flight)."""
         self.settle()
-        args = ("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, w.doc, *w.states)
+        args = ("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, *w.counts, *w.args)
         try:
             self._in_flight = self.line.send(*args)
         except redis.RedisError as exc:
