@@ -53,6 +53,7 @@ from services.drift.state_store import ClosedSummary, Snapshot, StateStore
 
 log = logging.getLogger(__name__)
 SERVICE = "drift"
+JoinKeys = dict[tuple[str, str], list[str]]  # (deployment, topic) -> join key per record
 
 
 class DriftLoop:
@@ -224,7 +225,8 @@ class DriftLoop:
             inputs[record["deployment"]][self.predictions].append(record)
         # The join read goes behind the previous batch's transaction on the same connection,
         # so it sees that transaction's writes; Redis runs both while the events are decoded.
-        fetch = self.joins.request(self._join_keys(inputs))
+        keys = self._join_keys(inputs)
+        fetch = self.joins.request(k for of_topic in keys.values() for k in of_topic)
         for deployment, part in self._read_events(events):
             inputs[deployment][self.events].append(part)
         self.store.settle()
@@ -232,7 +234,7 @@ class DriftLoop:
         closed: list[ClosedWindow] = []
         dirty = []
         for deployment, by_topic in inputs.items():
-            closed.extend(self._apply(deployment, by_topic, joiner))
+            closed.extend(self._apply(deployment, by_topic, keys, joiner))
             if deployment in self.monitors:
                 dirty.append(deployment)
         self.publisher.windows(closed)
@@ -293,12 +295,15 @@ class DriftLoop:
                 self.columns.learn(record)  # the next events of its layout are read as columns
                 yield record["deployment"], (i, record)
 
-    def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> list[str]:
-        keys = []
-        for deployment, by_topic in inputs.items():
-            for topic in (self.predictions, self.actuals):
-                keys += [self.joins.key(deployment, r["association_id"]) for r in by_topic[topic]]
-        return keys
+    def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> JoinKeys:
+        """The join keys of each deployment's predictions and actuals, in their order."""
+        return {
+            (deployment, topic): [
+                self.joins.key(deployment, r["association_id"]) for r in by_topic[topic]
+            ]
+            for deployment, by_topic in inputs.items()
+            for topic in (self.predictions, self.actuals)
+        }
 
     def _monitor(self, deployment: str) -> tuple[DeploymentMonitor | None, list[ClosedWindow]]:
         ref = self.book.get(deployment)
@@ -324,26 +329,23 @@ class DriftLoop:
         return m, []
 
     def _apply(
-        self, deployment: str, by_topic: dict[str, list[Any]], joiner: Joiner
+        self, deployment: str, by_topic: dict[str, list[Any]], keys: JoinKeys, joiner: Joiner
     ) -> list[ClosedWindow]:
         m, closed = self._monitor(deployment)
         if m is None:
             self.metrics.unmonitored.inc(sum(map(_count, by_topic.values())))
             return closed
         m.add_event_parts(by_topic[self.events])
-        preds = by_topic[self.predictions]
         late = m.add_predictions(
-            preds, [self.joins.key(deployment, r["association_id"]) for r in preds], joiner
+            by_topic[self.predictions], keys.get((deployment, self.predictions), []), joiner
         )
         self.metrics.late.labels("prediction").inc(late)
         # One monitor call for the batch's actuals: the rows keep their order, so the
         # detector sees the same error sequence as with a call per actual.
         joined = []
-        for a in by_topic[self.actuals]:
-            rows = joiner.actual(
-                self.joins.key(deployment, a["association_id"]),
-                {"y": a["label"], "t": int(a["actual_time"])},
-            )
+        actuals = zip(by_topic[self.actuals], keys.get((deployment, self.actuals), []), strict=True)
+        for a, key in actuals:
+            rows = joiner.actual(key, {"y": a["label"], "t": int(a["actual_time"])})
             if rows:
                 joined.extend(rows)
         m.add_joined(joined)
