@@ -32,6 +32,7 @@ TARGETS = {
 DRIFT_JUDGED = {
     "events_per_s",
     "scorer_events_per_s",
+    "scorer_events_per_s_one_process",
     "false_alarm_rate",
     "false_alarm_rate_upper_95",
     "false_alarm_windows",
@@ -51,6 +52,7 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
     """The drift section: each target with its measurement and verdict, then the settings."""
     t, met = data["targets"], data["met"]
     eps, scorer = data.get("events_per_s"), data.get("scorer_events_per_s")
+    one = data.get("scorer_events_per_s_one_process")
     rows = [
         (
             "events/s per drift process (each event with its prediction)",
@@ -64,6 +66,13 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
             + ("" if scorer is None else f" ({scorer:,}, scorer.json)"),
             "not measured" if eps is None else f"{eps:,}",
             met.get("keeps_up_with_scorer"),
+        ),
+        (
+            "keeps up with one scorer process (both single processes, same machine)",
+            "drift events/s >= one scorer's events/s"
+            + ("" if one is None else f" ({one:,}, scorer.json)"),
+            "not measured" if eps is None else f"{eps:,}",
+            met.get("keeps_up_with_one_scorer_process"),
         ),
         (
             "false-alarm rate over no-drift windows",
