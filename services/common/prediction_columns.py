@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from services.common.columnar import byte, doubles, equal, joined, longs, short_ascii, texts
-from services.common.hot_codecs import write_long, write_string
+from services.common.hot_codecs import prediction_record, write_long, write_string
 from services.common.serde import Serde
 
 MAX_LAYOUTS = 64
@@ -176,7 +176,6 @@ def _read(
 def _records(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[dict[str, Any]]:
     """The kept rows as the records the per-message decoder gives."""
     ids, predictions, probabilities, overridden, fields = block
-    deployment, model_name, version, model_id, role, served = layout.values
     names = layout.names
     columns = [
         ids[keep].tolist(),
@@ -185,26 +184,10 @@ def _records(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[
         overridden[keep].tolist(),
         *(f[keep].tolist() for f in fields),
     ]
-    k = len(names)
-    out = []
-    for row in zip(*columns, strict=True):
-        out.append(
-            {
-                "association_id": row[0],
-                "deployment": deployment,
-                "model_name": model_name,
-                "model_version": version,
-                "model_id": model_id,
-                "role": role,
-                "served": served,
-                "prediction": row[1],
-                "probabilities": dict(zip(names, row[2 : 2 + k], strict=True)),
-                "humility": [],
-                "overridden": row[2 + k],
-                "event_time": row[3 + k],
-                "scored_time": row[4 + k],
-                "input_partition": row[5 + k],
-                "input_offset": row[6 + k],
-            }
+    middle, k = (0, *layout.values), len(names)
+    return [
+        prediction_record(
+            row[0], middle, row[1], dict(zip(names, row[2 : 2 + k], strict=True)), [], *row[2 + k :]
         )
-    return out
+        for row in zip(*columns, strict=True)
+    ]
