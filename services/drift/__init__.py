@@ -5,4 +5,6 @@ Produces: `drift` (DriftReport per window per deployment),
 `breaches` (ThresholdBreach, firing and resolved).
 Stores: window aggregates, detector state and the prediction/actual join in Redis, with offsets.
 Exports: Prometheus metrics on `/metrics`.
+Runs as one process per group id: a group's state is one Redis namespace whose commit counter
+each transaction checks, so two processes of one group would keep refusing each other's writes.
 """
