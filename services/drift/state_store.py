@@ -4,11 +4,10 @@ Keys under ``streamops:drift:<group>``: ``:offsets`` (hash "topic|partition" -> 
 ``:monitor:<deployment>`` (the monitor's state as JSON), ``:monitors`` (set of deployments),
 ``:closed:<deployment>`` (hash window seq -> summary of a closed window, the newest
 ``history`` kept), ``:commits`` (transactions committed), and the join entries of
-``join_store``. Because the window state and the
-offsets it reflects commit together, a crash of the service, or of Redis with AOF everysec
-(which may lose the last second of writes), rolls both back to the same point, and the replay
-from those offsets recomputes exactly what was lost: nothing is counted twice or missed. Kafka
-offsets are not used for correctness.
+``join_store``. Because the window state and the offsets it reflects commit together, a crash
+of the service, or of Redis with AOF everysec (which may lose the last second of writes), rolls
+both back to the same point, and the replay from those offsets recomputes exactly what was
+lost: nothing is counted twice or missed. Kafka offsets are not used for correctness.
 
 If Redis restarts and lost its last writes while this process keeps running, the process's
 memory is ahead of Redis. Each transaction therefore checks the commit counter against the count
