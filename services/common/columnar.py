@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+MAX_LAYOUTS = 64  # layouts a reader remembers (deployments x shapes, models x roles)
+MIN_BATCH = 8  # fewer messages than this go to the per-message decoder
+
 
 def joined(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bytes of every value and a pad byte, start of each value, length of each value)."""
@@ -22,9 +25,11 @@ def joined(values: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return np.frombuffer(b"".join(values) + b"\x00", dtype=np.uint8), starts, lengths
 
 
-def gather(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
-    """``width`` bytes from each position (past the buffer's end, its last byte)."""
-    return buf[np.minimum(pos[:, None] + np.arange(width), buf.size - 1)]
+def gather(buf: np.ndarray, pos: np.ndarray, width: int | np.ndarray) -> np.ndarray:
+    """``width`` bytes from each position, or the bytes at these offsets from it (past the
+    buffer's end, its last byte)."""
+    offsets = np.arange(width) if isinstance(width, int) else width
+    return buf[np.minimum(pos[:, None] + offsets, buf.size - 1)]
 
 
 def byte(buf: np.ndarray, pos: np.ndarray) -> np.ndarray:

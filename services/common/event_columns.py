@@ -22,12 +22,20 @@ from typing import Any
 
 import numpy as np
 
-from services.common.columnar import byte, doubles, equal, joined, longs, short_ascii, texts
+from services.common.columnar import (
+    MAX_LAYOUTS,
+    MIN_BATCH,
+    byte,
+    doubles,
+    equal,
+    joined,
+    longs,
+    short_ascii,
+    texts,
+)
 from services.common.hot_codecs import write_long, write_string
 from services.common.serde import Serde
 
-MAX_LAYOUTS = 64  # deployments x shapes remembered
-MIN_BATCH = 8  # fewer messages than this go to the per-message decoder
 _NUMERIC, _TEXT, _NULL = "numeric", "text", "null"
 
 

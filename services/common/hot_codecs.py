@@ -249,7 +249,8 @@ class FeatureEventReader:
 # -- Prediction -------------------------------------------------------------------------------
 
 
-def _middle(record: Mapping[str, Any]) -> bytes:
+def middle_bytes(record: Mapping[str, Any]) -> bytes:
+    """A Prediction's model-specific middle as written (deployment .. served); raises Miss."""
     return b"".join(
         (
             write_string(record["deployment"]),
@@ -297,7 +298,7 @@ class PredictionWriter:
         )
         middle = self._middles.get(ident)
         if middle is None:
-            middle = _middle(record)
+            middle = middle_bytes(record)
             if len(self._middles) >= MAX_MIDDLES:
                 self._middles.popitem(last=False)
             self._middles[ident] = middle

@@ -21,19 +21,28 @@ from typing import Any
 
 import numpy as np
 
-from services.common.columnar import byte, doubles, equal, joined, longs, short_ascii, texts
-from services.common.hot_codecs import prediction_record, write_long, write_string
+from services.common.columnar import (
+    MAX_LAYOUTS,
+    MIN_BATCH,
+    byte,
+    doubles,
+    equal,
+    gather,
+    joined,
+    longs,
+    short_ascii,
+    texts,
+)
+from services.common.hot_codecs import middle_bytes, prediction_record, write_long, write_string
 from services.common.serde import Serde
 
-MAX_LAYOUTS = 64
-MIN_BATCH = 8
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
 class _Layout:
     middle: np.ndarray  # deployment .. served, as written
-    values: tuple[Any, ...]  # deployment, model name, version, model id, role, served
+    values: tuple[Any, ...]  # as hot_codecs' reader keeps a middle: (length, deployment, ...)
     probabilities: np.ndarray  # the map's count, keys and end, the doubles' places zeroed
     names: tuple[str, ...]  # the map's keys
     places: tuple[int, ...]  # where each double starts in ``probabilities``
@@ -41,16 +50,7 @@ class _Layout:
 
 def _layout(record: Mapping[str, Any]) -> _Layout | None:
     try:
-        middle = b"".join(
-            (
-                write_string(record["deployment"]),
-                write_string(record["model_name"]),
-                write_long(record["model_version"]),
-                write_string(record["model_id"]),
-                write_string(record["role"]),
-                b"\x01" if record["served"] else b"\x00",
-            )
-        )
+        middle = middle_bytes(record)
         names = tuple(record["probabilities"])
         probabilities, places = bytearray(write_long(len(names)) if names else b""), []
         for name in names:
@@ -60,13 +60,10 @@ def _layout(record: Mapping[str, Any]) -> _Layout | None:
     except Exception:  # noqa: BLE001 (a record the plain path does not take)
         return None
     probabilities += b"\x00"  # the end of the map (an empty map is this byte alone)
-    values = tuple(
-        record[k]
-        for k in ("deployment", "model_name", "model_version", "model_id", "role", "served")
-    )
+    fields = ("deployment", "model_name", "model_version", "model_id", "role", "served")
     return _Layout(
         np.frombuffer(middle, dtype=np.uint8),
-        values,
+        (len(middle), *(record[k] for k in fields)),
         np.frombuffer(bytes(probabilities), dtype=np.uint8),
         names,
         tuple(places),
@@ -153,7 +150,7 @@ def _read(
     fixed = np.ones(probs.size, dtype=bool)
     for place in layout.places:
         fixed[place : place + 8] = False
-    got = buf[np.minimum(pos[:, None] + np.flatnonzero(fixed), buf.size - 1)]
+    got = gather(buf, pos, np.flatnonzero(fixed))
     ok &= (got == probs[fixed]).all(axis=1)
     probabilities = [doubles(buf, pos + place) for place in layout.places]
     for column in probabilities:
@@ -184,7 +181,7 @@ def _records(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[
         overridden[keep].tolist(),
         *(f[keep].tolist() for f in fields),
     ]
-    middle, k = (0, *layout.values), len(names)
+    middle, k = layout.values, len(names)
     return [
         prediction_record(
             row[0], middle, row[1], dict(zip(names, row[2 : 2 + k], strict=True)), [], *row[2 + k :]
