@@ -85,6 +85,7 @@ def build(settings: CommonSettings, args: argparse.Namespace) -> Runner:
         service="relay",
         topics=(namer.events,),
         batch_size=args.batch_size,
+        commit_interval_s=args.commit_interval_ms / 1000,
         max_handle_s=0.8 * (args.max_poll_interval_ms or 300_000) / 1000,
     )
     cls = CommitBeforeFlushRunner if args.unsafe_commit_first else Runner
@@ -112,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--group", required=True)
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--pause-ms", type=float, default=0.0)
+    p.add_argument(
+        "--commit-interval-ms",
+        type=float,
+        default=0.0,
+        help="0: flush and commit each batch; else flush and commit (asynchronously) this often",
+    )
     p.add_argument("--unsafe-commit-first", action="store_true")
     p.add_argument("--slow-key", help="sleep --slow-ms whenever a batch holds this key")
     p.add_argument("--slow-ms", type=float, default=0.0)

@@ -3,7 +3,8 @@
 One batch at a time: consume up to `batch_size` messages (what has arrived, waiting at most
 `max_wait_s` for more), decode each, hand the good ones to the handler, produce its outputs and
 the dead letters, wait for every delivery report, and only then commit the batch's offsets
-(synchronously, explicit offsets; at most every `commit_interval_s` when one is set).
+(explicit offsets; after each batch and waited for, or at most every `commit_interval_s` when
+one is set, without waiting, then waited for when the stream goes quiet, at a revoke, at a stop).
 A crash anywhere before the commit replays what was delivered since the last commit: duplicates
 are bounded by one batch (or one commit interval) per crash and nothing is lost. Poison never
 stops a partition: it goes to `deadletter` with its original bytes, source coordinates, stage and
@@ -88,7 +89,9 @@ class Runner:
         self._delivery_errors: list[str] = []
         self._unreported: dict[str, int] = {}  # produced this batch, counted once delivered
         self._slow: dict[tuple[str, int, int], int] = {}  # message -> slow attempts
+        self._produced: dict[tuple[str, int], int] = {}  # outputs sent, delivery not awaited
         self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
+        self._sent: dict[tuple[str, int], int] = {}  # committed asynchronously, not confirmed
         self._last_commit = 0.0  # monotonic time of the last commit attempt
         self.batches = 0
         self.lag = ConsumerLag(metrics.consumer_lag, config.service)
@@ -96,7 +99,7 @@ class Runner:
     # -- lifecycle -------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set, then flush and close (offsets are committed per batch)."""
+        """Loop until `stop` is set, then flush, commit and close."""
         self.consumer.subscribe(list(self.config.topics), on_revoke=self._on_revoke)
         log.info("%s: consuming %s", self.config.service, ", ".join(self.config.topics))
         freeze_startup_objects()
@@ -107,7 +110,7 @@ class Runner:
                     self.process(messages)
                 else:
                     self.producer.poll(0)
-                    self._commit_pending()  # what an interval held back, now the stream is quiet
+                    self._commit_delivered()  # what an interval held back, now the stream is quiet
                 self.lag.maybe_update(self.consumer)
         finally:
             self._shutdown()
@@ -129,10 +132,15 @@ class Runner:
 
     def _shutdown(self) -> None:
         remaining = self.producer.flush(self.config.shutdown_flush_s)
-        if remaining:
+        if remaining or self._delivery_errors:
             log.warning(
-                "%d messages undelivered at shutdown; their inputs will be replayed", remaining
+                "%d messages undelivered at shutdown (%s); their inputs will be replayed",
+                remaining,
+                "; ".join(self._delivery_errors[:3]) or "timeout",
             )
+            self._produced.clear()  # not committable: the next owner replays them
+        else:
+            self._count_delivered()
         self._settle_deferred_commits()
         self.consumer.close()
         log.info("%s: stopped after %d batches", self.config.service, self.batches)
@@ -202,9 +210,22 @@ class Runner:
         return positions
 
     def finish(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
-        """At least once: wait for every delivery report, then commit the batch's offsets."""
-        self._flush_or_die()
-        self._commit(positions)
+        """At least once: a batch's offsets are committed only once its outputs are delivered.
+
+        Without a commit interval, each batch waits for its delivery reports and its commit.
+        With one, outputs go out while the next batches are handled; once per interval the loop
+        waits for them all (a flush) and commits their offsets without waiting for the commit.
+        After a slow batch it waits for the commit too: a refused commit is how an eviction is
+        noticed (R5).
+        """
+        for tp in next_offsets(positions):
+            self._produced[(tp.topic, tp.partition)] = tp.offset
+        if time.monotonic() - self._last_commit >= self.config.commit_interval_s:
+            self._commit_delivered(
+                asynchronous=self.config.commit_interval_s > 0 and not self._slow
+            )
+        else:
+            self.producer.poll(0)  # serves failed deliveries' reports
 
     def _handle_watched(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Handle a batch, isolating messages that were too slow before (R5)."""
@@ -297,12 +318,16 @@ class Runner:
             self._delivery_errors.append(f"{msg.topic()}: {err}")
 
     def _count_delivered(self) -> None:
-        """The batch's outputs are delivered (or committed): count them."""
+        """The outputs sent so far are delivered (or committed): count them; their inputs'
+        offsets become committable."""
         for topic, n in self._unreported.items():
             self.metrics.produced.labels(self.config.service, topic).inc(n)
         self._unreported.clear()
+        self._pending.update(self._produced)
+        self._produced.clear()
 
     def _flush_or_die(self) -> None:
+        """Wait for every output's delivery; their inputs' offsets become committable."""
         remaining = self.producer.flush(self.config.flush_timeout_s)
         if remaining or self._delivery_errors:
             errors = "; ".join(self._delivery_errors[:3])
@@ -312,21 +337,32 @@ class Runner:
             )
         self._count_delivered()
 
-    def _commit(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
-        for tp in next_offsets(positions):
-            self._pending[(tp.topic, tp.partition)] = tp.offset
-        if time.monotonic() - self._last_commit >= self.config.commit_interval_s:
-            self._commit_pending()
+    def _commit_delivered(
+        self, only: set[tuple[str, int]] | None = None, asynchronous: bool = False
+    ) -> None:
+        """Wait for the outputs still in flight, then commit (``_commit_pending``)."""
+        if self._produced or self._unreported:
+            self._flush_or_die()
+        self._commit_pending(only, asynchronous)
 
-    def _commit_pending(self, only: set[tuple[str, int]] | None = None) -> None:
-        """Commit delivered batches' offsets; keep them if the group is mid-rebalance."""
+    def _commit_pending(
+        self, only: set[tuple[str, int]] | None = None, asynchronous: bool = False
+    ) -> None:
+        """Commit delivered batches' offsets; keep them if the group is mid-rebalance.
+
+        An asynchronous commit's outcome is not awaited: its offsets are committed again, and
+        waited for, by the next synchronous commit of their partitions (when the stream goes
+        quiet, at a revoke, at a stop). A lost one only replays delivered events.
+        """
         keys = [k for k in self._pending if only is None or k in only]
-        if not keys:
+        unsure = {} if asynchronous else self._unconfirmed(only)
+        if not keys and not unsure:
             return
-        offsets = [TopicPartition(t, p, self._pending[(t, p)]) for t, p in keys]
+        chosen = unsure | {k: self._pending[k] for k in keys}
+        offsets = [TopicPartition(t, p, o) for (t, p), o in chosen.items()]
         self._last_commit = time.monotonic()
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as exc:
             code = exc.args[0].code()
             if code in (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION):
@@ -337,12 +373,23 @@ class Runner:
             log.info("offsets not committed (%s); the batch will be replayed", exc)
             for key in keys:
                 self._pending.pop(key, None)
+            for key in unsure:
+                self._sent.pop(key, None)
             return  # slow suspects stay known: the replayed batch isolates them (R5)
         for key in keys:
             self._pending.pop(key, None)
+        if asynchronous:
+            self._sent.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
+            return
+        for key in unsure:
+            self._sent.pop(key, None)
         if self._slow:  # committed past them: they will not come back
             done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
             self._slow = {k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)}
+
+    def _unconfirmed(self, only: set[tuple[str, int]] | None) -> dict[tuple[str, int], int]:
+        """Offsets sent asynchronously (of the partitions in ``only``), outcome unknown."""
+        return {k: o for k, o in self._sent.items() if only is None or k in only}
 
     def _settle_deferred_commits(self) -> None:
         """Commit what a rebalance deferred before leaving, or a clean stop would duplicate it.
@@ -352,19 +399,19 @@ class Runner:
         """
         self._commit_pending()
         deadline = time.monotonic() + DEFERRED_COMMIT_WAIT_S
-        while self._pending and time.monotonic() < deadline:
+        while (self._pending or self._sent) and time.monotonic() < deadline:
             self.consumer.consume(num_messages=1, timeout=0.2)
             self._commit_pending()
-        if self._pending:
+        if self._pending or self._sent:
             log.warning(
                 "offsets of %d partitions still uncommitted at shutdown (group rebalancing); "
                 "their last batch will be replayed",
-                len(self._pending),
+                len(self._pending.keys() | self._sent.keys()),
             )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Before partitions move to another member, commit what was delivered for them."""
-        self._commit_pending({(tp.topic, tp.partition) for tp in partitions})
+        self._commit_delivered({(tp.topic, tp.partition) for tp in partitions})
         self.lag.forget((tp.topic, tp.partition) for tp in partitions)
 
     def _dead_letter(

@@ -160,9 +160,12 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
         consumer_conf["group.instance.id"] = settings.instance_id
     exactly_once = settings.processing_guarantee == "exactly_once"
     tx_id = f"{settings.group_id}-{_instance_id(settings)}"
-    # Only failed deliveries are reported: the runner flushes each batch and counts it then.
+    # Only failed deliveries are reported: the runner flushes once per commit interval and
+    # counts what was produced since then.
     transactions = {"transactional_id": tx_id} if exactly_once else {}
-    producer_conf = kafka.producer(delivery_report_only_error=True, **transactions)
+    producer_conf = kafka.producer(
+        delivery_report_only_error=True, linger_ms=settings.linger_ms, **transactions
+    )
     runner_cls = TransactionalRunner if exactly_once else Runner
     runner = runner_cls(
         RunnerConfig(

@@ -22,6 +22,10 @@ class ScorerSettings(CommonSettings):
     max_wait_ms: int = 0  # 0: score what has arrived (batches fill by themselves under load)
     # Delivered offsets are committed at most this often; a crash replays up to this much.
     commit_interval_ms: int = 100
+    # How long the producer waits to fill a request. Predictions are not flushed per batch
+    # (only once per commit interval), so this wait would be in every prediction's latency;
+    # under load requests fill anyway while earlier ones are in flight.
+    linger_ms: float = 0.0
     processing_guarantee: str = "at_least_once"
     max_poll_interval_ms: int = 300_000
     trusted_keys_dir: str = ""  # default: <var_dir>/keys
@@ -34,5 +38,12 @@ class ScorerSettings(CommonSettings):
                 f"processing_guarantee must be one of {GUARANTEES}, "
                 f"not {self.processing_guarantee!r}"
             )
-        if self.batch_size < 1 or self.max_wait_ms < 0 or self.commit_interval_ms < 0:
-            raise ValueError("batch_size must be >= 1, max_wait_ms and commit_interval_ms >= 0")
+        if (
+            self.batch_size < 1
+            or self.max_wait_ms < 0
+            or self.commit_interval_ms < 0
+            or self.linger_ms < 0
+        ):
+            raise ValueError(
+                "batch_size must be >= 1, max_wait_ms, commit_interval_ms and linger_ms >= 0"
+            )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -450,13 +451,77 @@ def test_a_batch_takes_what_has_arrived_without_waiting():
     assert log == [("consume", 500, 0), ("consume", 1, 0.5)]  # waits for a first message only
 
 
+class ModeConsumer(FakeConsumer):
+    """Records whether each commit was asynchronous."""
+
+    def __init__(self, log):
+        super().__init__(log)
+        self.modes = []
+
+    def commit(self, offsets=None, asynchronous=True):
+        self.modes.append(asynchronous)
+        super().commit(offsets=offsets, asynchronous=asynchronous)
+
+
 def test_a_commit_interval_holds_offsets_until_it_elapses_or_the_stream_is_quiet():
     runner, log, _ = make(Upper())
+    runner.consumer = consumer = ModeConsumer(log)
     runner.config = dataclasses.replace(runner.config, commit_interval_s=60.0)
     runner.process([Msg("in", 0, 1, b"a")])
     runner.process([Msg("in", 0, 2, b"b")])
     runner.process([Msg("in", 1, 7, b"c")])
-    commits = [e for e in log if e[0] == "commit"]
-    assert commits == [("commit", [("in", 0, 2)])]  # the first batch; then held back
-    runner._commit_pending()  # what the loop does when nothing arrived
-    assert log[-1] == ("commit", [("in", 0, 3), ("in", 1, 8)])
+    kinds = [e[0] for e in log]
+    # The first batch is flushed and committed without waiting for the commit; the next two
+    # go out without a flush, their offsets held back.
+    assert kinds == ["produce", "flush", "commit", "produce", "produce"], log
+    assert log[2] == ("commit", [("in", 0, 2)]) and consumer.modes == [True]
+    runner._commit_delivered()  # what the loop does when nothing arrived
+    assert [e[0] for e in log[5:]] == ["flush", "commit"], "delivered before committed"
+    # Waited for this time, with the unconfirmed first commit sent again.
+    assert log[-1] == ("commit", [("in", 0, 3), ("in", 1, 8)]) and consumer.modes[-1] is False
+    runner._commit_delivered()
+    assert log[-1] == ("commit", [("in", 0, 3), ("in", 1, 8)]), "nothing left: no new commit"
+    assert len(consumer.modes) == 2
+
+
+def test_outputs_undelivered_under_an_interval_stop_the_runner_before_any_commit():
+    runner, log, registry = make(Upper(), fail=True)
+    runner.consumer = ModeConsumer(log)
+    runner.config = dataclasses.replace(runner.config, commit_interval_s=60.0)
+    runner._last_commit = time.monotonic()  # the interval has just begun
+    runner.process([Msg("in", 0, 1, b"a")])
+    assert [e[0] for e in log] == ["produce"]
+    with pytest.raises(FatalError):
+        runner._commit_delivered()
+    assert not [e for e in log if e[0] == "commit"]
+    produced = {"service": "t", "topic": "out"}
+    assert not registry.get_sample_value("streamops_messages_produced_total", produced)
+
+
+def test_a_stop_with_undelivered_outputs_commits_only_what_was_delivered():
+    runner, log, _ = make(Upper())
+    runner.consumer = consumer = ModeConsumer(log)
+    consumer.close = lambda: log.append(("close",))
+    runner.config = dataclasses.replace(runner.config, commit_interval_s=60.0)
+    runner.process([Msg("in", 0, 1, b"a")])  # flushed and committed (asynchronously)
+    runner.producer.fail = True
+    runner.process([Msg("in", 0, 2, b"b")])  # its output will fail
+    runner._shutdown()
+    assert log[-2] == ("commit", [("in", 0, 2)]), "the delivered batch only, waited for"
+    assert consumer.modes == [True, False] and log[-1] == ("close",)
+
+
+def test_a_revoke_commits_its_partitions_delivered_and_unconfirmed_offsets():
+    from confluent_kafka import TopicPartition
+
+    runner, log, _ = make(Upper())
+    runner.consumer = consumer = ModeConsumer(log)
+    runner.config = dataclasses.replace(runner.config, commit_interval_s=60.0)
+    runner.process([Msg("in", 0, 1, b"a"), Msg("in", 1, 4, b"b")])  # committed asynchronously
+    runner.process([Msg("in", 1, 5, b"c")])  # not yet flushed
+    log.clear()
+    runner._on_revoke(consumer, [TopicPartition("in", 1)])
+    assert log == [("flush",), ("commit", [("in", 1, 6)])] and consumer.modes[-1] is False
+    log.clear()
+    runner._commit_delivered()  # partition 0's asynchronous commit is confirmed now
+    assert log == [("commit", [("in", 0, 2)])]
