@@ -76,7 +76,11 @@ fetch() {
 }
 
 # -cp is quoted: java itself expands the trailing '*' to every jar in the folder.
-JAVA_ARGS=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+# The collector settings are those of Kafka's own start scripts (kafka-run-class.sh): short
+# young pauses, since every pause is in the latency of whatever crosses the broker then.
+JAVA_ARGS=(-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+  -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent
+  -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
   -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dkafka.logs.dir="$LOG_DIR" -cp "$LIBS/*")
 
 write_config() {
