@@ -4,6 +4,9 @@ The drift service reads a Prediction for every event. Per record, the hand-writt
 (``hot_codecs``) spends ~4 us; here a batch's messages are read field by field for all of them
 (``columnar``), through a *layout* learned from a decoded record: its model-specific middle
 (deployment, model name, version, model id, role, served) and the keys of its probability map.
+What the drift service uses of each is handed out as a ``PredictionTuple`` (``as_tuple`` makes
+the same from a decoded record): a tuple is built straight from the columns, where a record
+dict per row was a sixth of the service's time.
 
 Only the plainest bodies are taken: our header, an association id and a predicted label under
 64 ASCII bytes without NUL (or a finite number, or none), the learned middle, the learned
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -33,10 +37,30 @@ from services.common.columnar import (
     short_ascii,
     texts,
 )
-from services.common.hot_codecs import middle_bytes, prediction_record, write_long, write_string
+from services.common.hot_codecs import middle_bytes, write_long, write_string
 from services.common.serde import Serde
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+# (association id, deployment, model id, model version, served, prediction, probability map's
+# keys, its values in that order, event time)
+PredictionTuple = tuple[str, str, str, int, bool, Any, tuple[str, ...], tuple[float, ...], int]
+
+
+def as_tuple(record: Mapping[str, Any]) -> PredictionTuple:
+    """What the drift service uses of a decoded Prediction record."""
+    probabilities = record.get("probabilities") or {}
+    return (
+        record["association_id"],
+        record["deployment"],
+        str(record["model_id"]),
+        int(record["model_version"]),
+        bool(record["served"]),
+        record.get("prediction"),
+        tuple(probabilities),
+        tuple(probabilities.values()),
+        int(record["event_time"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -72,10 +96,10 @@ def _layout(record: Mapping[str, Any]) -> _Layout | None:
 
 @dataclass(frozen=True)
 class PredictionRows:
-    """The Predictions of one layout taken from a batch: their indices and records."""
+    """The Predictions of one layout taken from a batch: their indices and tuples."""
 
     rows: np.ndarray  # indices into the batch, ascending
-    records: list[dict[str, Any]]
+    tuples: list[PredictionTuple]
 
 
 class PredictionColumnsReader:
@@ -124,7 +148,7 @@ class PredictionColumnsReader:
                 keep = block[0] & (block[1] == (starts + lengths)[rows])
                 if keep.any():
                     done[rows[keep]] = True
-                    out.append(PredictionRows(rows[keep], _records(layout, keep, block[2:])))
+                    out.append(PredictionRows(rows[keep], _tuples(layout, keep, block[2:])))
         return out, np.flatnonzero(~done).tolist()
 
 
@@ -170,21 +194,26 @@ def _read(
     return ok, pos, ids, predictions, probabilities, overridden == 1, fields
 
 
-def _records(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """The kept rows as the records the per-message decoder gives."""
-    ids, predictions, probabilities, overridden, fields = block
-    names = layout.names
-    columns = [
-        ids[keep].tolist(),
-        predictions[keep].tolist(),
-        *(c[keep].tolist() for c in probabilities),
-        overridden[keep].tolist(),
-        *(f[keep].tolist() for f in fields),
-    ]
-    middle, k = layout.values, len(names)
-    return [
-        prediction_record(
-            row[0], middle, row[1], dict(zip(names, row[2 : 2 + k], strict=True)), [], *row[2 + k :]
+def _tuples(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[PredictionTuple]:
+    """The kept rows as ``as_tuple`` makes them of the records the per-message decoder gives."""
+    ids, predictions, probabilities, _overridden, fields = block
+    n = int(keep.sum())
+    _length, deployment, _name, version, model_id, _role, served = layout.values
+    if probabilities:
+        values: Any = zip(*(c[keep].tolist() for c in probabilities), strict=True)
+    else:
+        values = repeat((), n)
+    return list(
+        zip(
+            ids[keep].tolist(),
+            repeat(deployment, n),
+            repeat(str(model_id), n),
+            repeat(int(version), n),
+            repeat(bool(served), n),
+            predictions[keep].tolist(),
+            repeat(layout.names, n),
+            values,
+            fields[0][keep].tolist(),
+            strict=True,
         )
-        for row in zip(*columns, strict=True)
-    ]
+    )

@@ -37,7 +37,7 @@ from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import StandardMetrics, serve_metrics
-from services.common.prediction_columns import PredictionColumnsReader
+from services.common.prediction_columns import PredictionColumnsReader, PredictionTuple, as_tuple
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import TopicFollower
 from services.common.topics import TopicNamer
@@ -221,8 +221,8 @@ class DriftLoop:
                     inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
-        for record in self._read_predictions(predictions):
-            inputs[record["deployment"]][self.predictions].append(record)
+        for row in self._read_predictions(predictions):
+            inputs[row[1]][self.predictions].append(row)
         # The join read goes behind the previous batch's transaction on the same connection,
         # so it sees that transaction's writes; Redis runs both while the events are decoded.
         keys = self._join_keys(inputs)
@@ -270,19 +270,19 @@ class DriftLoop:
             self.publisher.dead_letter(coords, msg.key(), value, poison)
             return None
 
-    def _read_predictions(self, msgs: list[Message]) -> list[dict[str, Any]]:
+    def _read_predictions(self, msgs: list[Message]) -> list[PredictionTuple]:
         """A batch's predictions in batch order: read as columns, the others one by one."""
         blocks, rest = self.prediction_columns.read([m.value() or b"" for m in msgs])
         if not rest and len(blocks) == 1:
-            return blocks[0].records
-        found = [(int(i), r) for b in blocks for i, r in zip(b.rows, b.records, strict=True)]
+            return blocks[0].tuples
+        found = [(int(i), t) for b in blocks for i, t in zip(b.rows, b.tuples, strict=True)]
         for i in rest:
             record = self._decode(msgs[i])
             if record is not None:
                 self.prediction_columns.learn(record)  # its layout is read as columns next time
-                found.append((i, record))
+                found.append((i, as_tuple(record)))
         found.sort(key=lambda item: item[0])
-        return [r for _, r in found]
+        return [t for _, t in found]
 
     def _read_events(self, msgs: list[Message]) -> Iterator[tuple[str, EventPart]]:
         """A batch's events by deployment: blocks read as columns, the others one by one."""
@@ -297,13 +297,16 @@ class DriftLoop:
 
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> JoinKeys:
         """The join keys of each deployment's predictions and actuals, in their order."""
-        return {
-            (deployment, topic): [
-                self.joins.key(deployment, r["association_id"]) for r in by_topic[topic]
+        key = self.joins.key
+        keys: JoinKeys = {}
+        for deployment, by_topic in inputs.items():
+            keys[(deployment, self.predictions)] = [
+                key(deployment, row[0]) for row in by_topic[self.predictions]
             ]
-            for deployment, by_topic in inputs.items()
-            for topic in (self.predictions, self.actuals)
-        }
+            keys[(deployment, self.actuals)] = [
+                key(deployment, r["association_id"]) for r in by_topic[self.actuals]
+            ]
+        return keys
 
     def _monitor(self, deployment: str) -> tuple[DeploymentMonitor | None, list[ClosedWindow]]:
         ref = self.book.get(deployment)
@@ -336,7 +339,7 @@ class DriftLoop:
             self.metrics.unmonitored.inc(sum(map(_count, by_topic.values())))
             return closed
         m.add_event_parts(by_topic[self.events])
-        late = m.add_predictions(
+        late = m.add_prediction_tuples(
             by_topic[self.predictions], keys.get((deployment, self.predictions), []), joiner
         )
         self.metrics.late.labels("prediction").inc(late)

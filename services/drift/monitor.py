@@ -15,6 +15,7 @@ from typing import Any, Self
 import numpy as np
 
 from services.common.event_columns import EventColumns
+from services.common.prediction_columns import PredictionTuple, as_tuple
 from services.drift.aggregate import WindowAggregate, WindowFigures
 from services.drift.detectors import ErrorStreamDetector
 from services.drift.hysteresis import Key, ThresholdEvaluator, Transition
@@ -174,6 +175,12 @@ class DeploymentMonitor:
         self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], joiner: Joiner
     ) -> int:
         """Add Prediction records (deduplicated by the join store); returns how many were late."""
+        return self.add_prediction_tuples([as_tuple(r) for r in rows], keys, joiner)
+
+    def add_prediction_tuples(
+        self, rows: Sequence[PredictionTuple], keys: Sequence[str], joiner: Joiner
+    ) -> int:
+        """``add_predictions`` of the predictions as ``prediction_columns`` hands them out."""
         ref, late = self.reference, 0
         champion, positive = ref.model_id, ref.positive
         classify = ref.task == "classification"
@@ -181,20 +188,18 @@ class DeploymentMonitor:
         served: dict[int, tuple[Window[WindowAggregate], list[dict[str, Any]]]] = {}
         joined: list[Joined] = []
         for row, key in zip(rows, keys, strict=True):
-            model_id = str(row["model_id"])
-            event_time = int(row["event_time"])
+            _aid, _deployment, model_id, version, was_served, pred, names, values, event_time = row
             win = None
-            if row["served"] and model_id == champion:
+            if was_served and model_id == champion:
                 win = window_at(event_time)
                 if win is None:
                     late += 1
-            pred = row.get("prediction")
             payload = {
                 "y": label_text(pred) if classify and pred is not None else pred,
-                "q": None if positive is None else (row.get("probabilities") or {}).get(positive),
+                "q": values[names.index(positive)] if positive in names else None,
                 "t": event_time,
-                "v": int(row["model_version"]),
-                "s": bool(row["served"]),
+                "v": version,
+                "s": was_served,
                 "w": None if win is None else win.seq,
             }
             rows_joined = store(key, model_id, payload)

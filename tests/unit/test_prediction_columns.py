@@ -7,7 +7,7 @@ import random
 import pytest
 
 from services.common.errors import PoisonMessage
-from services.common.prediction_columns import PredictionColumnsReader
+from services.common.prediction_columns import PredictionColumnsReader, as_tuple
 from services.common.serde import Serde
 from tests.avro_samples import SCHEMAS, mutations, prediction
 
@@ -32,18 +32,18 @@ def plain(rng: random.Random) -> dict:
 
 
 def check_batch(codec: Serde, reader: PredictionColumnsReader, batch: list[bytes]) -> int:
-    """Every row taken decodes to the same record; every row is taken or returned."""
+    """Every row taken is what the decoded record gives; every row is taken or returned."""
     blocks, rest = reader.read(batch)
     taken = [int(i) for b in blocks for i in b.rows]
     assert sorted(taken + rest) == list(range(len(batch)))
     for b in blocks:
-        assert list(b.rows) == sorted(b.rows) and len(b.records) == len(b.rows)
-        for i, record in zip(b.rows, b.records, strict=True):
+        assert list(b.rows) == sorted(b.rows) and len(b.tuples) == len(b.rows)
+        for i, row in zip(b.rows, b.tuples, strict=True):
             try:
-                want = codec.decode(batch[i], expected="Prediction")[1]
+                want = as_tuple(codec.decode(batch[i], expected="Prediction")[1])
             except PoisonMessage:
                 raise AssertionError(f"taken but refused: {batch[i].hex()}") from None
-            assert repr(record) == repr(want), batch[i].hex()  # repr: -0.0, types, key order
+            assert repr(row) == repr(want), batch[i].hex()  # repr: -0.0, types, key order
     return len(taken)
 
 
