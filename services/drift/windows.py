@@ -71,8 +71,8 @@ class Windows(Generic[A]):
 
     def newest(self) -> Window[A]:
         """The newest open window (opened at the watermark when none is open)."""
-        if self.open:
-            return self.open[max(self.open)]
+        if self.open:  # kept sorted by start: the newest is the last
+            return self.open[next(reversed(self.open))]
         if self.count:
             return self._window(self.next_seq)
         mark = self.watermark or 0
@@ -166,3 +166,4 @@ class Windows(Generic[A]):
             self.open[int(key)] = Window(int(seq), int(start), int(end), aggregate(agg))
             if self.count:
                 self._counts[int(seq)] = int(n)
+        self.open = dict(sorted(self.open.items()))
