@@ -20,7 +20,7 @@ from typing import Any, Self
 import numpy as np
 
 from services.common.errors import ConfigError
-from services.drift.statistics.binning import Values, categorical_values, numeric_values
+from services.drift.statistics.binning import Values, category_tally, numeric_values
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ class FeatureQuality:
             if lo is None or hi is None:
                 raise ConfigError(f"feature {self.name!r}: numeric baseline needs min and max")
             self.low, self.high = float(lo) - self.margin, float(hi) + self.margin
-            self.categories = np.empty(0, dtype=str)
+            self._known: frozenset[str] = frozenset()
         elif self.kind == "categorical":
-            self.categories = np.array(sorted(str(c) for c in (baseline.get("categories") or {})))
+            self._known = frozenset(str(c) for c in (baseline.get("categories") or {}))
         else:
             raise ConfigError(f"feature {self.name!r}: unknown kind {self.kind!r}")
         self.count = 0
@@ -64,10 +64,10 @@ class FeatureQuality:
             self.missing += int(x.size - present.size)
             self.out_of_range += int(np.count_nonzero((present < self.low) | (present > self.high)))
             return
-        present, missing = categorical_values(values)
-        self.count += int(present.size) + missing
+        tally, missing = category_tally(values)
+        self.count += sum(tally.values()) + missing
         self.missing += missing
-        self.unseen += int(np.count_nonzero(~np.isin(present, self.categories)))
+        self.unseen += sum(n for text, n in tally.items() if text not in self._known)
 
     def get(self) -> Quality:
         """The window's quality figures."""
