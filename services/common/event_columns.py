@@ -26,8 +26,8 @@ from services.common.columnar import (
     MAX_LAYOUTS,
     MIN_BATCH,
     byte,
-    doubles,
     equal,
+    gather,
     joined,
     longs,
     short_ascii,
@@ -50,12 +50,45 @@ class EventColumns:
 
 
 @dataclass(frozen=True)
+class _NumericRun:
+    """Consecutive numeric features: their keys and doubles, read with two gathers."""
+
+    names: tuple[str, ...]
+    fixed: np.ndarray  # offsets of the key and branch bytes in the run
+    expected: np.ndarray  # those bytes
+    values: np.ndarray  # offsets of the doubles' bytes, 8 per feature
+    size: int  # bytes in the run
+
+
+Step = tuple[str, str, np.ndarray] | _NumericRun  # (name, kind, key and branch bytes) or a run
+
+
+@dataclass(frozen=True)
 class _Layout:
     deployment: str
     prefix: np.ndarray  # the deployment's bytes (after the association id)
     count: np.ndarray  # the feature map's block count
-    steps: tuple[tuple[str, str, np.ndarray], ...]  # (name, kind, key and branch bytes)
+    steps: tuple[Step, ...]
     signature: tuple[Any, ...]
+
+
+def _numeric_run(keys: list[tuple[str, bytes]]) -> _NumericRun:
+    fixed: list[int] = []
+    values: list[int] = []
+    expected = bytearray()
+    size = 0
+    for _name, key in keys:
+        fixed += range(size, size + len(key))
+        expected += key
+        values += range(size + len(key), size + len(key) + 8)
+        size += len(key) + 8
+    return _NumericRun(
+        tuple(name for name, _ in keys),
+        np.array(fixed, dtype=np.int64),
+        np.frombuffer(bytes(expected), dtype=np.uint8),
+        np.array(values, dtype=np.int64),
+        size,
+    )
 
 
 def _signature(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -65,23 +98,30 @@ def _signature(record: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _layout(record: Mapping[str, Any]) -> _Layout | None:
-    steps = []
+    steps: list[Step] = []
+    run: list[tuple[str, bytes]] = []  # numeric features not yet in a step
     for name, value in record["features"].items():
         if value.__class__ is float:
-            kind, branch = _NUMERIC, b"\x02"
-        elif value.__class__ is str:
+            run.append((name, write_string(name) + b"\x02"))
+            continue
+        if value.__class__ is str:
             kind, branch = _TEXT, b"\x04"
         elif value is None:
             kind, branch = _NULL, b"\x00"
         else:
             return None
+        if run:
+            steps.append(_numeric_run(run))
+            run = []
         key = write_string(name) + branch
         steps.append((name, kind, np.frombuffer(key, dtype=np.uint8)))
+    if run:
+        steps.append(_numeric_run(run))
     deployment = record["deployment"]
     return _Layout(
         deployment,
         np.frombuffer(write_string(deployment), dtype=np.uint8),
-        np.frombuffer(write_long(len(steps)), dtype=np.uint8),
+        np.frombuffer(write_long(len(record["features"])), dtype=np.uint8),
         tuple(steps),
         _signature(record),
     )
@@ -151,15 +191,19 @@ class EventColumnsReader:
         ok &= equal(buf, pos, layout.count)
         pos = pos + layout.count.size
         columns: dict[str, tuple[str, np.ndarray]] = {}
-        for name, kind, key in layout.steps:
+        for step in layout.steps:
+            if isinstance(step, _NumericRun):
+                ok &= (gather(buf, pos, step.fixed) == step.expected).all(axis=1)
+                values = np.ascontiguousarray(gather(buf, pos, step.values)).view("<f8")
+                ok &= np.isfinite(values).all(axis=1)
+                for j, name in enumerate(step.names):
+                    columns[name] = (_NUMERIC, values[:, j])
+                pos = pos + step.size
+                continue
+            name, kind, key = step
             ok &= equal(buf, pos, key)
             pos = pos + key.size
-            if kind == _NUMERIC:
-                values = doubles(buf, pos)
-                ok &= np.isfinite(values)
-                columns[name] = (kind, values)
-                pos = pos + 8
-            elif kind == _TEXT:
+            if kind == _TEXT:
                 taken, length, chars = short_ascii(buf, pos)
                 ok &= taken
                 columns[name] = (kind, chars)  # made text once the rows are known
