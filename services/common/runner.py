@@ -139,6 +139,7 @@ class Runner:
                 "; ".join(self._delivery_errors[:3]) or "timeout",
             )
             self._produced.clear()  # not committable: the next owner replays them
+            self._unreported.clear()  # nor counted as produced
         else:
             self._count_delivered()
         self._settle_deferred_commits()

@@ -509,6 +509,10 @@ def test_a_stop_with_undelivered_outputs_commits_only_what_was_delivered():
     runner._shutdown()
     assert log[-2] == ("commit", [("in", 0, 2)]), "the delivered batch only, waited for"
     assert consumer.modes == [True, False] and log[-1] == ("close",)
+    from confluent_kafka import TopicPartition
+
+    runner._on_revoke(consumer, [TopicPartition("in", 0)])  # as a rebalance while stopping
+    assert log[-1] == ("close",), "the failed outputs are neither flushed again nor committed"
 
 
 def test_a_revoke_commits_its_partitions_delivered_and_unconfirmed_offsets():
