@@ -33,7 +33,8 @@ def category_tally(values: Values) -> tuple[dict[str, int], int]:
     """How often each present value occurs (as text), and how many were missing (None or NaN).
 
     A count by hashing: a window's categorical column has a handful of distinct values, and
-    converting every value to a numpy string to sort them cost ~7x as much.
+    converting every value to a numpy string to sort them cost ~5x as much (1,000 values: ~130
+    us against ~26 us).
     """
     tally: dict[str, int] = {}
     missing = 0
