@@ -229,12 +229,18 @@ class DriftLoop:
         fetch = self.joins.request(k for of_topic in keys.values() for k in of_topic)
         for deployment, part in self._read_events(events):
             inputs[deployment][self.events].append(part)
+        # Events need nothing from Redis: they go into their windows before the wait for it. A
+        # failed commit still discards all of this (the state reloads from Redis).
+        begun = {d: self._apply_events(d, by_topic) for d, by_topic in inputs.items()}
         self.store.settle()
         joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
         dirty = []
         for deployment, by_topic in inputs.items():
-            closed.extend(self._apply(deployment, by_topic, keys, joiner))
+            m, switched = begun[deployment]
+            closed.extend(switched)
+            if m is not None:
+                closed.extend(self._apply_joined(m, deployment, by_topic, keys, joiner))
             if deployment in self.monitors:
                 dirty.append(deployment)
         self.publisher.windows(closed)
@@ -331,14 +337,27 @@ class DriftLoop:
             return m, m.switch(ref)
         return m, []
 
-    def _apply(
-        self, deployment: str, by_topic: dict[str, list[Any]], keys: JoinKeys, joiner: Joiner
-    ) -> list[ClosedWindow]:
+    def _apply_events(
+        self, deployment: str, by_topic: dict[str, list[Any]]
+    ) -> tuple[DeploymentMonitor | None, list[ClosedWindow]]:
+        """A deployment's monitor (None: not monitored) with the batch's events added, and the
+        windows a reference switch closed."""
         m, closed = self._monitor(deployment)
         if m is None:
             self.metrics.unmonitored.inc(sum(map(_count, by_topic.values())))
-            return closed
-        m.add_event_parts(by_topic[self.events])
+        else:
+            m.add_event_parts(by_topic[self.events])
+        return m, closed
+
+    def _apply_joined(
+        self,
+        m: DeploymentMonitor,
+        deployment: str,
+        by_topic: dict[str, list[Any]],
+        keys: JoinKeys,
+        joiner: Joiner,
+    ) -> list[ClosedWindow]:
+        """Add the batch's predictions and actuals (after the events); the windows now due."""
         late = m.add_prediction_tuples(
             by_topic[self.predictions], keys.get((deployment, self.predictions), []), joiner
         )
@@ -352,7 +371,7 @@ class DriftLoop:
             if rows:
                 joined.extend(rows)
         m.add_joined(joined)
-        return closed + m.close_due()
+        return m.close_due()
 
 
 def _count(items: list[Any]) -> int:
