@@ -190,7 +190,7 @@ class DriftLoop:
 
         Predictions and actuals are decoded first (the events and predictions of the batch as
         columns where they can be): their join entries are read from Redis while the events are
-        decoded.
+        decoded and added to their windows.
         """
         started = time.perf_counter()
         positions: dict[tuple[str, int], int] = {}
