@@ -86,6 +86,21 @@ def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis
     assert store.load().offsets == {("events", 0): 3}
 
 
+def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(
+    redis_client, namespace
+):
+    """One MGET for a batch's ids, each read once, missing ones left out."""
+    line = RedisLine(redis_client)
+    joins = JoinStore(line, namespace, 60)
+    keys = [joins.key("credit", f"id-{i}") for i in range(2600)]
+    present = {0, 999, 1000, 1001, 1999, 2000, 2599}
+    for i in present:
+        redis_client.set(keys[i], f"entry {i}")
+    want = {keys[i]: f"entry {i}".encode() for i in present}
+    assert joins.fetch(keys + keys[:3]) == want  # a repeated id is read once
+    assert joins.fetch([]) == {}
+
+
 def test_a_rolled_back_redis_is_noticed_and_nothing_is_written(redis_client, namespace):
     store = StateStore(redis_client, RedisLine(redis_client), namespace)
     store.write(store.prepare({"credit": {"v": 1}}, {("events", 0): 1}))
