@@ -10,6 +10,7 @@ the reader refuses the message at the end, where its position must equal its bod
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -104,3 +105,47 @@ def longs(
     zigzag = (((raw & np.uint64(0x7F)) << shifts) * inside).sum(axis=1, dtype=np.uint64)
     value = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
     return ok, value, used
+
+
+@dataclass(frozen=True)
+class DoublesTemplate:
+    """Fixed bytes with doubles between them (map keys and their values), read with two gathers."""
+
+    fixed: np.ndarray  # offsets of the fixed bytes
+    expected: np.ndarray  # those bytes
+    slots: np.ndarray  # offsets of the doubles' bytes, 8 each
+    size: int  # bytes in all
+
+    @classmethod
+    def of(cls, pieces: Sequence[bytes | None]) -> DoublesTemplate:
+        """The template of these pieces in order: fixed bytes, or ``None`` for a double."""
+        fixed: list[int] = []
+        slots: list[int] = []
+        expected = bytearray()
+        size = 0
+        for piece in pieces:
+            if piece is None:
+                slots += range(size, size + 8)
+                size += 8
+            else:
+                fixed += range(size, size + len(piece))
+                expected += piece
+                size += len(piece)
+        return cls(
+            np.array(fixed, dtype=np.int64),
+            np.frombuffer(bytes(expected), dtype=np.uint8),
+            np.array(slots, dtype=np.int64),
+            size,
+        )
+
+
+def template_doubles(
+    buf: np.ndarray, pos: np.ndarray, template: DoublesTemplate
+) -> tuple[np.ndarray, np.ndarray]:
+    """(taken, doubles by row and slot) of the template at each position: taken when its fixed
+    bytes are there and its doubles are finite."""
+    ok = (gather(buf, pos, template.fixed) == template.expected).all(axis=1)
+    if not template.slots.size:
+        return ok, np.zeros((pos.size, 0))
+    values = np.ascontiguousarray(gather(buf, pos, template.slots)).view("<f8")
+    return ok & np.isfinite(values).all(axis=1), values

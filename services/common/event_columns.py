@@ -25,12 +25,13 @@ import numpy as np
 from services.common.columnar import (
     MAX_LAYOUTS,
     MIN_BATCH,
+    DoublesTemplate,
     byte,
     equal,
-    gather,
     joined,
     longs,
     short_ascii,
+    template_doubles,
     texts,
 )
 from services.common.hot_codecs import write_long, write_string
@@ -51,13 +52,10 @@ class EventColumns:
 
 @dataclass(frozen=True)
 class _NumericRun:
-    """Consecutive numeric features: their keys and doubles, read with two gathers."""
+    """Consecutive numeric features: their names, and their keys and doubles as a template."""
 
     names: tuple[str, ...]
-    fixed: np.ndarray  # offsets of the key and branch bytes in the run
-    expected: np.ndarray  # those bytes
-    values: np.ndarray  # offsets of the doubles' bytes, 8 per feature
-    size: int  # bytes in the run
+    template: DoublesTemplate
 
 
 Step = tuple[str, str, np.ndarray] | _NumericRun  # (name, kind, key and branch bytes) or a run
@@ -73,22 +71,8 @@ class _Layout:
 
 
 def _numeric_run(keys: list[tuple[str, bytes]]) -> _NumericRun:
-    fixed: list[int] = []
-    values: list[int] = []
-    expected = bytearray()
-    size = 0
-    for _name, key in keys:
-        fixed += range(size, size + len(key))
-        expected += key
-        values += range(size + len(key), size + len(key) + 8)
-        size += len(key) + 8
-    return _NumericRun(
-        tuple(name for name, _ in keys),
-        np.array(fixed, dtype=np.int64),
-        np.frombuffer(bytes(expected), dtype=np.uint8),
-        np.array(values, dtype=np.int64),
-        size,
-    )
+    pieces = [piece for _name, key in keys for piece in (key, None)]
+    return _NumericRun(tuple(name for name, _ in keys), DoublesTemplate.of(pieces))
 
 
 def _signature(record: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -193,12 +177,11 @@ class EventColumnsReader:
         columns: dict[str, tuple[str, np.ndarray]] = {}
         for step in layout.steps:
             if isinstance(step, _NumericRun):
-                ok &= (gather(buf, pos, step.fixed) == step.expected).all(axis=1)
-                values = np.ascontiguousarray(gather(buf, pos, step.values)).view("<f8")
-                ok &= np.isfinite(values).all(axis=1)
+                taken, values = template_doubles(buf, pos, step.template)
+                ok &= taken
                 for j, name in enumerate(step.names):
                     columns[name] = (_NUMERIC, values[:, j])
-                pos = pos + step.size
+                pos = pos + step.template.size
                 continue
             name, kind, key = step
             ok &= equal(buf, pos, key)

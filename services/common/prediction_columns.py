@@ -28,13 +28,14 @@ import numpy as np
 from services.common.columnar import (
     MAX_LAYOUTS,
     MIN_BATCH,
+    DoublesTemplate,
     byte,
     doubles,
     equal,
-    gather,
     joined,
     longs,
     short_ascii,
+    template_doubles,
     texts,
 )
 from services.common.hot_codecs import middle_bytes, write_long, write_string
@@ -67,30 +68,25 @@ def as_tuple(record: Mapping[str, Any]) -> PredictionTuple:
 class _Layout:
     middle: np.ndarray  # deployment .. served, as written
     values: tuple[Any, ...]  # as hot_codecs' reader keeps a middle: (length, deployment, ...)
-    probabilities: np.ndarray  # the map's count, keys and end, the doubles' places zeroed
+    probabilities: DoublesTemplate  # the map: its count, keys, doubles and end
     names: tuple[str, ...]  # the map's keys
-    places: tuple[int, ...]  # where each double starts in ``probabilities``
 
 
 def _layout(record: Mapping[str, Any]) -> _Layout | None:
     try:
         middle = middle_bytes(record)
         names = tuple(record["probabilities"])
-        probabilities, places = bytearray(write_long(len(names)) if names else b""), []
-        for name in names:
-            probabilities += write_string(name)
-            places.append(len(probabilities))
-            probabilities += bytes(8)
+        pieces = [write_long(len(names))] if names else []
+        pieces += [piece for name in names for piece in (write_string(name), None)]
     except Exception:  # noqa: BLE001 (a record the plain path does not take)
         return None
-    probabilities += b"\x00"  # the end of the map (an empty map is this byte alone)
+    pieces.append(b"\x00")  # the end of the map (an empty map is this byte alone)
     fields = ("deployment", "model_name", "model_version", "model_id", "role", "served")
     return _Layout(
         np.frombuffer(middle, dtype=np.uint8),
         (len(middle), *(record[k] for k in fields)),
-        np.frombuffer(bytes(probabilities), dtype=np.uint8),
+        DoublesTemplate.of(pieces),
         names,
-        tuple(places),
     )
 
 
@@ -170,16 +166,9 @@ def _read(
     if is_number.any():
         predictions[is_number] = numbers[is_number].tolist()
     pos = pos + np.where(is_text, 1 + length, 0) + np.where(is_number, 8, 0)
-    probs = layout.probabilities
-    fixed = np.ones(probs.size, dtype=bool)
-    for place in layout.places:
-        fixed[place : place + 8] = False
-    got = gather(buf, pos, np.flatnonzero(fixed))
-    ok &= (got == probs[fixed]).all(axis=1)
-    probabilities = [doubles(buf, pos + place) for place in layout.places]
-    for column in probabilities:
-        ok &= np.isfinite(column)
-    pos = pos + probs.size
+    taken, probabilities = template_doubles(buf, pos, layout.probabilities)
+    ok &= taken
+    pos = pos + layout.probabilities.size
     ok &= byte(buf, pos) == 0  # no humility flags
     overridden = byte(buf, pos + 1)
     ok &= overridden <= 1
@@ -199,10 +188,7 @@ def _tuples(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[P
     ids, predictions, probabilities, _overridden, fields = block
     n = int(keep.sum())
     _length, deployment, _name, version, model_id, _role, served = layout.values
-    if probabilities:
-        values: Any = zip(*(c[keep].tolist() for c in probabilities), strict=True)
-    else:
-        values = repeat((), n)
+    values = map(tuple, probabilities[keep].tolist())
     return list(
         zip(
             ids[keep].tolist(),
