@@ -67,7 +67,7 @@ def as_tuple(record: Mapping[str, Any]) -> PredictionTuple:
 @dataclass(frozen=True)
 class _Layout:
     middle: np.ndarray  # deployment .. served, as written
-    values: tuple[Any, ...]  # as hot_codecs' reader keeps a middle: (length, deployment, ...)
+    model: tuple[str, str, int, bool]  # deployment, model id, version, served: as_tuple's
     probabilities: DoublesTemplate  # the map: its count, keys, doubles and end
     names: tuple[str, ...]  # the map's keys
 
@@ -81,10 +81,14 @@ def _layout(record: Mapping[str, Any]) -> _Layout | None:
     except Exception:  # noqa: BLE001 (a record the plain path does not take)
         return None
     pieces.append(b"\x00")  # the end of the map (an empty map is this byte alone)
-    fields = ("deployment", "model_name", "model_version", "model_id", "role", "served")
     return _Layout(
         np.frombuffer(middle, dtype=np.uint8),
-        (len(middle), *(record[k] for k in fields)),
+        (
+            record["deployment"],
+            str(record["model_id"]),
+            int(record["model_version"]),
+            bool(record["served"]),
+        ),
         DoublesTemplate.of(pieces),
         names,
     )
@@ -140,18 +144,19 @@ class PredictionColumnsReader:
         for layout in list(self._layouts.values()):
             rows = np.flatnonzero(ok & ~done & equal(buf, pos, layout.middle))
             if rows.size:
-                block = _read(buf, layout, rows, pos[rows] + layout.middle.size, ids[rows])
-                keep = block[0] & (block[1] == (starts + lengths)[rows])
+                ok_rows, end, *columns = _read(buf, layout, rows, pos[rows] + layout.middle.size)
+                keep = ok_rows & (end == (starts + lengths)[rows])
                 if keep.any():
                     done[rows[keep]] = True
-                    out.append(PredictionRows(rows[keep], _tuples(layout, keep, block[2:])))
+                    taken = _tuples(layout, ids[rows[keep]], *(c[keep] for c in columns))
+                    out.append(PredictionRows(rows[keep], taken))
         return out, np.flatnonzero(~done).tolist()
 
 
 def _read(
-    buf: np.ndarray, layout: _Layout, rows: np.ndarray, pos: np.ndarray, ids: np.ndarray
-) -> tuple[Any, ...]:
-    """(taken, end, ids, predictions, probabilities, overridden, longs) of a layout's rows."""
+    buf: np.ndarray, layout: _Layout, rows: np.ndarray, pos: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """(taken, end, predictions, probabilities, event times) of a layout's rows."""
     branch = byte(buf, pos)
     pos = pos + 1
     ok = (branch == 0) | (branch == 2) | (branch == 4)
@@ -170,8 +175,7 @@ def _read(
     ok &= taken
     pos = pos + layout.probabilities.size
     ok &= byte(buf, pos) == 0  # no humility flags
-    overridden = byte(buf, pos + 1)
-    ok &= overridden <= 1
+    ok &= byte(buf, pos + 1) <= 1  # overridden: a boolean
     pos = pos + 2
     fields = []
     for most in (9, 9, 5, 9):  # event time, scored time, input partition, input offset
@@ -180,26 +184,30 @@ def _read(
         fields.append(value)
         pos = pos + used
     ok &= (fields[2] >= _INT_MIN) & (fields[2] <= _INT_MAX)
-    return ok, pos, ids, predictions, probabilities, overridden == 1, fields
+    return ok, pos, predictions, probabilities, fields[0]
 
 
-def _tuples(layout: _Layout, keep: np.ndarray, block: tuple[Any, ...]) -> list[PredictionTuple]:
-    """The kept rows as ``as_tuple`` makes them of the records the per-message decoder gives."""
-    ids, predictions, probabilities, _overridden, fields = block
-    n = int(keep.sum())
-    _length, deployment, _name, version, model_id, _role, served = layout.values
-    values = map(tuple, probabilities[keep].tolist())
+def _tuples(
+    layout: _Layout,
+    ids: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: np.ndarray,
+    times: np.ndarray,
+) -> list[PredictionTuple]:
+    """Rows read as ``as_tuple`` makes them of the records the per-message decoder gives."""
+    n = ids.size
+    deployment, model_id, version, served = layout.model
     return list(
         zip(
-            ids[keep].tolist(),
+            ids.tolist(),
             repeat(deployment, n),
-            repeat(str(model_id), n),
-            repeat(int(version), n),
-            repeat(bool(served), n),
-            predictions[keep].tolist(),
+            repeat(model_id, n),
+            repeat(version, n),
+            repeat(served, n),
+            predictions.tolist(),
             repeat(layout.names, n),
-            values,
-            fields[0][keep].tolist(),
+            map(tuple, probabilities.tolist()),
+            times.tolist(),
             strict=True,
         )
     )
