@@ -347,39 +347,6 @@ class PredictionWriter:
         return b"".join(parts)
 
 
-def prediction_record(
-    association_id: str,
-    middle: tuple[Any, ...],
-    prediction: Any,
-    probabilities: dict[str, float],
-    humility: list[str],
-    overridden: bool,
-    event_time: int,
-    scored_time: int,
-    partition: int,
-    offset: int,
-) -> dict[str, Any]:
-    """A Prediction record from its fields; ``middle``: (length, deployment, model name,
-    version, model id, role, served), as the readers keep it."""
-    return {
-        "association_id": association_id,
-        "deployment": middle[1],
-        "model_name": middle[2],
-        "model_version": middle[3],
-        "model_id": middle[4],
-        "role": middle[5],
-        "served": middle[6],
-        "prediction": prediction,
-        "probabilities": probabilities,
-        "humility": humility,
-        "overridden": overridden,
-        "event_time": event_time,
-        "scored_time": scored_time,
-        "input_partition": partition,
-        "input_offset": offset,
-    }
-
-
 class PredictionReader:
     """Reads Prediction bodies; middles already seen are recognised by their bytes."""
 
@@ -496,15 +463,21 @@ class PredictionReader:
         offset, pos = read_long(buf, pos)
         if pos != len(buf) or not _INT_MIN <= partition <= _INT_MAX:
             raise Miss
-        return prediction_record(
-            association_id,
-            values,
-            prediction,
-            probabilities,
-            humility,
-            overridden == _TRUE,
-            event_time,
-            scored_time,
-            partition,
-            offset,
-        )
+        _, deployment, model_name, version, model_id, role, served = values
+        return {
+            "association_id": association_id,
+            "deployment": deployment,
+            "model_name": model_name,
+            "model_version": version,
+            "model_id": model_id,
+            "role": role,
+            "served": served,
+            "prediction": prediction,
+            "probabilities": probabilities,
+            "humility": humility,
+            "overridden": overridden == _TRUE,
+            "event_time": event_time,
+            "scored_time": scored_time,
+            "input_partition": partition,
+            "input_offset": offset,
+        }
