@@ -356,7 +356,10 @@ class Runner:
         quiet, at a revoke, at a stop). A lost one only replays delivered events.
         """
         keys = [k for k in self._pending if only is None or k in only]
-        unsure = {} if asynchronous else self._unconfirmed(only)
+        # Offsets sent asynchronously, outcome unknown: a synchronous commit sends them again.
+        unsure = {
+            k: o for k, o in self._sent.items() if not asynchronous and (only is None or k in only)
+        }
         if not keys and not unsure:
             return
         chosen = unsure | {k: self._pending[k] for k in keys}
@@ -387,10 +390,6 @@ class Runner:
         if self._slow:  # committed past them: they will not come back
             done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
             self._slow = {k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)}
-
-    def _unconfirmed(self, only: set[tuple[str, int]] | None) -> dict[tuple[str, int], int]:
-        """Offsets sent asynchronously (of the partitions in ``only``), outcome unknown."""
-        return {k: o for k, o in self._sent.items() if only is None or k in only}
 
     def _settle_deferred_commits(self) -> None:
         """Commit what a rebalance deferred before leaving, or a clean stop would duplicate it.

@@ -20,7 +20,8 @@ class ScorerSettings(CommonSettings):
     instance_id: str = ""  # stable per process slot: static membership and transactional id
     batch_size: int = 1000
     max_wait_ms: int = 0  # 0: score what has arrived (batches fill by themselves under load)
-    # Delivered offsets are committed at most this often; a crash replays up to this much.
+    # Predictions are flushed and their events' offsets committed at most this often; a crash
+    # replays up to this much.
     commit_interval_ms: int = 100
     # How long the producer waits to fill a request. Predictions are not flushed per batch
     # (only once per commit interval), so this wait would be in every prediction's latency;
