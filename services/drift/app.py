@@ -359,13 +359,13 @@ class DriftLoop:
     ) -> list[ClosedWindow]:
         """Add the batch's predictions and actuals (after the events); the windows now due."""
         late = m.add_prediction_tuples(
-            by_topic[self.predictions], keys[(deployment, self.predictions)], joiner
+            by_topic[self.predictions], keys.get((deployment, self.predictions), []), joiner
         )
         self.metrics.late.labels("prediction").inc(late)
         # One monitor call for the batch's actuals: the rows keep their order, so the
         # detector sees the same error sequence as with a call per actual.
         joined = []
-        actuals = zip(by_topic[self.actuals], keys[(deployment, self.actuals)], strict=True)
+        actuals = zip(by_topic[self.actuals], keys.get((deployment, self.actuals), []), strict=True)
         for a, key in actuals:
             rows = joiner.actual(key, {"y": a["label"], "t": int(a["actual_time"])})
             if rows:
