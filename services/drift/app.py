@@ -358,6 +358,7 @@ class DriftLoop:
         joiner: Joiner,
     ) -> list[ClosedWindow]:
         """Add the batch's predictions and actuals (after the events); the windows now due."""
+        # A deployment first seen in this batch's events has no join keys: hence the defaults.
         late = m.add_prediction_tuples(
             by_topic[self.predictions], keys.get((deployment, self.predictions), []), joiner
         )
