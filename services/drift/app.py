@@ -3,10 +3,13 @@
 The loop does not use the common runner, because its offsets live in Redis with its state: per
 micro-batch it decodes events, predictions and actuals, applies them per deployment, closes the
 windows that are due, produces their reports and breaches (idempotent producer), waits for the
-deliveries, then writes state, join entries and the next offsets in one Redis transaction. That
-transaction is sent without waiting: Redis runs it while the loop reads and decodes the next
-batch, and its reply is read before the loop touches Redis again. On assignment (and after a
-Redis failure) it reloads the state and seeks every partition to the offset stored with it.
+deliveries, then prepares state, join entries and the next offsets as one Redis transaction.
+That transaction is held until the next batch's join read has been sent, then sent behind it
+without waiting: Redis answers the read first and runs the transaction while the loop applies
+the next batch (the read cannot see the held batch's join writes, so the join store lays them
+over what it finds). Its reply is read before the following transaction is sent, and a quiet
+stream, a rebalance or a stop sends and settles the one held. On assignment (and after a Redis
+failure) the loop reloads the state and seeks every partition to the offset stored with it.
 Kafka commits are made for lag visibility only.
 """
 
@@ -49,7 +52,7 @@ from services.drift.monitor import ClosedWindow, DeploymentMonitor, EventPart, M
 from services.drift.publisher import Publisher
 from services.drift.redis_line import RedisLine
 from services.drift.reference import ReferenceBook
-from services.drift.state_store import ClosedSummary, Snapshot, StateStore
+from services.drift.state_store import ClosedSummary, Snapshot, StateStore, StateWrite
 
 log = logging.getLogger(__name__)
 SERVICE = "drift"
@@ -92,6 +95,7 @@ class DriftLoop:
         )
         self.monitors: dict[str, DeploymentMonitor] = {}
         self.assigned: set[tuple[str, int]] = set()
+        self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
         self.stop = threading.Event()
 
     # -- assignment and recovery ------------------------------------------------------------
@@ -107,6 +111,7 @@ class DriftLoop:
                 time.sleep(0.5)
 
     def _restore(self, snap: Snapshot) -> None:
+        self.joins.forget()  # what the last transaction wrote is in the snapshot, or lost
         self.monitors = {}
         for name, state in snap.monitors.items():
             m = DeploymentMonitor.from_state(
@@ -117,10 +122,21 @@ class DriftLoop:
             else:
                 self.monitors[name] = m
 
+    def _send_held(self) -> None:
+        """Send the held transaction behind what is on the line (it settles the one before)."""
+        held, self.held = self.held, None
+        if held is not None:
+            self.store.send(held)
+
+    def _commit(self) -> None:
+        """Send the held transaction, if any, and wait for every one sent."""
+        self._send_held()
+        self.store.settle()
+
     def _settle_quietly(self) -> None:
-        """Wait for the commit in flight before reloading: its failure needs no more than that."""
+        """Commit what was applied before reloading: its failure needs no more than a log line."""
         try:
-            self.store.settle()
+            self._commit()
         except RetryableError as exc:
             log.warning("last batch not committed (%s): state reloads from Redis", exc)
 
@@ -146,6 +162,7 @@ class DriftLoop:
     def recover(self) -> None:
         """After a failed batch: reload state from Redis and rewind to its offsets."""
         self.metrics.recoveries.inc()
+        self.held = None  # built on the batch that failed, or on state Redis no longer holds
         self._settle_quietly()
         snap = self._snapshot()
         self._restore(snap)
@@ -175,7 +192,7 @@ class DriftLoop:
                         self.process(msgs)
                     else:
                         self.producer.poll(0)
-                        self.store.settle()
+                        self._commit()
                 except RetryableError as exc:
                     log.warning("batch not committed (%s): recovering", exc)
                     self.standard.errors.labels(SERVICE, "redis").inc()
@@ -186,11 +203,11 @@ class DriftLoop:
             self.consumer.close()
 
     def process(self, msgs: list[Message]) -> None:
-        """Apply one micro-batch and commit its state and offsets together.
+        """Apply one micro-batch and hold its state and offsets as one transaction.
 
         Predictions and actuals are decoded first (the events and predictions of the batch as
-        columns where they can be): their join entries are read from Redis while the events are
-        decoded and added to their windows.
+        columns where they can be), and their join entries are read from Redis, ahead of the
+        previous batch's transaction, while the events are decoded and added to their windows.
         """
         started = time.perf_counter()
         positions: dict[tuple[str, int], int] = {}
@@ -223,16 +240,17 @@ class DriftLoop:
             self.standard.consumed.labels(SERVICE, topic).inc(n)
         for row in self._read_predictions(predictions):
             inputs[row[1]][self.predictions].append(row)
-        # The join read goes behind the previous batch's transaction on the same connection,
-        # so it sees that transaction's writes; Redis runs both while the events are decoded.
+        # The join read goes ahead of the previous batch's transaction on the same connection,
+        # so its reply does not wait for the transaction's writes (the join store lays them over
+        # it); Redis runs both while the events are decoded.
         keys = self._join_keys(inputs)
         fetch = self.joins.request(k for of_topic in keys.values() for k in of_topic)
+        self._send_held()
         for deployment, part in self._read_events(events):
             inputs[deployment][self.events].append(part)
         # Events need nothing from Redis: they go into their windows before the wait for it. A
-        # failed commit still discards all of this (the state reloads from Redis).
+        # failed transaction still discards all of this (the state reloads from Redis).
         begun = {d: self._apply_events(d, by_topic) for d, by_topic in inputs.items()}
-        self.store.settle()
         joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
         dirty = []
@@ -248,13 +266,12 @@ class DriftLoop:
         summaries = [
             ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
         ]
-        write = self.store.prepare(
+        self.held = self.store.prepare(
             {d: self.monitors[d].state() for d in dirty},
             {tp: off + 1 for tp, off in positions.items()},
             summaries,
             self.joins.staged(joiner.writes()),
         )
-        self.store.send(write)
         if positions:  # for lag dashboards only: correctness rests on the offsets in Redis
             try:
                 self.consumer.commit(

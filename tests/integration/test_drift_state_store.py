@@ -81,14 +81,35 @@ def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis
     assert redis_client.get(key) == b'{"a":3}'
     assert 0 < redis_client.ttl(key) <= 30, "the replacement kept the entry's TTL"
     assert not redis_client.exists(gone), "no entry is ever made without a TTL"
+    joins.forget()  # read what Redis holds, without the last staged entries laid over it
     assert joins.fetch([key, joins.key("credit", "unknown")]) == {key: b'{"a":3}'}
     assert sorted(store.closed("credit")) == [1, 2], "only the newest `history` summaries stay"
     assert store.load().offsets == {("events", 0): 3}
 
 
-def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(
+def test_a_read_sent_ahead_of_the_last_transaction_finds_the_entries_it_writes(
     redis_client, namespace
 ):
+    """The drift loop sends a batch's join read before the previous batch's transaction."""
+    line = RedisLine(redis_client)
+    store = StateStore(redis_client, line, namespace)
+    joins = JoinStore(line, namespace, 60)
+    old, new, other = (joins.key("credit", i) for i in ("old", "new", "other"))
+    store.write(store.prepare({}, {("events", 0): 1}, [], joins.staged([(old, '{"a":1}', True)])))
+    held = store.prepare(
+        {}, {("events", 0): 2}, [], joins.staged([(new, '{"a":2}', True), (old, '{"a":3}', False)])
+    )
+    fetch = joins.request([old, new, other])  # sent before the transaction that writes them
+    store.send(held)
+    assert fetch.entries() == {old: '{"a":3}', new: '{"a":2}'}
+    store.settle()
+    assert redis_client.get(new) == b'{"a":2}' and redis_client.get(old) == b'{"a":3}'
+    joins.forget()
+    assert joins.fetch([old, new, other]) == {old: b'{"a":3}', new: b'{"a":2}'}
+    assert joins.fetch([]) == {}
+
+
+def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(redis_client, namespace):
     """One MGET for a batch's ids, each read once, missing ones left out."""
     line = RedisLine(redis_client)
     joins = JoinStore(line, namespace, 60)
