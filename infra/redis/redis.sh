@@ -111,6 +111,8 @@ appendonly yes
 appendfsync everysec
 appendfilename "appendonly.aof"
 appenddirname "appendonlydir"
+# The drift service's join entries expire a generation (one hash of many entries) at a time.
+lazyfree-lazy-expire yes
 EOF
   )
   chmod 600 "$CONF"

@@ -47,7 +47,7 @@ from services.common.topics import TopicNamer
 from services.drift.config import DriftSettings
 from services.drift.drift_metrics import DriftMetrics
 from services.drift.join import Joiner
-from services.drift.join_store import JoinStore
+from services.drift.join_store import JoinKey, JoinStore
 from services.drift.monitor import ClosedWindow, DeploymentMonitor, EventPart, MonitorConfig
 from services.drift.publisher import Publisher
 from services.drift.redis_line import RedisLine
@@ -56,7 +56,7 @@ from services.drift.state_store import ClosedSummary, Snapshot, StateStore, Stat
 
 log = logging.getLogger(__name__)
 SERVICE = "drift"
-JoinKeys = dict[tuple[str, str], list[str]]  # (deployment, topic) -> join key per record
+JoinKeys = dict[tuple[str, str], list[JoinKey]]  # (deployment, topic) -> join key per record
 
 
 class DriftLoop:

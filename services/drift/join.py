@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,23 +64,25 @@ def _decode(raw: Any) -> dict[str, Any]:
 class Joiner:
     """Applies predictions and actuals to fetched entries; collects the writes to make."""
 
-    def __init__(self, entries: Mapping[str, Any]) -> None:
+    def __init__(self, entries: Mapping[Hashable, Any]) -> None:
         """``entries``: the stored JSON of the ids that have an entry (str or bytes)."""
-        self.entries: dict[str, dict[str, dict[str, Any]]] = {
+        self.entries: dict[Hashable, dict[str, dict[str, Any]]] = {
             key: _decode(raw) for key, raw in entries.items()
         }
         self._stored = frozenset(self.entries)
-        self._changed: dict[str, None] = {}  # keys written by this batch, in order
+        self._changed: dict[Hashable, None] = {}  # keys written by this batch, in order
 
-    def _put(self, key: str, field: str, payload: dict[str, Any]) -> None:
+    def _put(self, key: Hashable, field: str, payload: dict[str, Any]) -> None:
         self.entries.setdefault(key, {})[field] = payload
         self._changed[key] = None
 
-    def writes(self) -> list[tuple[str, str, bool]]:
+    def writes(self) -> list[tuple[Hashable, str, bool]]:
         """(key, entry JSON, whether the store has no entry yet) of each entry changed."""
         return [(k, _dumps(self.entries[k]), k not in self._stored) for k in self._changed]
 
-    def prediction(self, key: str, model_id: str, payload: dict[str, Any]) -> list[Joined] | None:
+    def prediction(
+        self, key: Hashable, model_id: str, payload: dict[str, Any]
+    ) -> list[Joined] | None:
         """Store a prediction (y, q score, t event time, v version, s served, w window).
 
         Returns the rows joined now (empty without an actual), or None for a duplicate.
@@ -97,7 +99,7 @@ class Joiner:
         actual = self.entries[key].get(ACTUAL)
         return [] if actual is None else [_joined(model_id, payload, actual)]
 
-    def actual(self, key: str, payload: dict[str, Any]) -> list[Joined] | None:
+    def actual(self, key: Hashable, payload: dict[str, Any]) -> list[Joined] | None:
         """Store an actual (y label, t actual time); the rows it joins, or None if a duplicate."""
         entry = self.entries.get(key, {})
         if ACTUAL in entry:

@@ -8,7 +8,7 @@ against the old reference and new ones start. ``state()`` is what goes to Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -172,13 +172,13 @@ class DeploymentMonitor:
             win.aggregate.add_events(sub, times[idx], int(bad[idx].sum()))
 
     def add_predictions(
-        self, rows: Sequence[Mapping[str, Any]], keys: Sequence[str], joiner: Joiner
+        self, rows: Sequence[Mapping[str, Any]], keys: Sequence[Hashable], joiner: Joiner
     ) -> int:
         """Add Prediction records (deduplicated by the join store); returns how many were late."""
         return self.add_prediction_tuples([as_tuple(r) for r in rows], keys, joiner)
 
     def add_prediction_tuples(
-        self, rows: Sequence[PredictionTuple], keys: Sequence[str], joiner: Joiner
+        self, rows: Sequence[PredictionTuple], keys: Sequence[Hashable], joiner: Joiner
     ) -> int:
         """``add_predictions`` of the predictions as ``prediction_columns`` hands them out."""
         ref, late = self.reference, 0

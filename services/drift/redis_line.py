@@ -1,9 +1,9 @@
 """One Redis connection whose commands are sent at once and whose replies are read when needed.
 
-The drift loop keeps Redis busy on the other core while it decodes: a batch's commit script is
-sent before the next batch is read, and that batch's join read is sent behind it on the same
-connection before its events are decoded. Redis runs the commands of one connection in order,
-so the read sees the commit's writes without waiting for its reply. redis-py's calls wait for
+The drift loop keeps Redis busy on the other core while it decodes: a batch's join read is
+sent, then the previous batch's commit script behind it on the same connection, before the
+batch's events are decoded. Redis runs the commands of one connection in order, so the read is
+answered first and the commit lands before the next batch's read. redis-py's calls wait for
 their reply, so this keeps a connection from the client's pool and reads replies in order:
 ``reply(ticket)`` reads every earlier reply first and keeps it for its own ticket; replies are
 asked for in the order their commands were sent (one left unasked, after a failure, is dropped).

@@ -16,9 +16,10 @@ this process expects, inside the script; on a mismatch nothing is written and
 writing the same group's state fail its transaction instead of interleaving.
 
 ``prepare`` serialises a batch's transaction; ``send`` writes it to Redis without waiting and
-``settle`` reads its reply. The drift loop decodes the next batch in between, while Redis runs
-the script on another core. It goes on the ``RedisLine`` the join store reads on, so the next
-batch's join read, sent behind it, sees its writes (``redis_line``).
+``settle`` reads its reply. The drift loop applies the next batch in between, while Redis runs
+the script on another core. It goes on the ``RedisLine`` the join store reads on, behind the
+next batch's join read, which therefore does not see its writes (``join_store`` lays them over
+the read) and is answered without waiting for them.
 """
 
 from __future__ import annotations
@@ -62,44 +63,47 @@ class ClosedSummary:
 class StateWrite:
     """One batch's transaction, serialised: nothing in it changes after ``prepare``."""
 
-    counts: tuple[int, int, int, int]  # monitors, closed summaries, join entries, offsets
+    counts: tuple[int, int, int, int]  # monitors, closed summaries, join hashes, offsets
     args: list[Any]  # their fields, flat, in that order (see COMMIT)
-    ttl_s: int
 
 
 # One script per batch: the check against lost writes, then every write. A script runs
 # atomically, as MULTI/EXEC does, in one round trip instead of three (WATCH, GET, EXEC). It
 # names its keys in its arguments, which a single Redis allows (Redis Cluster is not supported).
-# The writes are flat arguments (no JSON to decode in Redis): after ns, expected commits, TTL
-# and the four counts come monitors (name, state), closed summaries (key, seq, summary, seq to
-# drop or ""), join entries (key, JSON, 1 if new) and offsets (field, next offset).
+# The writes are flat arguments (no JSON to decode in Redis): after ns, expected commits and
+# the four counts come monitors (name, state), closed summaries (key, seq, summary, seq to drop
+# or ""), join hashes (key, expiry, n, then n fields and values) and offsets (field, offset).
+# A join hash takes its fields in HSETs of 2,000 (Lua's unpack has a stack limit).
 COMMIT = """
-local ns, expected, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local ns, expected = ARGV[1], tonumber(ARGV[2])
 local found = tonumber(redis.call('GET', ns .. ':commits') or '0')
 if found ~= expected then
   return {err = 'ROLLEDBACK Redis holds ' .. found .. ' commits, this process made ' .. expected}
 end
 redis.call('INCR', ns .. ':commits')
-local i = 8
-for _ = 1, tonumber(ARGV[4]) do
+local i = 7
+for _ = 1, tonumber(ARGV[3]) do
   redis.call('SADD', ns .. ':monitors', ARGV[i])
   redis.call('SET', ns .. ':monitor:' .. ARGV[i], ARGV[i + 1])
   i = i + 2
 end
-for _ = 1, tonumber(ARGV[5]) do
+for _ = 1, tonumber(ARGV[4]) do
   redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
   if ARGV[i + 3] ~= '' then redis.call('HDEL', ARGV[i], ARGV[i + 3]) end
   i = i + 4
 end
-for _ = 1, tonumber(ARGV[6]) do
-  if ARGV[i + 2] == '1' then
-    redis.call('SET', ARGV[i], ARGV[i + 1], 'EX', ttl, 'NX')
-  else
-    redis.call('SET', ARGV[i], ARGV[i + 1], 'XX', 'KEEPTTL')
-  end
+for _ = 1, tonumber(ARGV[5]) do
+  local key, at = ARGV[i], ARGV[i + 1]
+  local last = i + 2 + 2 * tonumber(ARGV[i + 2])
   i = i + 3
+  while i <= last do
+    local j = math.min(i + 3999, last)
+    redis.call('HSET', key, unpack(ARGV, i, j))
+    i = j + 1
+  end
+  redis.call('EXPIREAT', key, at)
 end
-for _ = 1, tonumber(ARGV[7]) do
+for _ = 1, tonumber(ARGV[6]) do
   redis.call('HSET', ns .. ':offsets', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
@@ -158,18 +162,18 @@ class StateStore:
         for c in closed:
             drop = str(c.seq - self.history) if c.seq >= self.history else ""
             args += (f"{self.ns}:closed:{c.deployment}", str(c.seq), _dumps(c.summary), drop)
-        entries = [] if joins is None else joins.entries
-        for entry in entries:
-            args += entry
+        hashes = [] if joins is None else joins.hashes
+        for key, expiry, fields in hashes:
+            args += (key, expiry, len(fields) // 2, *fields)
         for tp, o in offsets.items():
             args += (_field(tp), o)
-        counts = (len(monitors), len(closed), len(entries), len(offsets))
-        return StateWrite(counts, args, 1 if joins is None else joins.ttl_s)
+        counts = (len(monitors), len(closed), len(hashes), len(offsets))
+        return StateWrite(counts, args)
 
     def send(self, w: StateWrite) -> None:
         """Send a transaction without waiting for it (after settling the one in flight)."""
         self.settle()
-        args = ("EVAL", COMMIT, 0, self.ns, self.expected, w.ttl_s, *w.counts, *w.args)
+        args = ("EVAL", COMMIT, 0, self.ns, self.expected, *w.counts, *w.args)
         try:
             self._in_flight = self.line.send(*args)
         except redis.RedisError as exc:

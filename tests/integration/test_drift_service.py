@@ -187,8 +187,12 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
     assert ch["model_id"] == "2" * 64 and ch["model_version"] == 2
     assert ch["metrics"]["accuracy"] == pytest.approx(np.mean(pred_ch[joined] == labels[joined]))
     assert report["label_delay_ms_p50"] == pytest.approx(float(np.median(list(delay.values()))))
-    ttl = redis_client.ttl(f"{ns}:join-entry:j:a5")
-    assert 0 < ttl <= 3600
+    (generation,) = [
+        key
+        for key in redis_client.scan_iter(match=f"{ns}:join-gen:j:*")
+        if redis_client.hexists(key, "a5")
+    ]
+    assert 3600 < redis_client.ttl(generation) <= 5400, "the TTL from the generation's end"
 
 
 def test_the_reference_switches_when_the_champion_changes(

@@ -1,7 +1,7 @@
 """The drift state store on the real Redis: one script per batch, sent now and settled later.
 
 What R11 rests on, checked directly: a transaction writes state, summaries, join entries and
-offsets together; a second write does not overwrite the first prediction or actual; a rolled
+offsets together; join entries live in generations that expire; a rolled
 back Redis is noticed before anything is written; a transaction in flight is settled before the
 next one is sent, so they land in order.
 """
@@ -9,6 +9,7 @@ next one is sent, so they land in order.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -32,16 +33,26 @@ def namespace(redis_client: Any) -> Iterator[str]:
         redis_client.delete(*keys)
 
 
+class Clock:
+    """A wall clock the test moves (expiries are Unix times, so it starts at the real time)."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()) // 30 * 30)  # the start of a 30 s generation
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, namespace):
     line = RedisLine(redis_client)
     store = StateStore(redis_client, line, namespace, history=2)
-    joins = JoinStore(line, namespace, 60)
-    key = joins.key("credit", "a-1")
+    clock = Clock()
+    joins = JoinStore(line, namespace, 60, clock)
     write = store.prepare(
         {"credit": {"model_id": "m", "windows": [1, 2]}},
         {("events", 0): 11, ("predictions", 2): 7},
         [ClosedSummary("credit", 0, {"events": 5})],
-        joins.staged([(key, '{"p:m":{"y":"1"}}', True)]),
+        joins.staged([(joins.key("credit", "a-1"), '{"p:m":{"y":"1"}}', True)]),
     )
     store.send(write)
     assert store.expected == 0, "counted before its reply was read"
@@ -51,39 +62,44 @@ def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, 
     assert snap.monitors == {"credit": {"model_id": "m", "windows": [1, 2]}}
     assert snap.offsets == {("events", 0): 11, ("predictions", 2): 7}
     assert store.closed("credit") == {0: {"events": 5}}
-    assert redis_client.get(key) == b'{"p:m":{"y":"1"}}'
-    assert 0 < redis_client.ttl(key) <= 60
+    generation = joins.hash_key("credit", int(clock.now) // 30)
+    assert redis_client.hgetall(generation) == {b"a-1": b'{"p:m":{"y":"1"}}'}
+    assert 60 < redis_client.ttl(generation) <= 90, "the generation's end plus the TTL"
 
 
-def test_join_entries_are_created_once_with_a_ttl_then_replaced_keeping_it(redis_client, namespace):
+def test_join_entries_stay_in_the_generation_they_were_found_in(redis_client, namespace):
+    """New entries go into the current generation (half the TTL long), found ones back into
+    theirs; a generation is read while it lives, and no hash is ever left without an expiry."""
     line = RedisLine(redis_client)
     store = StateStore(redis_client, line, namespace, history=2)
-    joins = JoinStore(line, namespace, 60)
-    key, gone = joins.key("credit", "a-1"), joins.key("credit", "expired")
-    writes = [
-        [(key, '{"a":1}', True)],
-        [(key, '{"a":2}', True)],  # "new" again (it cannot be): the first entry stays
-        [(key, '{"a":3}', False), (gone, '{"a":4}', False)],  # replaced; a missing one not made
-    ]
-    for seq, batch in enumerate(writes):
-        if seq == 2:
-            redis_client.expire(key, 30)
+    clock = Clock()
+    joins = JoinStore(line, namespace, 60, clock)
+    first, second = joins.key("credit", "a-1"), joins.key("credit", "a-2")
+    g0, g1 = (joins.hash_key("credit", int(clock.now) // 30 + i) for i in (0, 1))
+
+    def commit(seq: int, writes: list[tuple[Any, str, bool]]) -> None:
         store.write(
             store.prepare(
-                {},
-                {("events", 0): seq + 1},
-                [ClosedSummary("credit", seq, {"seq": seq})],
-                joins.staged(batch),
+                {}, {("events", 0): seq}, [ClosedSummary("credit", seq, {})], joins.staged(writes)
             )
         )
-        if seq == 1:
-            assert redis_client.get(key) == b'{"a":1}'
-    assert redis_client.get(key) == b'{"a":3}'
-    assert 0 < redis_client.ttl(key) <= 30, "the replacement kept the entry's TTL"
-    assert not redis_client.exists(gone), "no entry is ever made without a TTL"
+
+    commit(1, [(first, '{"a":1}', True)])
+    clock.now += 30  # the next generation
     joins.forget()  # read what Redis holds, without the last staged entries laid over it
-    assert joins.fetch([key, joins.key("credit", "unknown")]) == {key: b'{"a":3}'}
-    assert sorted(store.closed("credit")) == [1, 2], "only the newest `history` summaries stay"
+    assert joins.fetch([first, second]) == {first: b'{"a":1}'}
+    commit(2, [(first, '{"a":2}', False), (second, '{"a":3}', True)])
+    assert redis_client.hgetall(g0) == {b"a-1": b'{"a":2}'}, "found: written back where it was"
+    assert redis_client.hgetall(g1) == {b"a-2": b'{"a":3}'}, "new: the current generation"
+    assert 90 < redis_client.ttl(g1) <= 120
+    joins.forget()
+    assert joins.fetch([first, second]) == {first: b'{"a":2}', second: b'{"a":3}'}
+    clock.now += 60  # g0 ended 60 s ago: its entries are past the TTL and no longer read
+    assert joins.fetch([first, second]) == {second: b'{"a":3}'}
+    clock.now -= 1000  # a write stamped with a generation long over expires at once
+    commit(3, [(joins.key("credit", "old"), '{"a":4}', True)])
+    assert not redis_client.exists(joins.hash_key("credit", int(clock.now) // 30))
+    assert sorted(store.closed("credit")) == [2, 3], "only the newest `history` summaries stay"
     assert store.load().offsets == {("events", 0): 3}
 
 
@@ -93,7 +109,8 @@ def test_a_read_sent_ahead_of_the_last_transaction_finds_the_entries_it_writes(
     """The drift loop sends a batch's join read before the previous batch's transaction."""
     line = RedisLine(redis_client)
     store = StateStore(redis_client, line, namespace)
-    joins = JoinStore(line, namespace, 60)
+    clock = Clock()
+    joins = JoinStore(line, namespace, 60, clock)
     old, new, other = (joins.key("credit", i) for i in ("old", "new", "other"))
     store.write(store.prepare({}, {("events", 0): 1}, [], joins.staged([(old, '{"a":1}', True)])))
     held = store.prepare(
@@ -103,22 +120,30 @@ def test_a_read_sent_ahead_of_the_last_transaction_finds_the_entries_it_writes(
     store.send(held)
     assert fetch.entries() == {old: '{"a":3}', new: '{"a":2}'}
     store.settle()
-    assert redis_client.get(new) == b'{"a":2}' and redis_client.get(old) == b'{"a":3}'
+    generation = joins.hash_key("credit", int(clock.now) // 30)
+    assert redis_client.hgetall(generation) == {b"old": b'{"a":3}', b"new": b'{"a":2}'}
     joins.forget()
     assert joins.fetch([old, new, other]) == {old: b'{"a":3}', new: b'{"a":2}'}
     assert joins.fetch([]) == {}
 
 
 def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(redis_client, namespace):
-    """One MGET for a batch's ids, each read once, missing ones left out."""
+    """One HMGET per live generation for a batch's ids, each read once, missing ones left out;
+    an id in two generations (which the store never writes) reads as the newer one's."""
     line = RedisLine(redis_client)
-    joins = JoinStore(line, namespace, 60)
+    clock = Clock()
+    joins = JoinStore(line, namespace, 60, clock)
     keys = [joins.key("credit", f"id-{i}") for i in range(2600)]
-    present = {0, 999, 1000, 1001, 1999, 2000, 2599}
-    for i in present:
-        redis_client.set(keys[i], f"entry {i}")
-    want = {keys[i]: f"entry {i}".encode() for i in present}
+    older, newer = present = {0: {0, 999, 1000, 2599}, 1: {1001, 1999, 2000, 2599}}.values()
+    for step, ids in enumerate(present):
+        generation = joins.hash_key("credit", int(clock.now) // 30 + step)
+        redis_client.hset(generation, mapping={f"id-{i}": f"entry {step} {i}" for i in ids})
+        redis_client.expire(generation, 300)
+    clock.now += 30
+    want = {keys[i]: f"entry 0 {i}".encode() for i in older}
+    want |= {keys[i]: f"entry 1 {i}".encode() for i in newer}
     assert joins.fetch(keys + keys[:3]) == want  # a repeated id is read once
+    assert joins.fetch([joins.key("other", "id-0")]) == {}
     assert joins.fetch([]) == {}
 
 
