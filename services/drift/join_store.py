@@ -14,14 +14,13 @@ new entry goes into the current generation; an entry found goes back into the ge
 found in. Each write sets its generation's expiry to the generation's end plus the TTL, so an
 entry lives between the TTL and 1.5 times the TTL from its first write, and no hash is ever left
 without an expiry. A read is one HMGET per deployment and live generation (three at most). One
-HSET per generation and batch costs Redis about a third of what one ``SET ... EX`` per entry did
-(and a third of the append-only file), and Redis shares its two cores with the broker and the
-drift loop. Only this group's transaction writes these keys, and it checks the group's commit
-counter first (``state_store``), so the read a write is based on is never stale. A generation
-holds every entry of its half-TTL, so its expiry frees many at once: the Redis started by
-``infra/redis`` frees expired keys in the background (``lazyfree-lazy-expire``). Entries of the
-former layouts (``:join-entry:`` strings, ``:join:`` hashes) are not read; they expire with
-their TTL.
+HSET per generation and batch costs Redis about a third of what one ``SET ... EX`` per entry
+did, and Redis shares its two cores with the broker and the drift loop. Only this group's
+transaction writes these keys, and it checks the group's commit counter first
+(``state_store``), so the read a write is based on is never stale. A generation holds every
+entry of its half-TTL, so its expiry frees many at once: the Redis started by ``infra/redis``
+frees expired keys in the background (``lazyfree-lazy-expire``). Entries of the former layouts
+(``:join-entry:`` strings, ``:join:`` hashes) are not read; they expire with their TTL.
 """
 
 from __future__ import annotations
@@ -87,9 +86,10 @@ class JoinStore:
             ids[deployment].append(association_id)
         self._found_in = {}
         reads = []
+        live = self._live()
         try:
             for deployment, of_deployment in ids.items():
-                for g in self._live():
+                for g in live:
                     ticket = self.line.send("HMGET", self.hash_key(deployment, g), *of_deployment)
                     reads.append(((deployment, g), ticket))
         except redis.RedisError as exc:
