@@ -320,14 +320,13 @@ class DriftLoop:
 
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> JoinKeys:
         """The join keys of each deployment's predictions and actuals, in their order."""
-        key = self.joins.key
         keys: JoinKeys = {}
         for deployment, by_topic in inputs.items():
             keys[(deployment, self.predictions)] = [
-                key(deployment, row[0]) for row in by_topic[self.predictions]
+                (deployment, row[0]) for row in by_topic[self.predictions]
             ]
             keys[(deployment, self.actuals)] = [
-                key(deployment, r["association_id"]) for r in by_topic[self.actuals]
+                (deployment, r["association_id"]) for r in by_topic[self.actuals]
             ]
         return keys
 

@@ -63,10 +63,6 @@ class JoinStore:
         self._staged: dict[JoinKey, tuple[str, int]] = {}  # last staged: entry, generation
         self._found_in: dict[JoinKey, int] = {}  # generation of each entry the last read found
 
-    def key(self, deployment: str, association_id: str) -> JoinKey:
-        """How an association id's entry is named in reads and writes."""
-        return (deployment, association_id)
-
     def hash_key(self, deployment: str, generation: int) -> str:
         """The Redis key of a deployment's generation."""
         return f"{self.prefix}{deployment}:{generation}"

@@ -52,7 +52,7 @@ def test_one_transaction_writes_state_summaries_joins_and_offsets(redis_client, 
         {"credit": {"model_id": "m", "windows": [1, 2]}},
         {("events", 0): 11, ("predictions", 2): 7},
         [ClosedSummary("credit", 0, {"events": 5})],
-        joins.staged([(joins.key("credit", "a-1"), '{"p:m":{"y":"1"}}', True)]),
+        joins.staged([(("credit", "a-1"), '{"p:m":{"y":"1"}}', True)]),
     )
     store.send(write)
     assert store.expected == 0, "counted before its reply was read"
@@ -74,7 +74,7 @@ def test_join_entries_stay_in_the_generation_they_were_found_in(redis_client, na
     store = StateStore(redis_client, line, namespace, history=2)
     clock = Clock()
     joins = JoinStore(line, namespace, 60, clock)
-    first, second = joins.key("credit", "a-1"), joins.key("credit", "a-2")
+    first, second = ("credit", "a-1"), ("credit", "a-2")
     g0, g1 = (joins.hash_key("credit", int(clock.now) // 30 + i) for i in (0, 1))
 
     def commit(seq: int, writes: list[tuple[Any, str, bool]]) -> None:
@@ -97,7 +97,7 @@ def test_join_entries_stay_in_the_generation_they_were_found_in(redis_client, na
     clock.now += 60  # g0 ended 60 s ago: its entries are past the TTL and no longer read
     assert joins.fetch([first, second]) == {second: b'{"a":3}'}
     clock.now -= 1000  # a write stamped with a generation long over expires at once
-    commit(3, [(joins.key("credit", "old"), '{"a":4}', True)])
+    commit(3, [(("credit", "old"), '{"a":4}', True)])
     assert not redis_client.exists(joins.hash_key("credit", int(clock.now) // 30))
     assert sorted(store.closed("credit")) == [2, 3], "only the newest `history` summaries stay"
     assert store.load().offsets == {("events", 0): 3}
@@ -111,7 +111,7 @@ def test_a_read_sent_ahead_of_the_last_transaction_finds_the_entries_it_writes(
     store = StateStore(redis_client, line, namespace)
     clock = Clock()
     joins = JoinStore(line, namespace, 60, clock)
-    old, new, other = (joins.key("credit", i) for i in ("old", "new", "other"))
+    old, new, other = (("credit", i) for i in ("old", "new", "other"))
     store.write(store.prepare({}, {("events", 0): 1}, [], joins.staged([(old, '{"a":1}', True)])))
     held = store.prepare(
         {}, {("events", 0): 2}, [], joins.staged([(new, '{"a":2}', True), (old, '{"a":3}', False)])
@@ -133,7 +133,7 @@ def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(redis_c
     line = RedisLine(redis_client)
     clock = Clock()
     joins = JoinStore(line, namespace, 60, clock)
-    keys = [joins.key("credit", f"id-{i}") for i in range(2600)]
+    keys = [("credit", f"id-{i}") for i in range(2600)]
     older, newer = present = {0: {0, 999, 1000, 2599}, 1: {1001, 1999, 2000, 2599}}.values()
     for step, ids in enumerate(present):
         generation = joins.hash_key("credit", int(clock.now) // 30 + step)
@@ -143,7 +143,7 @@ def test_a_read_of_thousands_of_ids_finds_exactly_the_entries_that_exist(redis_c
     want = {keys[i]: f"entry 0 {i}".encode() for i in older}
     want |= {keys[i]: f"entry 1 {i}".encode() for i in newer}
     assert joins.fetch(keys + keys[:3]) == want  # a repeated id is read once
-    assert joins.fetch([joins.key("other", "id-0")]) == {}
+    assert joins.fetch([("other", "id-0")]) == {}
     assert joins.fetch([]) == {}
 
 
