@@ -7,7 +7,9 @@ gradient-boosted model trained on builtin:credit:
 - baseline (a): the loop a user writes by hand: poll one event, scikit-learn predict on one row,
   produce, flush;
 - baseline (b): a REST model server (FastAPI + scikit-learn) called once per event;
-- latency from event time to prediction readable downstream at fixed rates;
+- latency from event time to prediction readable downstream at fixed rates, and at 5,000/s
+  its floor: the same two hops through the shared runner with the scorer's settings and no
+  model (`loadtest.relay --like-scorer`), read the same way;
 - hot-swap time under load: Deployment record produced to first prediction by the new version.
 Writes loadtest/results/scorer.json.
 
@@ -298,9 +300,11 @@ def baseline_rest(args, events_topic: str, out_topic: str, pipeline, specs, limi
 
 
 class PredictionWatch:
-    """Reads predictions from the end of the topic: latency per row and first sight of versions."""
+    """Reads predictions from the end of the topic: latency per row and first sight of versions
+    (``schema="FeatureEvent"``: the relay's forwarded events, latency only)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, schema: str = "Prediction") -> None:
+        self.schema = schema
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -326,8 +330,9 @@ class PredictionWatch:
                 if msg.error():
                     continue
                 now = time.time()
-                _, p = serde.decode(msg.value(), expected="Prediction")
-                self.first_seen.setdefault(p["model_version"], now)
+                _, p = serde.decode(msg.value(), expected=self.schema)
+                if "model_version" in p:
+                    self.first_seen.setdefault(p["model_version"], now)
                 if self.recording.is_set():
                     self.latencies.append(now * 1000 - p["event_time"])
         self.consumer.close()
@@ -396,6 +401,53 @@ def paced_elsewhere(bootstrap: str, topic: str, rate: int, seconds: float, prefi
         return pool.apply(_paced_process, (bootstrap, topic, rate, seconds, prefix))
 
 
+def measure_at(args, watch: PredictionWatch, topic: str, rate: int, prefix: str) -> np.ndarray:
+    """Latencies (ms) of events paced at ``rate`` into ``topic``, as the watch reads them."""
+    watch.latencies.clear()
+    watch.recording.set()
+    sent = paced_elsewhere(args.bootstrap, topic, rate, args.seconds, prefix)
+    time.sleep(2)
+    watch.recording.clear()
+    lat = np.array(watch.latencies)
+    log(
+        f"{rate}/s: sent {sent}, measured {len(lat)}, p50 {np.percentile(lat, 50):.1f} "
+        f"ms, p99 {np.percentile(lat, 99):.1f} ms"
+    )
+    return lat
+
+
+def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict[str, float]:
+    """The latency floor at 5,000 events/s: the same two hops through the shared runner, with
+    the scorer's settings and a pass-through handler (``loadtest.relay --like-scorer``)."""
+    prefix = f"br{uuid.uuid4().hex[:6]}."
+    namer = TopicNamer(prefix)
+    ensure_topics(kafka.admin(), namer, only=LOGICAL)
+    cmd = [sys.executable, "-m", "loadtest.relay", "--prefix", prefix]
+    cmd += ["--output", namer.predictions, "--group", f"floor-{uuid.uuid4().hex[:6]}"]
+    cmd += ["--batch-size", str(args.batch_size), "--like-scorer", "--bootstrap", args.bootstrap]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=open(tmp / "relay-floor.log", "ab"),  # noqa: SIM115 (the child owns the file)
+        stderr=subprocess.STDOUT,
+    )
+    watch = PredictionWatch(args.bootstrap, namer.predictions, schema="FeatureEvent")
+    try:
+        paced(producer, namer.events, 200, 4, "warm")  # relay up, group joined
+        time.sleep(2)
+        lat = measure_at(args, watch, namer.events, 5000, "floor-")
+    finally:
+        watch.stop.set()
+        proc.terminate()
+        proc.wait(20)
+        AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
+    return {
+        "relay_latency_ms_p50_5k": round(float(np.percentile(lat, 50)), 2),
+        "relay_latency_ms_p99_5k": round(float(np.percentile(lat, 99)), 2),
+    }
+
+
 def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str, float]:
     """Latency at fixed rates, then a hot swap under load."""
     out: dict[str, float] = {}
@@ -407,21 +459,12 @@ def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str,
         paced(producer, namer.events, 200, 4, "warm")  # scorer up, replay done, group joined
         time.sleep(2)
         for rate in (1000, 5000):
-            watch.latencies.clear()
-            watch.recording.set()
             before = latency_buckets(metrics_port)
-            sent = paced_elsewhere(args.bootstrap, namer.events, rate, args.seconds, f"r{rate}-")
-            time.sleep(2)
-            watch.recording.clear()
+            lat = measure_at(args, watch, namer.events, rate, f"r{rate}-")
             key = "1k" if rate == 1000 else "5k"
             own = bucket_quantile(before, latency_buckets(metrics_port), 0.99)
             out[f"scorer_histogram_p99_{key}_ms_at_most"] = own
             log(f"{rate}/s: the scorer's own histogram (event time to produce): p99 <= {own} ms")
-            lat = np.array(watch.latencies)
-            log(
-                f"{rate}/s: sent {sent}, measured {len(lat)}, p50 {np.percentile(lat, 50):.1f} "
-                f"ms, p99 {np.percentile(lat, 99):.1f} ms"
-            )
             out[f"latency_ms_p50_{key}"] = round(float(np.percentile(lat, 50)), 2)
             out[f"latency_ms_p99_{key}"] = round(float(np.percentile(lat, 99)), 2)
         feeder = threading.Thread(target=paced, args=(producer, namer.events, 1000, 8, "swap-"))
@@ -556,6 +599,11 @@ def main(argv: list[str] | None = None) -> int:
     producer.flush(10)
     paced_producer = Producer(kafka.producer(linger_ms=0))  # no batching delay in the figure
     results.update(latency_phase(args, lat_prefix, keys, lat_namer, paced_producer, v1, v2, tmp))
+    log("latency floor: the relay (shared runner, scorer's settings, no model) at 5000/s")
+    results.update(relay_floor(args, kafka, paced_producer, tmp))
+    results["latency_p99_5k_vs_floor"] = round(
+        results["latency_ms_p99_5k"] / results["relay_latency_ms_p99_5k"], 2
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scorer.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

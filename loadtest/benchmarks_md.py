@@ -23,6 +23,8 @@ TARGETS = {
         "vs_loop": ">= 10x baseline (a)",
         "vs_rest": ">= 100x baseline (b)",
         "latency_ms_p99_5k": "<= 15 ms",
+        "relay_latency_ms_p99_5k": "(floor: the same two hops, runner and settings, no model)",
+        "latency_p99_5k_vs_floor": "(scorer p99 / floor p99, same run)",
         "hot_swap_ms": "<= 1,000 ms",
     },
 }

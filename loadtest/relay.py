@@ -1,7 +1,9 @@
 """A pass-through service on the shared runner: decode events, forward them, dead-letter poison.
 
-Used to measure the runner's throughput with a trivial handler and, as a separate process that
-tests kill -9, to prove the delivery guarantees (R3, R6, R16). `--unsafe-commit-first` builds the
+Used to measure the runner's throughput with a trivial handler, the latency floor under the
+scorer's (`--like-scorer`: the scorer's batching, linger, delivery reports and commit interval;
+see `bench_scorer`), and, as a separate process that tests kill -9, to prove the delivery
+guarantees (R3, R6, R16). `--unsafe-commit-first` builds the
 negative control: it commits offsets *before* the outputs are flushed, which loses messages when
 killed, and the R3 checker must catch it.
 
@@ -29,6 +31,7 @@ from services.common.runner import Inbound, Outbound, Rejected, Runner, RunnerCo
 from services.common.settings import CommonSettings, load_settings
 from services.common.topic_decoder import TopicDecoder
 from services.common.topics import TopicNamer
+from services.scorer.config import ScorerSettings
 
 
 class ForwardHandler:
@@ -79,13 +82,19 @@ def build(settings: CommonSettings, args: argparse.Namespace) -> Runner:
             "session_timeout_ms": min(args.max_poll_interval_ms, 10000),
         }
     consumer = Consumer(kafka.consumer(args.group, **overrides))
-    producer = Producer(kafka.producer())
+    like = ScorerSettings if args.like_scorer else None
+    producer = Producer(
+        kafka.producer(delivery_report_only_error=True, linger_ms=like.linger_ms)
+        if like
+        else kafka.producer()
+    )
     metrics = StandardMetrics(CollectorRegistry(), "relay")
     config = RunnerConfig(
         service="relay",
         topics=(namer.events,),
         batch_size=args.batch_size,
-        commit_interval_s=args.commit_interval_ms / 1000,
+        max_wait_s=like.max_wait_ms / 1000 if like else RunnerConfig.max_wait_s,
+        commit_interval_s=(like.commit_interval_ms if like else args.commit_interval_ms) / 1000,
         max_handle_s=0.8 * (args.max_poll_interval_ms or 300_000) / 1000,
     )
     cls = CommitBeforeFlushRunner if args.unsafe_commit_first else Runner
@@ -118,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="0: flush and commit each batch; else flush and commit (asynchronously) this often",
+    )
+    p.add_argument(
+        "--like-scorer",
+        action="store_true",
+        help="the scorer's default batch wait, linger, delivery reports and commit interval "
+        "(instead of --commit-interval-ms)",
     )
     p.add_argument("--unsafe-commit-first", action="store_true")
     p.add_argument("--slow-key", help="sleep --slow-ms whenever a batch holds this key")
