@@ -87,7 +87,12 @@ write_config() {
   mkdir -p "$DATA_DIR" "$LOG_DIR"
   if [[ ! -s $CLUSTER_ID_FILE ]]; then
     # 16 random bytes, URL-safe base64 without padding: what `kafka-storage random-uuid` prints.
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$CLUSTER_ID_FILE"
+    # Like Kafka's own, never one starting with '-', which the format tool reads as an option.
+    local id=-
+    while [[ $id == -* ]]; do
+      id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    done
+    printf '%s' "$id" >"$CLUSTER_ID_FILE"
   fi
   sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
     -e "s|@DATA_DIR@|$DATA_DIR|g" "$HERE/server.properties.template" >"$PROPS"
