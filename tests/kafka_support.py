@@ -169,6 +169,17 @@ class ServiceProcess:
         code = self.proc.wait(timeout_s)
         return code, time.monotonic() - started
 
+    def wait_for_log(self, text: str, timeout_s: float = 60.0) -> None:
+        """Wait until the child's log holds `text`; fails if it exits or the time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if text in self.log_path.read_text(errors="replace"):
+                return
+            if not self.alive():
+                raise AssertionError(f"exited before logging {text!r}:\n" + self.log_tail())
+            time.sleep(0.1)
+        raise AssertionError(f"no {text!r} in the log within {timeout_s} s:\n" + self.log_tail())
+
     def alive(self) -> bool:
         """True while the child runs."""
         return self.proc is not None and self.proc.poll() is None

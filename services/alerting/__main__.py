@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import sys
 
-from services.alerting.app import run
-from services.alerting.config import AlertingSettings
-from services.common.lifecycle import service_main
+from services.common.lifecycle import RunFn, service_main
+
+
+def load() -> tuple[type, RunFn]:
+    """The alerting settings and worker (faust: imported once SIGTERM is caught).
+
+    The worker handles signals itself once it runs, and exits the process itself.
+    """
+    from services.alerting.app import run
+    from services.alerting.config import AlertingSettings
+
+    return AlertingSettings, lambda settings, _stop: run(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (the worker exits the process itself)."""
+    """Entry point; returns the exit code."""
     return service_main(
-        AlertingSettings,
-        "alerting",
-        lambda settings, _stop: run(settings),
-        "Breaches to grouped, signed webhook alerts and retrain requests.",
-        argv,
+        "alerting", "Breaches to grouped, signed webhook alerts and retrain requests.", load, argv
     )
 
 

@@ -10,21 +10,26 @@ from __future__ import annotations
 
 import sys
 
-from services.alerting.app import run
-from services.alerting.config import AlertingSettings
-from services.alerting.ssrf import Policy
-from services.common.lifecycle import service_main
+from services.common.lifecycle import RunFn, service_main
 
-DEMO_ONLY = Policy(allow_loopback_for_tests=True)
+
+def load() -> tuple[type, RunFn]:
+    """The alerting settings and worker, with the loopback allowance (imported once SIGTERM is
+    caught, as `python -m services.alerting` does)."""
+    from services.alerting.app import run
+    from services.alerting.config import AlertingSettings
+    from services.alerting.ssrf import Policy
+
+    demo_only = Policy(allow_loopback_for_tests=True)
+    return AlertingSettings, lambda settings, _stop: run(settings, policy=demo_only)
 
 
 def main(argv: list[str] | None = None) -> int:
     """As `python -m services.alerting`, with loopback receivers allowed (the demo's sink)."""
     return service_main(
-        AlertingSettings,
         "alerting",
-        lambda settings, _stop: run(settings, policy=DEMO_ONLY),
         "The alerting service for the demo (delivers to the local webhook sink).",
+        load,
         argv,
     )
 

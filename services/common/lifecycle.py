@@ -1,8 +1,9 @@
 """Process lifecycle: logging, signals to a stop event, and exit codes.
 
-`main` functions only parse flags, build settings and call `run_service(run, settings)`;
-SIGINT/SIGTERM set the stop event, a second signal exits at once. Fatal errors exit 1,
-configuration errors exit 2 with the message telling what to fix.
+A service's `main` is `service_main(...)`: it catches SIGINT/SIGTERM first, then parses flags,
+builds settings, imports the service's app and runs it. The signals set the stop event, a
+second one exits at once. Fatal errors exit 1, configuration errors exit 2 with the message
+telling what to fix.
 """
 
 from __future__ import annotations
@@ -41,8 +42,14 @@ def configure_logging(level: str = "INFO") -> None:
     )
 
 
-def install_signal_handlers(stop: threading.Event) -> None:
-    """SIGINT/SIGTERM set `stop`; a second one exits immediately."""
+def catch_stop_signals() -> threading.Event:
+    """From now on SIGINT/SIGTERM set the returned event; a second one exits immediately.
+
+    Called before a service imports its app (onnxruntime, scikit-learn, faust: seconds on a
+    busy machine), so that a SIGTERM during start-up is a clean stop (exit 0), not a death by
+    signal (-15) that a supervisor counts as a crash.
+    """
+    stop = threading.Event()
 
     def _handler(signum: int, _frame: Any) -> None:
         if stop.is_set():
@@ -53,14 +60,19 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
+    return stop
 
 
-def run_service(run: Callable[[Any, threading.Event], None], settings: Any) -> int:
-    """Run `run(settings, stop)` with signals wired; returns the process exit code."""
+RunFn = Callable[[Any, threading.Event], None]
+
+
+def run_service(run: RunFn, settings: Any, stop: threading.Event) -> int:
+    """Run `run(settings, stop)`, unless a signal already came; returns the exit code."""
     configure_logging(getattr(settings, "log_level", "INFO"))
     log.info("settings: %s", settings.describe())
-    stop = threading.Event()
-    install_signal_handlers(stop)
+    if stop.is_set():
+        log.info("stop requested while starting: exiting before the loop")
+        return 0
     try:
         run(settings, stop)
     except ConfigError as exc:
@@ -73,14 +85,20 @@ def run_service(run: Callable[[Any, threading.Event], None], settings: Any) -> i
 
 
 def service_main(
-    settings_cls: type,
     service: str,
-    run: Callable[[Any, threading.Event], None],
     description: str,
+    load: Callable[[], tuple[type, RunFn]],
     argv: list[str] | None = None,
 ) -> int:
-    """A service's whole `main`: one flag per setting, settings from env + flags, then run."""
+    """A service's whole `main`: one flag per setting, settings from env + flags, then run.
+
+    `load` imports the service's modules and returns its settings class and run function; it
+    is called once the stop signals are caught.
+    """
     import argparse
+
+    stop = catch_stop_signals()
+    settings_cls, run = load()
 
     from services.common.settings import (
         add_settings_arguments,
@@ -98,4 +116,4 @@ def service_main(
     except ConfigError as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         return 2
-    return run_service(run, settings)
+    return run_service(run, settings, stop)

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
-from services.common.errors import ConfigError
-from services.common.lifecycle import run_service
-from services.common.settings import add_settings_arguments, load_settings, overrides_from_args
-from services.drift.app import run
-from services.drift.config import DriftSettings
+from services.common.lifecycle import RunFn, service_main
+
+
+def load() -> tuple[type, RunFn]:
+    """The drift service's settings and loop (scipy, river: imported once SIGTERM is caught)."""
+    from services.drift.app import run
+    from services.drift.config import DriftSettings
+
+    return DriftSettings, run
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m services.drift",
-        description="Windowed drift, data quality and accuracy from delayed labels.",
+    return service_main(
+        "drift", "Windowed drift, data quality and accuracy from delayed labels.", load, argv
     )
-    add_settings_arguments(parser, DriftSettings)
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(
-            DriftSettings, "drift", os.environ, overrides_from_args(args, DriftSettings)
-        )
-    except ConfigError as exc:
-        print(f"drift: configuration error: {exc}", file=sys.stderr)
-        return 2
-    return run_service(run, settings)
 
 
 if __name__ == "__main__":

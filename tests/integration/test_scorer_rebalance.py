@@ -53,6 +53,9 @@ def test_r4_rebalance_churn_loses_nothing_and_clean_bounces_duplicate_nothing(
             assert code == 0 and seconds <= 10, (code, seconds)
         else:
             scorers.append(w.scorer(instance=None, group=group, log_name=f"a{n}").start())
+            # A member still importing is no churn yet (and the last one is stopped at once):
+            # wait until it is about to join the group.
+            scorers[-1].wait_for_log("control replay done")
     stop.set()
     feeder.join(10)
     try:
