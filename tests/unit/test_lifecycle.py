@@ -61,34 +61,41 @@ def _wait_for(proc: subprocess.Popen[str], marker: str, timeout_s: float = 30) -
     pytest.fail(f"no {marker!r} within {timeout_s} s")
 
 
+def _stop_after(marker: str, load_seconds: float) -> tuple[int, str]:
+    """Start the child, SIGTERM it once it printed `marker`; (exit code, what it printed after)."""
+    proc = _start(load_seconds)
+    try:
+        _wait_for(proc, marker)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        return code, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+
+
 def test_sigterm_while_the_app_imports_exits_cleanly_without_running():
-    proc = _start(load_seconds=2.0)
-    _wait_for(proc, "LOADING")
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait(30)
-    rest = proc.stderr.read() if proc.stderr else ""
+    code, rest = _stop_after("LOADING", load_seconds=2.0)
     assert code == 0, rest
     assert "stop requested while starting" in rest
     assert "RUNNING" not in rest
 
 
 def test_sigterm_while_running_leaves_the_loop_and_exits_cleanly():
-    proc = _start(load_seconds=0)
-    _wait_for(proc, "RUNNING")
-    proc.send_signal(signal.SIGTERM)
-    code = proc.wait(30)
-    rest = proc.stderr.read() if proc.stderr else ""
+    code, rest = _stop_after("RUNNING", load_seconds=0)
     assert code == 0, rest
     assert "LOOP LEFT" in rest
 
 
 def test_a_second_signal_exits_at_once():
     proc = _start(load_seconds=30.0)
-    _wait_for(proc, "LOADING")
-    proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(10) == 128 + signal.SIGTERM
+    try:
+        _wait_for(proc, "LOADING")
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
 
 
 @pytest.mark.parametrize(
