@@ -1,8 +1,8 @@
 """Process lifecycle: logging, signals to a stop event, and exit codes.
 
-A service's `main` is `service_main(...)`: it catches SIGINT/SIGTERM first, then parses flags,
-builds settings, imports the service's app and runs it. The signals set the stop event, a
-second one exits at once. Fatal errors exit 1, configuration errors exit 2 with the message
+A service's `main` is `service_main(...)`: it catches SIGINT/SIGTERM first, then imports the
+service's settings and app, parses flags, builds settings and runs it. The signals set the stop
+event, a second one exits at once. Fatal errors exit 1, configuration errors exit 2 with the message
 telling what to fix.
 """
 
