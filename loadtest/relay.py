@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from services.common import serde
 from services.common.deadletter import DeadLetterWriter
 from services.common.kafka_config import KafkaConfig
-from services.common.lifecycle import run_service
+from services.common.lifecycle import catch_stop_signals, run_service
 from services.common.metrics import StandardMetrics
 from services.common.runner import Inbound, Outbound, Rejected, Runner, RunnerConfig
 from services.common.settings import CommonSettings, load_settings
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     def run(s: CommonSettings, stop: threading.Event) -> None:
         build(s, args).run(stop)
 
-    return run_service(run, settings)
+    return run_service(run, settings, catch_stop_signals())
 
 
 if __name__ == "__main__":
