@@ -1,6 +1,8 @@
 """Fixtures for the real components: the Kafka broker and Redis started by infra/ scripts.
 
-A test that needs one and cannot reach it FAILS with what to do; it never skips.
+A test that needs one and cannot reach it FAILS with what to do; it never skips. A test that
+carries none of the suite markers would never run in `make test` (each suite is selected by its
+marker), so collecting one is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from services.common.settings import CommonSettings, load_settings
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_HINT = "start it with `make up` (or `bash infra/kafka/kafka.sh start`)"
 REDIS_HINT = "start it with `make up` (or `bash infra/redis/redis.sh start`)"
+SUITES = ("unit", "integration", "e2e")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects the tests that carry no marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse tests without a suite marker: `make test` would silently never run them."""
+    unmarked = [i.nodeid for i in items if not any(i.get_closest_marker(m) for m in SUITES)]
+    if unmarked:
+        raise pytest.UsageError(
+            "tests without a suite marker (add `pytestmark = pytest.mark.unit`, `integration` "
+            "or `e2e` to their module): " + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")
