@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prometheus for `make up`: Debian's prometheus binary run as our process (never the system
-# service), on 127.0.0.1:9090, scraping the services' /metrics on 127.0.0.1:9101-9105 with
+# service), on 127.0.0.1:9090 (STREAMOPS_PROMETHEUS_PORT), scraping the services' /metrics on 127.0.0.1:9101-9105 with
 # infra/prometheus/rules.yml; data under var/prometheus. Optional: nothing else needs it.
 set -euo pipefail
 
@@ -16,14 +16,15 @@ usage: $(basename "$0") {start|stop|kill|status|config}
   config   print the scrape config that start writes to $CONF
 
 environment:
-  STREAMOPS_VAR_DIR  data, pid and logs (default <repo>/var)
+  STREAMOPS_PROMETHEUS_PORT  port on 127.0.0.1 (default 9090)
+  STREAMOPS_VAR_DIR          data, pid and logs (default <repo>/var)
 EOF
 }
 
 START_TIMEOUT=30
 STOP_TIMEOUT=30
 
-PORT=9090
+PORT=${STREAMOPS_PROMETHEUS_PORT:-9090}
 NAME=prometheus
 PROC_PATTERN="prometheus .*--web.listen-address=127.0.0.1:$PORT"
 # The services' metrics ports, as in prometheus.yml and docs/infra.md.
@@ -90,7 +91,8 @@ start() {
     rm -f "$PID_FILE"
     if port_open "$PORT"; then
       die "port 127.0.0.1:$PORT is taken by another process ($(port_owner "$PORT")), not by this \
-checkout's prometheus; if it is Debian's prometheus service: sudo systemctl disable --now prometheus"
+checkout's prometheus; if it is Debian's prometheus service: sudo systemctl disable --now \
+prometheus; or set STREAMOPS_PROMETHEUS_PORT"
     fi
     mkdir -p "$DATA_DIR" "$LOG_DIR"
     config >"$CONF"
