@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prometheus for `make up`: Debian's prometheus binary run as our process (never the system
-# service), on 127.0.0.1:9090 (STREAMOPS_PROMETHEUS_PORT), scraping the services' /metrics on 127.0.0.1:9101-9105 with
-# infra/prometheus/rules.yml; data under var/prometheus. Optional: nothing else needs it.
+# service), on 127.0.0.1:9090 (STREAMOPS_PROMETHEUS_PORT), scraping the services' /metrics on
+# 127.0.0.1:9101-9105 with infra/prometheus/rules.yml; data under var/prometheus. Optional:
+# nothing else needs it.
 set -euo pipefail
 
 usage() {
