@@ -19,12 +19,16 @@ gaps between grid points are missed (conservative), the only invented error is t
 interpolation inside interior bins (small: see the calibration test). State size:
 ``bins * subdivisions + 2`` integers.
 
-p-value: ``scipy.stats.kstwo`` with the two-sample effective size ``n m / (n + m)`` (n window,
-m reference count), since the reference is a sample too. Suggested thresholds: warning below
-0.001, critical below 1e-6: at p < 0.01 the no-drift alarm rate is 1% by construction
-(measured 0.7-1.7%), on the 1% target rather than under it; a 0.5 sd shift or a new 10%
-category still gives p far below 1e-6 at n = 1,000. Categorical features: construction
-raises ConfigError.
+p-value: the two-sample effective size ``n m / (n + m)`` (n window, m reference count), since
+the reference is a sample too, in ``scipy.stats.kstwo`` below ``EXACT_BELOW``. From there on
+the asymptotic Kolmogorov distribution with Stephens' correction, ``kolmogorov(D (sqrt(n) +
+0.12 + 0.11 / sqrt(n)))``: scipy's exact survival function costs 0.1-2 ms at n = 1,900 and
+~80 ms at n = 50,000 (a 60 s window of a busy stream), per feature and window, while the
+correction stays within 5% of it (relative) for every p >= 1e-8 at n >= 1,000 (unit test).
+Suggested thresholds: warning below 0.001, critical below 1e-6: at p < 0.01 the no-drift
+alarm rate is 1% by construction (measured 0.7-1.7%), on the 1% target rather than under it;
+a 0.5 sd shift or a new 10% category still gives p far below 1e-6 at n = 1,000. Categorical
+features: construction raises ConfigError.
 
 >>> base = {"name": "x", "kind": "numeric", "bin_edges": [0.0, 1.0, 2.0], "bin_counts": [50, 50]}
 >>> ks = KS(base, min_count=2)
@@ -35,15 +39,29 @@ raises ConfigError.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
 import numpy as np
+from scipy.special import kolmogorov
 from scipy.stats import kstwo
 
 from services.common.errors import ConfigError
 from services.drift.statistics.base import Suggested
 from services.drift.statistics.binning import Binning, Values, numeric_values
+
+
+# Effective sizes from which the p-value is asymptotic (Stephens' correction), not exact.
+EXACT_BELOW = 1000
+
+
+def p_value(d: float, n: int) -> float:
+    """P(D_n >= d) for the one-sample KS distance of n observations (see the module doc)."""
+    if n < EXACT_BELOW:
+        return float(kstwo.sf(d, n))
+    root = math.sqrt(n)
+    return float(kolmogorov(d * (root + 0.12 + 0.11 / root)))
 
 
 def reference_grid(
@@ -129,7 +147,7 @@ class KS:
         if n < self.min_count:
             return None
         n_eff = max(1, round(n * self.reference_count / (n + self.reference_count)))
-        return float(kstwo.sf(self.statistic(), n_eff))
+        return p_value(self.statistic(), n_eff)
 
     def state(self) -> dict[str, Any]:
         """The grid counts (JSON-able)."""
