@@ -51,7 +51,6 @@ from services.common.errors import ConfigError
 from services.drift.statistics.base import Suggested
 from services.drift.statistics.binning import Binning, Values, numeric_values
 
-
 # Effective sizes from which the p-value is asymptotic (Stephens' correction), not exact.
 EXACT_BELOW = 1000
 
