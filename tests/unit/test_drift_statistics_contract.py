@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.stats import kstwo
 
 from services.common.errors import ConfigError
 from services.drift import statistics
 from services.drift.statistics import KS, PSI, ChiSquare, JensenShannon
+from services.drift.statistics.ks import EXACT_BELOW, p_value
 from services.drift.statistics.registry import CATEGORICAL, NUMERIC
 
 pytestmark = pytest.mark.unit
@@ -263,10 +265,6 @@ def test_ks_handles_discrete_features_with_tied_edges() -> None:
 
 @pytest.mark.parametrize("n", [1000, 1900, 5000, 20_000])
 def test_ks_asymptotic_p_value_stays_within_5_percent_of_the_exact_one(n: int) -> None:
-    from scipy.stats import kstwo
-
-    from services.drift.statistics.ks import EXACT_BELOW, p_value
-
     assert n >= EXACT_BELOW
     for p in (0.5, 0.1, 1e-2, 1e-3, 1e-4, 1e-6, 1e-8):
         d = float(kstwo.isf(p, n))
@@ -274,10 +272,6 @@ def test_ks_asymptotic_p_value_stays_within_5_percent_of_the_exact_one(n: int) -
 
 
 def test_ks_p_value_is_exact_below_the_cut_over() -> None:
-    from scipy.stats import kstwo
-
-    from services.drift.statistics.ks import EXACT_BELOW, p_value
-
     for n, d in ((50, 0.3), (999, 0.05)):
         assert n < EXACT_BELOW
         assert p_value(d, n) == float(kstwo.sf(d, n))
