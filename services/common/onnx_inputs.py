@@ -99,13 +99,13 @@ _PLAIN_NUMBERS = frozenset((float, int, type(None)))
 
 
 def _numeric_column(values: Sequence[Any], name: str) -> np.ndarray:
-    if not isinstance(values, np.ndarray) and set(map(type, values)) <= _PLAIN_NUMBERS:
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
         return np.asarray(values, dtype=np.float32)
     return np.asarray([numeric_value(v, name) for v in values], dtype=np.float32)
 
 
 def _category_column(values: Sequence[Any]) -> np.ndarray:
     """Non-empty strings are their own categories; anything else goes value by value."""
-    if not isinstance(values, np.ndarray) and set(map(type, values)) == {str} and "" not in values:
+    if set(map(type, values)) == {str} and "" not in values:
         return np.asarray(values, dtype=object)
     return np.asarray([category_text(v) or MISSING_CATEGORY for v in values], dtype=object)
