@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -12,16 +11,9 @@ from typing import Any
 import httpx
 
 from services.common import serde
-from tests.kafka_support import ServiceProcess, produce
+from tests.kafka_support import ServiceProcess, free_port, produce
 
 SECRET = "whsec_" + base64.b64encode(b"streamops-test-webhook-secret-32b").decode()
-
-
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(

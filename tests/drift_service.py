@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.kafka_support import ServiceProcess, end_offsets
 
@@ -70,3 +73,16 @@ def closed_windows(redis_client: Any, namespace: str, deployment: str) -> dict[i
     """The stored summaries of closed windows, by seq."""
     raw = redis_client.hgetall(f"{namespace}:closed:{deployment}")
     return {int(k): json.loads(v) for k, v in raw.items()}
+
+
+def consumer_lag(metrics_port: int) -> dict[tuple[str, int], float]:
+    """The service's `streamops_consumer_lag` series, by (topic, partition)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {
+        (s.labels["topic"], int(s.labels["partition"])): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "streamops_consumer_lag"
+        for s in family.samples
+        if s.labels.get("service") == "drift"
+    }

@@ -39,7 +39,7 @@ from services.common.errors import FatalError, PoisonMessage, RetryableError
 from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
-from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.metrics import ConsumerLag, StandardMetrics, serve_metrics
 from services.common.prediction_columns import PredictionColumnsReader, PredictionTuple, as_tuple
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import TopicFollower
@@ -96,6 +96,7 @@ class DriftLoop:
         self.monitors: dict[str, DeploymentMonitor] = {}
         self.assigned: set[tuple[str, int]] = set()
         self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
+        self.lag = ConsumerLag(standard.consumer_lag, SERVICE)  # how far behind the stream it is
         self.stop = threading.Event()
 
     # -- assignment and recovery ------------------------------------------------------------
@@ -157,6 +158,7 @@ class DriftLoop:
         """Stop processing the partitions once the commit in flight has landed."""
         self._settle_quietly()
         consumer.unassign()
+        self.lag.forget(self.assigned)
         self.assigned = set()
 
     def recover(self) -> None:
@@ -197,6 +199,7 @@ class DriftLoop:
                     log.warning("batch not committed (%s): recovering", exc)
                     self.standard.errors.labels(SERVICE, "redis").inc()
                     self.recover()
+                self.lag.maybe_update(self.consumer)
         finally:
             self._settle_quietly()
             self.producer.flush(5)

@@ -10,7 +10,6 @@ var/artifacts/dashboard/.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 from services.common import serde
 from tests.dashboard_support import Traffic, breach, drift_reports
-from tests.kafka_support import REPO, ServiceProcess, make_topics, produce
+from tests.kafka_support import REPO, ServiceProcess, free_port, make_topics, produce
 from tests.model_factory import credit_content, keypair, published
 
 pytestmark = pytest.mark.e2e
@@ -59,12 +58,6 @@ POINTS_JS = """ids => ids.map(id => {
   const points = data.reduce((s, t) => s + ((t.y || []).filter(v => v !== null).length), 0);
   return [id, !!(n && n.classList.contains('js-plotly-plot')), data.length, points];
 })"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
@@ -133,7 +126,7 @@ def test_dashboard_renders_live_data_in_chromium(
         [(b"credit", serde.encode("ModelPublished", published(c, key))) for c in (v1, v2)],
     )
 
-    port = _free_port()
+    port = free_port()
     flags = {
         "kafka_bootstrap": kafka_bootstrap,
         "topic_prefix": prefix,

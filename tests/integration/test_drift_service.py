@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from services.common import serde
-from tests.drift_service import start_drift, wait_consumed
+from tests.drift_service import consumer_lag, start_drift, wait_consumed
 from tests.drift_support import (
     T0,
     actual,
@@ -24,7 +24,7 @@ from tests.drift_support import (
     numeric_baseline,
     prediction,
 )
-from tests.kafka_support import make_topics, produce, read_all
+from tests.kafka_support import end_offsets, free_port, make_topics, produce, read_all
 
 pytestmark = pytest.mark.integration
 TOPICS = [
@@ -68,7 +68,10 @@ def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
     namer, group, ns = setup(
         kafka_bootstrap, prefix, [deployment("shift", c), deployment("quiet", c)], [c]
     )
-    proc = start_drift(kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000)
+    port = free_port()
+    proc = start_drift(
+        kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000, metrics_port=port
+    )
     rng = np.random.default_rng(4)
     shifts = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
     try:
@@ -87,6 +90,16 @@ def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
             produce(kafka_bootstrap, namer.events, items)
             # One phase per window: count windows follow consumption order.
             wait_consumed(redis_client, ns, kafka_bootstrap, [namer.events], proc)
+        # The lag gauge follows the stream: within its next refreshes (at most once a second)
+        # every events partition shows, caught up, and no partition shows a lag.
+        events = {(namer.events, p) for p in end_offsets(kafka_bootstrap, namer.events)}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lag = consumer_lag(port)
+            if events <= set(lag) and not any(lag.values()):
+                break
+            time.sleep(0.2)
+        assert events <= set(lag) and not any(lag.values()), lag
         code, seconds = proc.terminate()
         assert code == 0 and seconds < 10, proc.log_tail()
     finally:

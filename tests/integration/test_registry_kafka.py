@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import socket
 import statistics
 import threading
 import time
@@ -23,7 +22,7 @@ from services.common import serde
 from services.registry import rebuild
 from services.registry.app import Registry
 from services.registry.config import RegistrySettings
-from tests.kafka_support import make_topics, produce, read_all
+from tests.kafka_support import free_port, make_topics, produce, read_all
 from tests.model_factory import credit_content, keypair, published
 from tests.registry_support import registry_settings
 
@@ -223,12 +222,6 @@ def test_replay_rejections_governance_rebuild_and_restart(reg_settings):
     assert RegistryView(redis_client(s), s.topic_prefix).snapshot() == after
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _cli(argv: list[str]) -> tuple[int, str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -240,7 +233,7 @@ def test_cli_and_api_latency_on_a_real_server(reg_settings, monkeypatch, capsys)
     s, key, tmp_path = reg_settings
     v1, v2 = _publish_models(s, key, tmp_path)
     registry = Registry(s).start()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(registry.app, host="127.0.0.1", port=port, log_level="warning")
     )
