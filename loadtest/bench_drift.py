@@ -8,6 +8,9 @@ new category, concept drift) runs on the first seeds with the drift starting at 
 ``--pre-windows`` and gives the windows to detection (start window = 0).
 (b) Throughput on the real broker and Redis (``loadtest.drift_drain``): the drift service
 draining a pre-filled events + predictions stream, compared with the scorer's drain rate.
+(c) Keeping up on one live stream (``loadtest.drift_same_stream``): two scorers and drift
+together, fed at each of ``--same-stream-rates`` events/s; at every rate the scorers keep up
+at, drift must be done within half a second of them.
 Writes loadtest/results/drift.json.
 
     python -m loadtest.bench_drift                 # Kafka and Redis from STREAMOPS_* settings
@@ -33,6 +36,7 @@ from loadtest.drift_champion import (
 )
 from loadtest.drift_drain import drain, log
 from loadtest.drift_quality import clean_windows, detection_delay, run_scenario
+from loadtest.drift_same_stream import CATCH_UP_S, same_stream
 from loadtest.drift_scenarios import SCENARIOS, CreditColumns, Scenario, ScenarioStream
 from services.common import signing
 from services.common.settings import CommonSettings, load_settings
@@ -43,6 +47,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DRIFTS = [s for s in SCENARIOS if s != "no_drift"]
 TARGETS: dict[str, Any] = {
     "events_per_s": 50_000,  # aim 100,000
+    "same_stream_catch_up_s": CATCH_UP_S,
     "false_alarm_rate": 0.01,
     "detection_delay_windows": {
         "mean_shift": 1,
@@ -140,6 +145,8 @@ def met(results: dict[str, Any]) -> dict[str, bool]:
     one = results.get("scorer_events_per_s_one_process")
     if one is not None and "events_per_s" in out:
         out["keeps_up_with_one_scorer_process"] = results["events_per_s"] >= one
+    if results.get("same_stream_kept_up") is not None:
+        out["keeps_up_on_one_stream"] = results["same_stream_kept_up"]
     out["false_alarm_rate"] = results["false_alarm_rate"] <= TARGETS["false_alarm_rate"]
     for name, limit in TARGETS["detection_delay_windows"].items():
         delay = results["detection_delay_windows"].get(name)
@@ -162,6 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain-events", type=int, default=300_000)
     p.add_argument("--drain-batch-size", type=int, default=2000, help="the service's batch size")
     p.add_argument("--drain-timeout", type=float, default=300.0)
+    p.add_argument(
+        "--same-stream-rates",
+        type=lambda text: [int(r) for r in text.split(",")],
+        default=[10_000, 15_000, 20_000, 25_000, 30_000],
+        help="(c) events/s fed, one run each (comma-separated)",
+    )
+    p.add_argument(
+        "--same-stream-seconds", type=float, default=10.0, help="(c) each run's feed (0: skip (c))"
+    )
     p.add_argument("--skip-drain", action="store_true", help="quality only (no broker)")
     args = p.parse_args(argv)
     if args.drift_seeds > args.no_drift_seeds:
@@ -206,6 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             results["scorer_events_per_s"] = scored["events_per_s"]
             results["scorer_events_per_s_one_process"] = scored.get("events_per_s_one_process")
         log(f"drift service: {results['events_per_s']} events/s ({r.messages_per_s:.0f} msg/s)")
+        if args.same_stream_seconds > 0:
+            n = int(max(args.same_stream_rates) * args.same_stream_seconds)
+            live = ScenarioStream(
+                Scenario("no_drift", args.seed + 1, n),
+                champion,
+                CreditColumns.generate(args.seed + 1, n),
+            )
+            results |= same_stream(settings, records, tmp, live, args, tmp)
     results["targets"] = TARGETS
     results["met"] = met(results)
     RESULTS.mkdir(exist_ok=True)

@@ -43,11 +43,26 @@ DRIFT_JUDGED = {
     "detection_delay_by_seed",
     "targets",
     "met",
+    "same_stream_kept_up",
+    "same_stream_runs",
+    "same_stream_seconds",
 }
 
 
 def _verdict(met: bool | None) -> str:
     return "not measured" if met is None else "met" if met else "**missed**"
+
+
+def _same_stream(data: dict[str, Any]) -> str:
+    """Per rate: when the scorers and drift were done after the feed (s)."""
+    runs = data.get("same_stream_runs")
+    if not runs:
+        return "not measured"
+    return "; ".join(
+        f"{r['rate']:,}/s: scorers {r['scorers_done_after_feed_s']:g} s, "
+        f"drift {r['drift_done_after_feed_s']:g} s"
+        for r in runs
+    )
 
 
 def drift_lines(data: dict[str, Any]) -> list[str]:
@@ -63,7 +78,7 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
             met.get("events_per_s"),
         ),
         (
-            "keeps up with the scorer on the same stream",
+            "drain rate against the scorers' (each service alone on the machine)",
             "drift events/s >= scorer events/s"
             + ("" if scorer is None else f" ({scorer:,}, scorer.json)"),
             "not measured" if eps is None else f"{eps:,}",
@@ -75,6 +90,14 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
             + ("" if one is None else f" ({one:,}, scorer.json)"),
             "not measured" if eps is None else f"{eps:,}",
             met.get("keeps_up_with_one_scorer_process"),
+        ),
+        (
+            "keeps up with two scorers on one live stream (all running together)",
+            f"at every rate the scorers are done <= {t.get('same_stream_catch_up_s', 1.0):g} s "
+            f"after the feed ({data.get('same_stream_seconds', 0):g} s per rate), drift is done "
+            "<= that long after them",
+            _same_stream(data),
+            met.get("keeps_up_on_one_stream"),
         ),
         (
             "false-alarm rate over no-drift windows",
