@@ -2,9 +2,10 @@
 
 The loop does not use the common runner, because its offsets live in Redis with its state: per
 micro-batch it decodes events, predictions and actuals, applies them per deployment, closes the
-windows that are due, produces their reports and breaches (idempotent producer), waits for the
-deliveries, then prepares state, join entries and the next offsets as one Redis transaction.
-That transaction is held until the next batch's join read has been sent, then sent behind it
+windows that are due, produces their reports and breaches (idempotent producer), then prepares
+state, join entries and the next offsets as one Redis transaction. That transaction is held
+until the next batch's join read has been sent and its own batch's outputs are delivered (by
+then their acknowledgements have had a batch's time to arrive), then sent behind the read
 without waiting: Redis answers the read first and runs the transaction while the loop applies
 the next batch (the read cannot see the held batch's join writes, so the join store lays them
 over what it finds). Its reply is read before the following transaction is sent, and a quiet
@@ -124,9 +125,11 @@ class DriftLoop:
                 self.monitors[name] = m
 
     def _send_held(self) -> None:
-        """Send the held transaction behind what is on the line (it settles the one before)."""
+        """Send the held transaction behind what is on the line (it settles the one before),
+        once its batch's reports, breaches and dead letters are delivered."""
         held, self.held = self.held, None
         if held is not None:
+            self.publisher.flush()  # acknowledged by now, as a rule: a batch was applied since
             self.store.send(held)
 
     def _commit(self) -> None:
@@ -264,8 +267,7 @@ class DriftLoop:
                 closed.extend(self._apply_joined(m, deployment, by_topic, keys, joiner))
             if deployment in self.monitors:
                 dirty.append(deployment)
-        self.publisher.windows(closed)
-        self.publisher.flush()
+        self.publisher.windows(closed)  # delivered before the transaction is sent (_send_held)
         summaries = [
             ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
         ]
