@@ -19,6 +19,7 @@ from services.drift.accuracy import ModelAccuracy
 from services.drift.quality import FeatureQuality
 from services.drift.reference import Reference
 from services.drift.statistics import PSI, Statistic
+from services.drift.statistics.binning import Column
 from services.drift.statistics.registry import CATEGORICAL, NUMERIC
 from services.drift.weighting import weighted_drift
 
@@ -119,9 +120,10 @@ class WindowAggregate:
             values = columns.get(name)
             if values is None or not len(values):
                 values = [None] * n
+            column = Column(values)  # what each statistic reads of it, computed once
             for stat in stats.values():
-                stat.update(values)
-            self.quality[name].update(values)
+                stat.update(column)
+            self.quality[name].update(column)
 
     def add_predictions(self, columns: Mapping[str, Sequence[Any]], count: int) -> None:
         """Add the champion's served predictions as columns (prediction_class/_score)."""

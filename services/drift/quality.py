@@ -20,7 +20,12 @@ from typing import Any, Self
 import numpy as np
 
 from services.common.errors import ConfigError
-from services.drift.statistics.binning import Values, category_tally, numeric_values
+from services.drift.statistics.binning import (
+    Values,
+    category_tally,
+    numeric_values,
+    present_values,
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class FeatureQuality:
         """Add a batch of raw values."""
         if self.kind == "numeric":
             x = numeric_values(values)
-            present = x[~np.isnan(x)]
+            present = present_values(values)
             self.count += int(x.size)
             self.missing += int(x.size - present.size)
             self.out_of_range += int(np.count_nonzero((present < self.low) | (present > self.high)))

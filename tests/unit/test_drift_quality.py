@@ -9,6 +9,7 @@ import pytest
 
 from services.common.errors import ConfigError
 from services.drift.quality import FeatureQuality
+from services.drift.statistics.binning import Column
 
 pytestmark = pytest.mark.unit
 
@@ -41,6 +42,24 @@ def test_categorical_rates() -> None:
     assert got.missing_rate == pytest.approx(2 / 7)
     assert got.unseen_rate == pytest.approx(2 / 5)
     assert got.out_of_range_rate == 0.0
+
+
+@pytest.mark.parametrize(
+    ("baseline", "values"),
+    [
+        (NUMERIC, [0.0, 10.0, 5.0, -0.1, 10.1, np.nan, None, 3.0]),
+        (CATEGORICAL, ["a", "b", "z", None, float("nan"), "a", 3]),
+    ],
+)
+def test_a_shared_column_counts_as_its_values(baseline, values) -> None:
+    plain, shared = FeatureQuality(baseline), FeatureQuality(baseline)
+    plain.update(values)
+    column = Column(values)
+    shared.update(column)
+    assert shared.get() == plain.get()
+    shared.update(column)  # read again: the same counts once more
+    plain.update(values)
+    assert shared.get() == plain.get()
 
 
 def test_empty_window_has_no_rates() -> None:

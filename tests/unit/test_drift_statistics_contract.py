@@ -12,6 +12,7 @@ from scipy.stats import kstwo
 from services.common.errors import ConfigError
 from services.drift import statistics
 from services.drift.statistics import KS, PSI, ChiSquare, JensenShannon
+from services.drift.statistics.binning import Column
 from services.drift.statistics.ks import EXACT_BELOW, p_value
 from services.drift.statistics.registry import CATEGORICAL, NUMERIC
 
@@ -204,6 +205,21 @@ def test_missing_values_are_ignored(cls: type, kind: str) -> None:
     dirty.update(with_missing)
     assert dirty.get() == clean.get()
     assert dirty.count == clean.count == 1_000
+
+
+@pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
+def test_a_shared_column_counts_as_its_values(cls: type, kind: str) -> None:
+    """One Column feeds every statistic of a feature: each reads it as it would the values."""
+    rng = np.random.default_rng(18)
+    base = baseline(kind, rng)
+    values = list(shifted(kind, SHIFTS[kind][0], rng, 1_000)) + [None, float("nan")] * 20
+    column = Column(values)
+    plain, shared, again = cls(base), cls(base), cls(base)
+    plain.update(values)
+    shared.update(column)
+    again.update(column)  # a second reader of the same column: nothing consumed or changed
+    assert shared.state() == plain.state() == again.state()
+    assert shared.get() == plain.get()
 
 
 def test_statistics_that_do_not_apply_refuse_at_construction() -> None:

@@ -21,12 +21,55 @@ import numpy as np
 
 from services.common.errors import ConfigError
 
-Values = np.ndarray | Sequence[Any]
+
+class Column:
+    """A batch of one feature's raw values, shared by the statistics and quality counters that
+    take it: each form they read (floats, present floats, category tally) is computed once."""
+
+    __slots__ = ("values", "_floats", "_present", "_tally")
+
+    def __init__(self, values: np.ndarray | Sequence[Any]) -> None:
+        self.values = values
+        self._floats: np.ndarray | None = None
+        self._present: np.ndarray | None = None
+        self._tally: tuple[dict[str, int], int] | None = None
+
+    def floats(self) -> np.ndarray:
+        """``numeric_values`` of the batch."""
+        if self._floats is None:
+            self._floats = np.asarray(self.values, dtype=float).ravel()
+        return self._floats
+
+    def present(self) -> np.ndarray:
+        """``present_values`` of the batch."""
+        if self._present is None:
+            x = self.floats()
+            self._present = x[~np.isnan(x)]
+        return self._present
+
+    def tally(self) -> tuple[dict[str, int], int]:
+        """``category_tally`` of the batch."""
+        if self._tally is None:
+            self._tally = _tally(self.values)
+        return self._tally
+
+
+Values = np.ndarray | Sequence[Any] | Column
 
 
 def numeric_values(values: Values) -> np.ndarray:
     """The values as floats; None becomes NaN (missing)."""
+    if isinstance(values, Column):
+        return values.floats()
     return np.asarray(values, dtype=float).ravel()
+
+
+def present_values(values: Values) -> np.ndarray:
+    """The values as floats, missing ones (None, NaN) left out."""
+    if isinstance(values, Column):
+        return values.present()
+    x = numeric_values(values)
+    return x[~np.isnan(x)]
 
 
 def category_tally(values: Values) -> tuple[dict[str, int], int]:
@@ -36,6 +79,12 @@ def category_tally(values: Values) -> tuple[dict[str, int], int]:
     converting every value to a numpy string to sort them cost ~5x as much (1,000 values: ~130
     us against ~26 us).
     """
+    if isinstance(values, Column):
+        return values.tally()
+    return _tally(values)
+
+
+def _tally(values: np.ndarray | Sequence[Any]) -> tuple[dict[str, int], int]:
     tally: dict[str, int] = {}
     missing = 0
     for value, n in Counter(np.asarray(values, dtype=object).ravel().tolist()).items():
@@ -87,8 +136,7 @@ class Binning:
     def counts(self, values: Values) -> np.ndarray:
         """Counts per bin of the present values of a batch; missing values are ignored."""
         if self.kind == "numeric":
-            x = numeric_values(values)
-            x = x[~np.isnan(x)]
+            x = present_values(values)
             idx = np.searchsorted(self.edges[1:-1], x, side="right")
             return np.bincount(idx, minlength=self.size)
         out = np.zeros(self.size, dtype=np.int64)

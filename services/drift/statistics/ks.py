@@ -49,7 +49,7 @@ from scipy.stats import kstwo
 
 from services.common.errors import ConfigError
 from services.drift.statistics.base import Suggested
-from services.drift.statistics.binning import Binning, Values, numeric_values
+from services.drift.statistics.binning import Binning, Values, present_values
 
 # Effective sizes from which the p-value is asymptotic (Stephens' correction), not exact.
 EXACT_BELOW = 1000
@@ -123,8 +123,7 @@ class KS:
 
     def update(self, values: Values) -> None:
         """Add a batch of raw values."""
-        x = numeric_values(values)
-        x = x[~np.isnan(x)]
+        x = present_values(values)
         self.cells[:-1] += np.bincount(
             np.searchsorted(self.grid, x, side="right"), minlength=self.grid.size + 1
         )
