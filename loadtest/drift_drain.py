@@ -76,9 +76,15 @@ def stored_total(client: redis.Redis, namespace: str) -> int:
 
 
 def start_drift(
-    settings: CommonSettings, prefix: str, group: str, args: Any, log_path: Path
+    settings: CommonSettings,
+    prefix: str,
+    group: str,
+    args: Any,
+    log_path: Path,
+    max_wait_ms: int | None = 5,
 ) -> subprocess.Popen[bytes]:
-    """A drift service process on the benchmark topics, with count windows."""
+    """A drift service process on the benchmark topics, with count windows (``max_wait_ms``
+    None: the service's default batch wait)."""
     flags = {
         "kafka-bootstrap": settings.kafka_bootstrap,
         "redis-host": settings.redis_host,
@@ -87,9 +93,10 @@ def start_drift(
         "group-id": group,
         "window-count": args.window,
         "batch-size": args.drain_batch_size,
-        "max-wait-ms": 5,
         "metrics-port": 0,
     }
+    if max_wait_ms is not None:
+        flags["max-wait-ms"] = max_wait_ms
     cmd = [sys.executable, "-m", "services.drift"]
     cmd += [a for k, v in flags.items() for a in (f"--{k}", str(v))]
     return subprocess.Popen(

@@ -98,7 +98,8 @@ def same_stream(
         start_scorer(scorer_args, prefix, keys, scorers, tmp / f"same-{i}.log", 0, f"{scorers}-{i}")
         for i in range(2)
     ]
-    procs.append(start_drift(settings, prefix, drift_group, args, tmp / "same-drift.log"))
+    # Both services with their default batch waits, as deployed.
+    procs.append(start_drift(settings, prefix, drift_group, args, tmp / "same-drift.log", None))
     client = redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,
