@@ -1,5 +1,8 @@
 """How a batch of raw values of one feature falls into its baseline's bins.
 
+A batch can come as a ``Column``, so that the statistics and quality counters of one feature
+share what they derive from it (its floats, or its category tally) instead of each deriving it.
+
 Numeric features use the baseline's quantile edges as half-open bins ``[e_i, e_i+1)`` like
 ``numpy.histogram``, with the first and last bins open-ended so values outside the training range
 still land somewhere. Categorical features get one bin per baseline category plus a final
@@ -37,14 +40,13 @@ class Column:
     def floats(self) -> np.ndarray:
         """``numeric_values`` of the batch."""
         if self._floats is None:
-            self._floats = np.asarray(self.values, dtype=float).ravel()
+            self._floats = _floats(self.values)
         return self._floats
 
     def present(self) -> np.ndarray:
         """``present_values`` of the batch."""
         if self._present is None:
-            x = self.floats()
-            self._present = x[~np.isnan(x)]
+            self._present = _present(self.floats())
         return self._present
 
     def tally(self) -> tuple[dict[str, int], int]:
@@ -59,16 +61,19 @@ Values = np.ndarray | Sequence[Any] | Column
 
 def numeric_values(values: Values) -> np.ndarray:
     """The values as floats; None becomes NaN (missing)."""
-    if isinstance(values, Column):
-        return values.floats()
-    return np.asarray(values, dtype=float).ravel()
+    return values.floats() if isinstance(values, Column) else _floats(values)
 
 
 def present_values(values: Values) -> np.ndarray:
     """The values as floats, missing ones (None, NaN) left out."""
-    if isinstance(values, Column):
-        return values.present()
-    x = numeric_values(values)
+    return values.present() if isinstance(values, Column) else _present(_floats(values))
+
+
+def _floats(values: np.ndarray | Sequence[Any]) -> np.ndarray:
+    return np.asarray(values, dtype=float).ravel()
+
+
+def _present(x: np.ndarray) -> np.ndarray:
     return x[~np.isnan(x)]
 
 
