@@ -60,7 +60,9 @@ def _same_stream(data: dict[str, Any]) -> str:
         return "not measured"
     return "; ".join(
         f"{r['rate']:,}/s: scorers {r['scorers_done_after_feed_s']:g} s, "
-        f"drift {r['drift_done_after_feed_s']:g} s"
+        f"drift {r['drift_done_after_feed_s']:g} s (CPU per event: scorers "
+        f"{r.get('scorers_cpu_us_per_event', '?')} us, "
+        f"drift {r.get('drift_cpu_us_per_event', '?')} us)"
         for r in runs
     )
 

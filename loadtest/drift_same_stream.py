@@ -6,16 +6,18 @@ process (count windows, like the drain) join first. Then, for each rate in turn,
 process produces pre-encoded events at that rate (linger 5 ms, librdkafka's default), the
 scorers turn them into predictions, and drift reads both topics. Every quarter second the
 benchmark samples the topics' end offsets and the offsets drift stored in Redis with its state.
-Each run reports the backlogs and when each side was done after the feed's last
-acknowledgement. A side kept up at a rate when it was done within half a second (of the feed for
-the scorers, of the scorers for drift); drift keeps up with the scorers when it kept up at
-every rate they kept up at.
+Each run reports the backlogs, when each side was done after the feed's last
+acknowledgement, and the CPU time each side used per event (from /proc: what it costs,
+whatever share of the machine it got). A side kept up at a rate when it was done within half
+a second (of the feed for the scorers, of the scorers for drift); drift keeps up with the
+scorers when it kept up at every rate they kept up at.
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import subprocess
 import time
 import uuid
@@ -61,6 +63,12 @@ def feed(
     if producer.flush(60):
         raise SystemExit("the feed was not acknowledged within 60 s")
     return began, time.time()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process (all its threads) has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def _end_total(consumer: Consumer, topic: str) -> int:
@@ -147,14 +155,9 @@ class Line:
         namer: TopicNamer,
         procs: list[subprocess.Popen[bytes]],
     ) -> None:
-        self.bootstrap, self.client, self.namespace, self.namer = (
-            bootstrap,
-            client,
-            namespace,
-            namer,
-        )
+        self.bootstrap, self.client, self.namespace = bootstrap, client, namespace
+        self.namer, self.procs = namer, procs  # the scorers, then drift
         self.probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-same-probe"})
-        self.procs = procs
         self.fed = 0  # events fed by the runs before
 
     def run(
@@ -169,17 +172,21 @@ class Line:
             event = stream.event(i) | {"association_id": f"r{rate}-{i}"}  # new ids each run
             payloads.append((event["association_id"], serde.encode("FeatureEvent", event)))
         target = self.fed + n
+        cpu = [cpu_seconds(p.pid) for p in self.procs]
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             fed = pool.apply_async(feed, (self.bootstrap, self.namer.events, payloads, rate))
             samples = self._sample(target, timeout_s)
             began, acked = fed.get(timeout=60)
+        used = [cpu_seconds(p.pid) - before for p, before in zip(self.procs, cpu, strict=True)]
+        scorers_cpu, drift_cpu = sum(used[:-1]) / n * 1e6, used[-1] / n * 1e6  # us per event
         self.fed = target
         scorers_done = next(s[0] for s in samples if s[1] >= target and s[2] <= 0) - acked
         drift_done = samples[-1][0] - acked
         behind = max(drift_done - scorers_done, 0.0)
         log(
             f"{rate}/s: fed {n} in {acked - began:.1f} s; done after the feed: scorers "
-            f"{scorers_done:.2f} s, drift {drift_done:.2f} s ({behind:.2f} s after them)"
+            f"{scorers_done:.2f} s, drift {drift_done:.2f} s ({behind:.2f} s after them); CPU "
+            f"per event: scorers {scorers_cpu:.1f} us, drift {drift_cpu:.1f} us"
         )
         return {
             "rate": rate,
@@ -190,6 +197,8 @@ class Line:
             "drift_after_scorers_s": round(behind, 2),
             "max_scorer_backlog": max(int(s[2]) for s in samples),
             "max_drift_backlog": max(int(max(s[3], s[4])) for s in samples),
+            "scorers_cpu_us_per_event": round(scorers_cpu, 1),
+            "drift_cpu_us_per_event": round(drift_cpu, 1),
         }
 
     def _sample(self, target: int, timeout_s: float) -> list[tuple[float, ...]]:

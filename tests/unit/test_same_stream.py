@@ -1,10 +1,14 @@
-"""The same-stream benchmark's verdict: drift keeps up at every rate the scorers keep up at."""
+"""The same-stream benchmark: its verdict (drift keeps up at every rate the scorers keep up at)
+and its CPU accounting."""
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 
-from loadtest.drift_same_stream import CATCH_UP_S, kept_up
+from loadtest.drift_same_stream import CATCH_UP_S, cpu_seconds, kept_up
 
 pytestmark = pytest.mark.unit
 
@@ -30,3 +34,15 @@ def test_drift_behind_at_a_rate_the_scorers_keep_up_at_is_a_miss():
 def test_no_rate_the_scorers_kept_up_at_means_not_measured():
     assert kept_up([run(30_000, CATCH_UP_S + 0.5, 0.0)]) is None
     assert kept_up([]) is None
+
+
+def test_cpu_seconds_counts_the_process_own_work():
+    before = cpu_seconds(os.getpid())
+    started = time.process_time()
+    while time.process_time() - started < 0.3:  # busy, not asleep
+        pass
+    used = cpu_seconds(os.getpid()) - before
+    assert 0.2 <= used <= 2.0, used
+    idle = cpu_seconds(os.getpid())
+    time.sleep(0.3)
+    assert cpu_seconds(os.getpid()) - idle < 0.1  # asleep: no CPU counted
