@@ -167,6 +167,7 @@ class Line:
         n = int(rate * seconds)
         if n > stream.scenario.events:
             raise SystemExit(f"the stream holds {stream.scenario.events} events, not {n}")
+        log(f"{rate}/s: encoding {n} events, then feeding them for {seconds:g} s")
         payloads = []
         for i in range(n):
             event = stream.event(i) | {"association_id": f"r{rate}-{i}"}  # new ids each run
