@@ -46,6 +46,8 @@ def category_text(value: Any) -> str | None:
 
 def numeric_value(value: Any, feature: str = "?") -> float:
     """The value as a float, NaN when missing; raises PoisonMessage for non-numbers."""
+    if type(value) is float:  # the common case, checked first: a float is already the answer
+        return value
     if value is None or value == "":
         return math.nan
     if isinstance(value, bool):
