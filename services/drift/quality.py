@@ -20,12 +20,7 @@ from typing import Any, Self
 import numpy as np
 
 from services.common.errors import ConfigError
-from services.drift.statistics.binning import (
-    Values,
-    category_tally,
-    numeric_values,
-    present_values,
-)
+from services.drift.statistics.binning import Column, Values, category_tally
 
 
 @dataclass(frozen=True)
@@ -63,8 +58,8 @@ class FeatureQuality:
     def update(self, values: Values) -> None:
         """Add a batch of raw values."""
         if self.kind == "numeric":
-            x = numeric_values(values)
-            present = present_values(values)
+            column = values if isinstance(values, Column) else Column(values)  # converted once
+            x, present = column.floats(), column.present()
             self.count += int(x.size)
             self.missing += int(x.size - present.size)
             self.out_of_range += int(np.count_nonzero((present < self.low) | (present > self.high)))
