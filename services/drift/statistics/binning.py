@@ -38,7 +38,7 @@ class Column:
         self._tally: tuple[dict[str, int], int] | None = None
 
     def floats(self) -> np.ndarray:
-        """``numeric_values`` of the batch."""
+        """The batch as floats; None becomes NaN (missing)."""
         if self._floats is None:
             self._floats = _floats(self.values)
         return self._floats
@@ -57,11 +57,6 @@ class Column:
 
 
 Values = np.ndarray | Sequence[Any] | Column
-
-
-def numeric_values(values: Values) -> np.ndarray:
-    """The values as floats; None becomes NaN (missing)."""
-    return values.floats() if isinstance(values, Column) else _floats(values)
 
 
 def present_values(values: Values) -> np.ndarray:
