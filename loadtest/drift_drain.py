@@ -70,9 +70,15 @@ def prefill(producer: Producer, namer: TopicNamer, stream: ScenarioStream) -> No
     progress.done()
 
 
-def stored_total(client: redis.Redis, namespace: str) -> int:
-    """Sum of the next offsets the service stored in Redis (fresh topics start at 0)."""
-    return sum(int(v) for v in client.hgetall(f"{namespace}:offsets").values())
+def stored_total(client: redis.Redis, namespace: str, topic: str | None = None) -> int:
+    """Sum of the next offsets the service stored in Redis (fresh topics start at 0), of every
+    topic or of ``topic`` only."""
+    offsets = client.hgetall(f"{namespace}:offsets")  # "topic|partition" -> next offset
+    return sum(
+        int(v)
+        for k, v in offsets.items()
+        if topic is None or k.decode().rpartition("|")[0] == topic
+    )
 
 
 def start_drift(

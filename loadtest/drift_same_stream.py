@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from loadtest.bench_scorer import start_scorer, wait_members
-from loadtest.drift_drain import LOGICAL, log, start_drift
+from loadtest.drift_drain import LOGICAL, log, start_drift, stored_total
 from loadtest.drift_scenarios import ScenarioStream
 from services.common import serde
 from services.common.admin import ensure_topics
@@ -74,12 +74,6 @@ def cpu_seconds(pid: int) -> float:
 def _end_total(consumer: Consumer, topic: str) -> int:
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), 5)[1] for p in parts)
-
-
-def _stored(client: redis.Redis, namespace: str, topic: str) -> int:
-    """Next offsets drift stored for ``topic``, summed over its partitions."""
-    offsets = client.hgetall(f"{namespace}:offsets")
-    return sum(int(v) for k, v in offsets.items() if k.decode().rpartition("|")[0] == topic)
 
 
 def same_stream(
@@ -210,8 +204,8 @@ class Line:
             t = time.time()
             events = _end_total(self.probe, self.namer.events)
             predictions = _end_total(self.probe, self.namer.predictions)
-            drift_events = _stored(self.client, self.namespace, self.namer.events)
-            drift_predictions = _stored(self.client, self.namespace, self.namer.predictions)
+            drift_events = stored_total(self.client, self.namespace, self.namer.events)
+            drift_predictions = stored_total(self.client, self.namespace, self.namer.predictions)
             samples.append(
                 (
                     t,
