@@ -95,8 +95,8 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
         ),
         (
             "keeps up with two scorers on one live stream (all running together)",
-            f"at every rate the scorers are done <= {t.get('same_stream_catch_up_s', 1.0):g} s "
-            f"after the feed ({data.get('same_stream_seconds', 0):g} s per rate), drift is done "
+            f"at every rate the scorers are done <= {t.get('same_stream_catch_up_s', '?')} s "
+            f"after the feed ({data.get('same_stream_seconds', '?')} s per rate), drift is done "
             "<= that long after them",
             _same_stream(data),
             met.get("keeps_up_on_one_stream"),
