@@ -9,6 +9,7 @@ window close. ``state()`` / ``from_state`` persist it as JSON-able data.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -89,19 +90,34 @@ class WindowAggregate:
         self, reference: Reference, seq: int, start: int, end: int, min_count: int | None = None
     ) -> None:
         self.reference = reference
-        self.seq, self.start, self.end = seq, start, end
         self.min_count = min_count
-        self.events = self.predictions = self.labelled = self.late = self.violations = 0
-        self.first_time: int | None = None
-        self.last_time: int | None = None
-        self.change_point = False
-        self.delays: list[float] = []
+        self._open(seq, start, end)
         self.stats = {str(f["name"]): statistics_for(f, min_count) for f in reference.features}
         self.quality = {str(f["name"]): FeatureQuality(f) for f in reference.features}
         self.prediction_stats = {
             str(f["name"]): PSI(f, min_count=min_count) for f in reference.predictions
         }
+
+    def _open(self, seq: int, start: int, end: int) -> None:
+        """Bounds and counters of a window that has seen nothing yet."""
+        self.seq, self.start, self.end = seq, start, end
+        self.events = self.predictions = self.labelled = self.late = self.violations = 0
+        self.first_time: int | None = None
+        self.last_time: int | None = None
+        self.change_point = False
+        self.delays: list[float] = []
         self.models: dict[str, tuple[int, ModelAccuracy]] = {}
+
+    def empty(self, seq: int, start: int, end: int) -> Self:
+        """A new window on the same reference. Its statistics share what they derived from the
+        baseline (bins, KS grids), so opening it costs only its counters, not the ~0.7 ms of
+        deriving them again for every feature."""
+        w = copy.copy(self)
+        w._open(seq, start, end)
+        w.stats = {n: {k: s.empty() for k, s in st.items()} for n, st in self.stats.items()}
+        w.quality = {n: q.empty() for n, q in self.quality.items()}
+        w.prediction_stats = {n: s.empty() for n, s in self.prediction_stats.items()}
+        return w
 
     def add_events(
         self, columns: Mapping[str, Sequence[Any]], times: Sequence[int], violations: int = 0

@@ -86,8 +86,10 @@ class DeploymentMonitor:
         self.detector = ErrorStreamDetector(kind)  # type: ignore[arg-type]
 
     def _windows(self, ref: Reference, next_seq: int) -> Windows[WindowAggregate]:
+        blank = WindowAggregate(ref, -1, 0, 0, self.config.min_count)  # never filled
+
         def factory(seq: int, start: int, end: int) -> WindowAggregate:
-            return WindowAggregate(ref, seq, start, end, self.config.min_count)
+            return blank.empty(seq, start, end)
 
         w = Windows(
             ref.window_seconds * 1000, self.config.lateness_ms, factory, self.config.window_count

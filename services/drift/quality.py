@@ -13,6 +13,7 @@ Quality(count=4, missing_rate=0.25, out_of_range_rate=0.3333333333333333, unseen
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -50,10 +51,13 @@ class FeatureQuality:
             self._known = frozenset(str(c) for c in (baseline.get("categories") or {}))
         else:
             raise ConfigError(f"feature {self.name!r}: unknown kind {self.kind!r}")
-        self.count = 0
-        self.missing = 0
-        self.out_of_range = 0
-        self.unseen = 0
+        self.count = self.missing = self.out_of_range = self.unseen = 0
+
+    def empty(self) -> Self:
+        """The same counters at zero, sharing the baseline's range and categories."""
+        fresh = copy.copy(self)
+        fresh.count = fresh.missing = fresh.out_of_range = fresh.unseen = 0
+        return fresh
 
     def update(self, values: Values) -> None:
         """Add a batch of raw values."""

@@ -8,6 +8,7 @@ import pytest
 
 from services.common import serde
 from services.common.event_columns import EventColumnsReader
+from services.drift.aggregate import WindowAggregate
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
 from services.drift.reference import ModelInfo, reference_for
 from tests.drift_support import (
@@ -75,3 +76,29 @@ def test_event_parts_give_the_state_records_give(window_count):
     assert by_parts.state() == by_records.state()
     closed = [w.figures.event_count for w in by_parts.close_due()]
     assert closed == [w.figures.event_count for w in by_records.close_due()]
+
+
+def test_a_window_opened_empty_counts_as_one_built_from_the_reference():
+    """Windows are opened with ``WindowAggregate.empty`` (sharing bins and grids): the same
+    events give the same state as in a window built from the reference, and the window it was
+    opened from is untouched."""
+    ref = _monitor(0).reference
+    records = _events(random.Random(22), 200)
+    first = WindowAggregate(ref, 0, 0, 10**15)
+    first.add_events(_columns(records[:100]), [r["event_time"] for r in records[:100]])
+    before = first.state()
+    opened, built = first.empty(1, 5, 9), WindowAggregate(ref, 1, 5, 9)
+    assert opened.state() == built.state()
+    for w in (opened, built):
+        w.add_events(_columns(records[100:]), [r["event_time"] for r in records[100:]])
+        w.add_predictions({"prediction_class": ["1", "0"], "prediction_score": [0.9, 0.2]}, 2)
+        w.add_joined("m", 1, ["1"], [0.9], ["0"])
+        w.add_delays([5.0])
+    assert opened.state() == built.state()
+    assert opened.figures() == built.figures()
+    assert first.state() == before
+
+
+def _columns(records: list[dict]) -> dict[str, list]:
+    names = ("x", "y", "car")
+    return {n: [r["features"].get(n) for r in records] for n in names}

@@ -92,6 +92,19 @@ def test_batches_and_state_round_trip(base: dict) -> None:
     assert restored.get() == whole.get()
 
 
+@pytest.mark.parametrize("base", [NUMERIC, CATEGORICAL], ids=["numeric", "categorical"])
+def test_empty_is_fresh_counters_independent_of_the_original(base: dict) -> None:
+    values = [0.5, None, 30.0] if base["kind"] == "numeric" else ["a", None, "z"]
+    q = FeatureQuality(base, margin=0.25)
+    q.update(values)
+    before = q.get()
+    blank = q.empty()
+    assert blank.state() == FeatureQuality(base, margin=0.25).state()
+    blank.update(values[:1])
+    assert blank.get().count == 1
+    assert q.get() == before
+
+
 def test_bad_baselines_are_rejected() -> None:
     with pytest.raises(ConfigError):
         FeatureQuality({"name": "x", "kind": "numeric", "min": None, "max": 1.0})

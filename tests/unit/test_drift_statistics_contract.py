@@ -172,6 +172,23 @@ def test_state_round_trip_gives_the_same_value(cls: type, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
+def test_empty_is_a_fresh_window_independent_of_the_original(cls: type, kind: str) -> None:
+    rng = np.random.default_rng(15)
+    base = baseline(kind, rng)
+    stat = cls(base)
+    stat.update(shifted(kind, SHIFTS[kind][0], rng, 1_500))
+    before = (stat.get(), stat.state())
+    blank = stat.empty()
+    assert (blank.count, blank.get(), blank.state()) == (0, None, cls(base).state())
+    values = reference(kind, rng, 1_200)
+    blank.update(values)
+    fresh = cls(base)
+    fresh.update(values)
+    assert (blank.get(), blank.state()) == (fresh.get(), fresh.state())
+    assert (stat.get(), stat.state()) == before, "the original window is untouched"
+
+
+@pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
 def test_state_from_another_baseline_is_rejected(cls: type, kind: str) -> None:
     rng = np.random.default_rng(15)
     stat = cls(baseline(kind, rng))

@@ -48,6 +48,11 @@ class Statistic(Protocol):
         """The window aggregates as JSON-able data."""
         ...
 
+    def empty(self) -> Self:
+        """The same statistic with an empty window, sharing what it derived from the baseline
+        (bins, grids): a new window's statistics cost only their counters."""
+        ...
+
     @classmethod
     def from_state(cls, baseline: Mapping[str, Any], state: Mapping[str, Any]) -> Self:
         """Rebuild from a baseline feature and a ``state()``."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 
@@ -45,6 +46,12 @@ class BinnedStatistic(abc.ABC):
     @abc.abstractmethod
     def _compute(self, window: np.ndarray, reference: np.ndarray) -> float:
         """The statistic from window and reference counts per bin."""
+
+    def empty(self) -> Self:
+        """The same statistic with an empty window, sharing the binning."""
+        fresh = copy.copy(self)
+        fresh.window = np.zeros_like(self.window)
+        return fresh
 
     def state(self) -> dict[str, Any]:
         """The window counts per bin (JSON-able)."""

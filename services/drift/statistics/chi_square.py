@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.special import chdtrc
 
 from services.common.errors import ConfigError
 from services.drift.statistics.base import Suggested
@@ -65,4 +65,5 @@ class ChiSquare(BinnedStatistic):
             return 1.0
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(np.sum((table - expected) ** 2 / expected))
-        return float(chi2.sf(statistic, df=table.shape[1] - 1))
+        # chi2.sf(statistic, df) without scipy.stats' argument checks (~80 us a call)
+        return float(chdtrc(table.shape[1] - 1, statistic))

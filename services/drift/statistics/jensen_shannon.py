@@ -19,7 +19,7 @@ about 0.2.
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
 
 from services.drift.statistics.base import Suggested
 from services.drift.statistics.binned import BinnedStatistic
@@ -32,5 +32,15 @@ class JensenShannon(BinnedStatistic):
     suggested = Suggested(warning=0.1, critical=0.2, direction="above")
 
     def _compute(self, window: np.ndarray, reference: np.ndarray) -> float:
-        # Rounding can leave a tiny negative divergence inside scipy, hence the clip.
-        return float(np.clip(np.nan_to_num(jensenshannon(window, reference, base=2)), 0.0, 1.0))
+        return distance(window, reference)
+
+
+def distance(p: np.ndarray, q: np.ndarray) -> float:
+    """Base-2 JS distance of two count vectors: what ``scipy.spatial.distance.jensenshannon``
+    gives (unit test), without its argument handling, which cost ~50 us per call at every
+    window close."""
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2.0
+    divergence = (rel_entr(p, m).sum() + rel_entr(q, m).sum()) / (2.0 * np.log(2.0))
+    # Rounding can leave a tiny negative divergence, hence the clip.
+    return float(np.sqrt(np.clip(divergence, 0.0, 1.0)))

@@ -39,6 +39,7 @@ features: construction raises ConfigError.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Self
@@ -146,6 +147,12 @@ class KS:
             return None
         n_eff = max(1, round(n * self.reference_count / (n + self.reference_count)))
         return p_value(self.statistic(), n_eff)
+
+    def empty(self) -> Self:
+        """The same test with an empty window, sharing the reference grid."""
+        fresh = copy.copy(self)
+        fresh.cells = np.zeros_like(self.cells)
+        return fresh
 
     def state(self) -> dict[str, Any]:
         """The grid counts (JSON-able)."""
