@@ -85,6 +85,19 @@ class ModelAccuracy:
                     room -= 1
         return (~hit).astype(float)
 
+    def merge(self, other: ModelAccuracy) -> None:
+        """Add another window's counters and pairs of the same model (pairs up to the cap)."""
+        self.n += other.n
+        self.correct += other.correct
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.sum_sq += other.sum_sq
+        self.sum_abs += other.sum_abs
+        room = max(0, self.max_pairs - len(self.scores))
+        self.scores += other.scores[:room]
+        self.labels += other.labels[:room]
+
     def metrics(self) -> dict[str, float]:
         """The window's figures (empty before any joined row)."""
         if self.n == 0:

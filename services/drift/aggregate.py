@@ -167,6 +167,33 @@ class WindowAggregate:
         if room > 0:
             self.delays.extend(float(d) for d in delays[:room])
 
+    def merge(self, other: WindowAggregate) -> None:
+        """Add a window another drift process filled for the same deployment, reference and
+        window (each process sees its own partitions): counts add, times widen, a change
+        point in either is one in both."""
+        self.events += other.events
+        self.predictions += other.predictions
+        self.labelled += other.labelled
+        self.late += other.late
+        self.violations += other.violations
+        times = [t for t in (self.first_time, other.first_time) if t is not None]
+        self.first_time = min(times) if times else None
+        times = [t for t in (self.last_time, other.last_time) if t is not None]
+        self.last_time = max(times) if times else None
+        self.change_point = self.change_point or other.change_point
+        self.delays += other.delays[: max(0, MAX_DELAYS - len(self.delays))]
+        for name, stats in self.stats.items():
+            for key, stat in stats.items():
+                stat.merge(other.stats[name][key])
+            self.quality[name].merge(other.quality[name])
+        for name, stat in self.prediction_stats.items():
+            stat.merge(other.prediction_stats[name])
+        for model_id, (version, acc) in other.models.items():
+            if model_id in self.models:
+                self.models[model_id][1].merge(acc)
+            else:
+                self.models[model_id] = (version, ModelAccuracy.from_state(acc.state()))
+
     def bin_counts(self) -> dict[str, list[int]]:
         """PSI bin counts per feature: the window's distribution, for audits and tests."""
         return {name: stats["psi"].state()["counts"] for name, stats in self.stats.items()}

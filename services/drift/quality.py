@@ -53,6 +53,13 @@ class FeatureQuality:
             raise ConfigError(f"feature {self.name!r}: unknown kind {self.kind!r}")
         self.count = self.missing = self.out_of_range = self.unseen = 0
 
+    def merge(self, other: FeatureQuality) -> None:
+        """Add another window's counters of the same feature."""
+        self.count += other.count
+        self.missing += other.missing
+        self.out_of_range += other.out_of_range
+        self.unseen += other.unseen
+
     def empty(self) -> Self:
         """The same counters at zero, sharing the baseline's range and categories."""
         fresh = copy.copy(self)

@@ -102,3 +102,28 @@ def test_a_window_opened_empty_counts_as_one_built_from_the_reference():
 def _columns(records: list[dict]) -> dict[str, list]:
     names = ("x", "y", "car")
     return {n: [r["features"].get(n) for r in records] for n in names}
+
+
+def test_windows_filled_by_two_processes_merge_into_the_window_one_would_fill():
+    """Each drift process of a sharded group fills its own window; merged, they are the
+    window one process fills with all the rows (figures, counts and joined accuracy)."""
+    ref = _monitor(0).reference
+    records = _events(random.Random(23), 300)
+    whole, first, second = (WindowAggregate(ref, 4, 0, 10**15) for _ in range(3))
+    halves = [(first, records[:120], 0), (second, records[120:], 1)]
+    for w, rows, half in [(whole, records, None), *halves]:
+        w.add_events(_columns(rows), [r["event_time"] for r in rows])
+    for w, half in [(whole, 0), (first, 0), (whole, 1), (second, 1)]:
+        classes, scores = (["1", "0", "1"], [0.9, 0.2, 0.6]) if half else (["0"], [0.3])
+        w.add_predictions({"prediction_class": classes, "prediction_score": scores}, len(classes))
+        w.add_joined(ref.model_id, 1, classes, scores, ["1"] * len(classes))
+        w.add_delays([10.0 * (half + 1)])
+        w.labelled += len(classes)
+    second.change_point = True
+    first.merge(second)
+    merged, expected = first.state(), whole.state()
+    assert merged.pop("change_point") and not expected.pop("change_point")
+    assert merged == expected
+    figures = first.figures()
+    assert figures.event_count == 300 and figures.prediction_count == 4
+    assert figures.metrics == whole.figures().metrics and figures.metrics["accuracy"] == 0.5

@@ -93,6 +93,17 @@ def test_batches_and_state_round_trip(base: dict) -> None:
 
 
 @pytest.mark.parametrize("base", [NUMERIC, CATEGORICAL], ids=["numeric", "categorical"])
+def test_merged_halves_equal_the_whole_window(base: dict) -> None:
+    values = [0.5, None, 30.0, 2.0] if base["kind"] == "numeric" else ["a", None, "z", "b"]
+    whole, first, second = (FeatureQuality(base) for _ in range(3))
+    whole.update(values)
+    first.update(values[:1])
+    second.update(values[1:])
+    first.merge(second)
+    assert first.get() == whole.get()
+
+
+@pytest.mark.parametrize("base", [NUMERIC, CATEGORICAL], ids=["numeric", "categorical"])
 def test_empty_is_fresh_counters_independent_of_the_original(base: dict) -> None:
     values = [0.5, None, 30.0] if base["kind"] == "numeric" else ["a", None, "z"]
     q = FeatureQuality(base, margin=0.25)

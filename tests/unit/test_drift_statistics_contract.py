@@ -172,6 +172,25 @@ def test_state_round_trip_gives_the_same_value(cls: type, kind: str) -> None:
 
 
 @pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
+def test_merged_halves_equal_the_whole_window(cls: type, kind: str) -> None:
+    rng = np.random.default_rng(16)
+    base = baseline(kind, rng)
+    values = shifted(kind, SHIFTS[kind][0], rng, 2_000)
+    whole, first, second = cls(base), cls(base), cls(base)
+    whole.update(values)
+    first.update(values[:700])
+    second.update(values[700:])
+    first.merge(second)
+    assert (first.get(), first.state()) == (whole.get(), whole.state())
+    if kind == "numeric":  # windows on other bins do not add up
+        other = cls(numeric_baseline(reference(kind, rng, 1_000), bins=5))
+    else:
+        other = cls(categorical_baseline(np.array(["a", "z"])))
+    with pytest.raises(ConfigError):
+        first.merge(other)
+
+
+@pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
 def test_empty_is_a_fresh_window_independent_of_the_original(cls: type, kind: str) -> None:
     rng = np.random.default_rng(15)
     base = baseline(kind, rng)

@@ -48,6 +48,11 @@ class Statistic(Protocol):
         """The window aggregates as JSON-able data."""
         ...
 
+    def merge(self, other: Self) -> None:
+        """Add another window's counts of the same statistic on the same baseline (windows
+        filled by several drift processes become one)."""
+        ...
+
     def empty(self) -> Self:
         """The same statistic with an empty window, sharing what it derived from the baseline
         (bins, grids): a new window's statistics cost only their counters."""

@@ -47,6 +47,12 @@ class BinnedStatistic(abc.ABC):
     def _compute(self, window: np.ndarray, reference: np.ndarray) -> float:
         """The statistic from window and reference counts per bin."""
 
+    def merge(self, other: Self) -> None:
+        """Add another window's counts per bin (the same statistic on the same baseline)."""
+        if other.window.shape != self.window.shape:
+            raise ConfigError(f"{self.name}: cannot merge windows on different bins")
+        self.window = self.window + other.window
+
     def empty(self) -> Self:
         """The same statistic with an empty window, sharing the binning."""
         fresh = copy.copy(self)

@@ -148,6 +148,12 @@ class KS:
         n_eff = max(1, round(n * self.reference_count / (n + self.reference_count)))
         return p_value(self.statistic(), n_eff)
 
+    def merge(self, other: Self) -> None:
+        """Add another window's grid counts (the same test on the same baseline)."""
+        if other.cells.shape != self.cells.shape:
+            raise ConfigError("ks: cannot merge windows on different grids")
+        self.cells = self.cells + other.cells
+
     def empty(self) -> Self:
         """The same test with an empty window, sharing the reference grid."""
         fresh = copy.copy(self)
