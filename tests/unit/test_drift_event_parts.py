@@ -110,8 +110,7 @@ def test_windows_filled_by_two_processes_merge_into_the_window_one_would_fill():
     ref = _monitor(0).reference
     records = _events(random.Random(23), 300)
     whole, first, second = (WindowAggregate(ref, 4, 0, 10**15) for _ in range(3))
-    halves = [(first, records[:120], 0), (second, records[120:], 1)]
-    for w, rows, half in [(whole, records, None), *halves]:
+    for w, rows in [(whole, records), (first, records[:120]), (second, records[120:])]:
         w.add_events(_columns(rows), [r["event_time"] for r in rows])
     for w, half in [(whole, 0), (first, 0), (whole, 1), (second, 1)]:
         classes, scores = (["1", "0", "1"], [0.9, 0.2, 0.6]) if half else (["0"], [0.3])
