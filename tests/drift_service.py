@@ -39,26 +39,34 @@ def stored_offsets(redis_client: Any, namespace: str) -> dict[tuple[str, int], i
 
 def wait_consumed(
     redis_client: Any,
-    namespace: str,
+    namespace: str | list[str],
     bootstrap: str,
     topics: list[str],
-    service: ServiceProcess | None = None,
+    service: ServiceProcess | list[ServiceProcess] | None = None,
     timeout_s: float = 90.0,
 ) -> float:
-    """Wait until the stored offsets reach the end of every partition; returns seconds waited."""
+    """Wait until the stored offsets reach the end of every partition; returns seconds waited.
+
+    A sharded group stores each process's offsets in its own namespace: give them all (and
+    the processes)."""
+    spaces = [namespace] if isinstance(namespace, str) else namespace
+    services = service if isinstance(service, list) else [service] if service else []
     ends = {(t, p): e for t in topics for p, e in end_offsets(bootstrap, t).items() if e > 0}
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
+        done: dict[tuple[str, int], int] = {}
         try:
-            done = stored_offsets(redis_client, namespace)
+            for ns in spaces:
+                done |= stored_offsets(redis_client, ns)
         except Exception:  # Redis restarting in the test: ask again
             done = {}
         if all(done.get(tp, 0) >= end for tp, end in ends.items()):
             return time.monotonic() - started
-        if service is not None and not service.alive():
-            raise AssertionError(f"drift service exited:\n{service.log_tail()}")
+        for s in services:
+            if not s.alive():
+                raise AssertionError(f"drift service exited:\n{s.log_tail()}")
         time.sleep(0.1)
-    tail = service.log_tail() if service else ""
+    tail = "\n".join(s.log_tail() for s in services)
     raise AssertionError(f"not consumed in {timeout_s} s: ends {ends}\n{tail}")
 
 

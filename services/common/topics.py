@@ -44,7 +44,7 @@ _COMPACTED_LARGE = {
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("events", "FeatureEvent", 6, _retained(7), json_input=True),
     TopicSpec("predictions", "Prediction", 6, _retained(7)),
-    TopicSpec("actuals", "Actual", 3, _retained(30), json_input=True),
+    TopicSpec("actuals", "Actual", 6, _retained(30), json_input=True),
     TopicSpec("models", "ModelPublished", 1, dict(_COMPACTED_LARGE)),
     TopicSpec("deployments", "Deployment", 1, {**_COMPACTED_LARGE, "max.message.bytes": str(MIB)}),
     TopicSpec("drift", "DriftReport", 3, _retained(90)),

@@ -12,6 +12,10 @@ over what it finds). Its reply is read before the following transaction is sent,
 stream, a rebalance or a stop sends and settles the one held. On assignment (and after a Redis
 failure) the loop reloads the state and seeks every partition to the offset stored with it.
 Kafka commits are made for lag visibility only.
+
+With ``--shards N`` the group is N processes, each with its own ``--shard``: a process assigns
+itself its partitions (no rebalancing), hands its closed windows over as parts, and process 0
+merges them into the reports (``services/drift/merge.py``).
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ from services.common.topics import TopicNamer
 from services.drift.config import DriftSettings
 from services.drift.drift_metrics import DriftMetrics
 from services.drift.join import Joiner
-from services.drift.join_store import JoinKey, JoinStore
+from services.drift.join_store import JoinKey, JoinStore, JoinWrites
+from services.drift.merge import Every, GroupClock, Merged, Merger, Shared, SharedWrites
 from services.drift.monitor import ClosedWindow, DeploymentMonitor, EventPart, MonitorConfig
 from services.drift.publisher import Publisher
 from services.drift.redis_line import RedisLine
@@ -73,6 +78,8 @@ class DriftLoop:
         joins: JoinStore,
         standard: StandardMetrics,
         metrics: DriftMetrics,
+        clock: GroupClock | None = None,
+        merger: Merger | None = None,
     ) -> None:
         self.settings, self.consumer, self.producer = settings, consumer, producer
         self.book, self.store, self.joins = book, store, joins
@@ -89,11 +96,15 @@ class DriftLoop:
         self.prediction_columns = PredictionColumnsReader.for_predictions(serde.default_serde())
         self.publisher = Publisher(producer, self.namer, standard, metrics)
         self.config = MonitorConfig(
-            settings.window_count,
+            -(-settings.window_count // settings.shards),  # each shard's share of a window
             settings.allowed_lateness_s * 1000,
             settings.min_window_count or None,
             settings.detector,
+            settings.shards,
         )
+        # A sharded group's shared keys and clock, and (process 0 only) the merge of its windows.
+        self.shared = Shared(settings.shared_namespace) if settings.shards > 1 else None
+        self.group_clock, self.merger = clock, merger
         self.monitors: dict[str, DeploymentMonitor] = {}
         self.assigned: set[tuple[str, int]] = set()
         self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
@@ -114,6 +125,8 @@ class DriftLoop:
 
     def _restore(self, snap: Snapshot) -> None:
         self.joins.forget()  # what the last transaction wrote is in the snapshot, or lost
+        if self.merger is not None:
+            self.merger.forget()
         self.monitors = {}
         for name, state in snap.monitors.items():
             m = DeploymentMonitor.from_state(
@@ -179,13 +192,38 @@ class DriftLoop:
                 raise FatalError(f"cannot seek {topic}[{part}] to {offset}: {exc}") from exc
         log.info("recovered from Redis: rewound %d partitions", len(self.assigned))
 
+    def _shard_partitions(self, topics: list[str]) -> list[TopicPartition]:
+        """This shard's partitions: ``p % shards == shard`` of each topic. The records of one
+        association id (keyed by it) go to partition ``hash % count`` of each topic, so when the
+        number of shards divides every topic's count they all land in the same shard."""
+        shards, shard = self.settings.shards, self.settings.shard
+        mine = []
+        for topic in topics:
+            found = self.consumer.list_topics(topic, timeout=30).topics.get(topic)
+            if found is None or found.error is not None or not found.partitions:
+                raise FatalError(f"topic {topic} not found: create the topics first")
+            n = len(found.partitions)
+            if n % shards:
+                raise FatalError(
+                    f"{topic} has {n} partitions, which {shards} shards do not divide: an "
+                    "event, its predictions and its actual would be read by different "
+                    "processes. Use a number of shards that divides every input topic's "
+                    "partition count."
+                )
+            mine += [TopicPartition(topic, p) for p in range(n) if p % shards == shard]
+        log.info("shard %d of %d: %d partitions", shard, shards, len(mine))
+        return mine
+
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set, then flush and close."""
         self.stop = stop
         topics = [self.events, self.predictions, self.actuals]
-        self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
+        if self.shared is None:
+            self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
+        else:
+            self.on_assign(self.consumer, self._shard_partitions(topics))
         freeze_startup_objects()
         try:
             while not stop.is_set():
@@ -198,6 +236,7 @@ class DriftLoop:
                     else:
                         self.producer.poll(0)
                         self._commit()
+                        self._merge_quietly()
                 except RetryableError as exc:
                     log.warning("batch not committed (%s): recovering", exc)
                     self.standard.errors.labels(SERVICE, "redis").inc()
@@ -259,22 +298,18 @@ class DriftLoop:
         begun = {d: self._apply_events(d, by_topic) for d, by_topic in inputs.items()}
         joiner = Joiner(fetch.entries())
         closed: list[ClosedWindow] = []
-        dirty = []
+        dirty = set()
         for deployment, by_topic in inputs.items():
             m, switched = begun[deployment]
             closed.extend(switched)
             if m is not None:
                 closed.extend(self._apply_joined(m, deployment, by_topic, keys, joiner))
             if deployment in self.monitors:
-                dirty.append(deployment)
-        self.publisher.windows(closed)  # delivered before the transaction is sent (_send_held)
-        summaries = [
-            ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
-        ]
-        self.held = self.store.prepare(
-            {d: self.monitors[d].state() for d in dirty},
+                dirty.add(deployment)
+        self._hold(
+            closed,
+            dirty,
             {tp: off + 1 for tp, off in positions.items()},
-            summaries,
             self.joins.staged(joiner.writes()),
         )
         if positions:  # for lag dashboards only: correctness rests on the offsets in Redis
@@ -287,6 +322,58 @@ class DriftLoop:
                 log.debug("lag commit skipped: %s", exc)
         self.standard.batch_size.labels(SERVICE).observe(len(msgs))
         self.standard.processing.labels(SERVICE).observe(time.perf_counter() - started)
+
+    def _hold(
+        self,
+        closed: list[ClosedWindow],
+        dirty: set[str],
+        offsets: dict[tuple[str, int], int],
+        joins: JoinWrites | None = None,
+    ) -> None:
+        """Publish the closed windows (and, in process 0 of a sharded group, the merged ones)
+        and hold the transaction of the monitors changed, the offsets, the join entries and,
+        sharded, the parts, marks and merged windows."""
+        shared = None
+        if self.shared is not None:
+            closed = list(closed)
+            if self.group_clock is not None:  # time windows close on the group's clock
+                for d, t in self.group_clock.times(sorted(self.monitors)).items():
+                    if self.monitors[d].advance(t):
+                        self.monitors[d].close_due()  # parts, taken below
+                        dirty.add(d)
+            merged: list[Merged] = []
+            if self.merger is not None:
+                reports, merged = self.merger.due(self._merge_monitor)
+                closed = closed + reports
+                dirty |= {m.deployment for m in merged if m.deployment in self.monitors}
+            parts = [p for d in sorted(dirty) for p in self.monitors[d].take_partials()]
+            marks = {d: (self.monitors[d].mark(), self.monitors[d].latest()) for d in sorted(dirty)}
+            shared = SharedWrites.of(self.shared, self.settings.shard, parts, marks, merged)
+        if not (offsets or closed or dirty):
+            return  # nothing changed (a quiet poll with nothing to merge)
+        self.publisher.windows(closed)  # delivered before the transaction is sent (_send_held)
+        summaries = [
+            ClosedSummary(c.reference.deployment, c.figures.seq, _summary(c)) for c in closed
+        ]
+        self.held = self.store.prepare(
+            {d: self.monitors[d].state() for d in sorted(dirty)},
+            offsets,
+            summaries,
+            joins,
+            shared,
+        )
+
+    def _merge_monitor(self, deployment: str) -> DeploymentMonitor | None:
+        """The monitor whose thresholds evaluate a deployment's merged windows."""
+        return self._monitor(deployment)[0]
+
+    def _merge_quietly(self) -> None:
+        """A sharded group's processes follow the group's clock (and process 0 merges) while
+        their own partitions are quiet too."""
+        if self.shared is None:
+            return
+        self._hold([], set(), {})
+        self._commit()
 
     def _decode(self, msg: Message) -> dict[str, Any] | None:
         """A message's record, or None once it has been dead-lettered."""
@@ -434,15 +521,30 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
     consumer_conf = kafka.consumer(settings.group_id, partition_assignment_strategy="range")
     if settings.instance_id:  # static membership: a restarted process gets its partitions back
         consumer_conf["group.instance.id"] = settings.instance_id
+    sharded = settings.shards > 1
+    clock = merger = None
+    if sharded:
+        shared = Shared(settings.shared_namespace)
+        clock = GroupClock(client, shared, Every(0.1))
+        if settings.shard == 0:  # process 0 merges the group's windows
+            merger = Merger(client, shared, book.with_model, Every(0.1))
     loop = DriftLoop(
         settings,
         Consumer(consumer_conf),
         Producer(kafka.producer()),
         book,
-        StateStore(client, line, settings.namespace, settings.history_windows),
+        StateStore(
+            client,
+            line,
+            settings.namespace,
+            settings.history_windows,
+            settings.shared_namespace if sharded else None,
+        ),
         JoinStore(line, settings.namespace, settings.join_ttl_s),
         standard,
         metrics,
+        clock,
+        merger,
     )
     try:
         loop.run(stop)

@@ -31,6 +31,11 @@ class DriftSettings(CommonSettings):
     # Error-stream detector for classification (0/1 errors); regression always uses adwin.
     detector: str = "ddm"
     history_windows: int = 1000  # closed-window summaries kept in Redis per deployment
+    # Drift processes sharing this group's stream, each started with its own shard (0..N-1):
+    # each reads partitions p % shards == shard and process 0 merges the windows
+    # (services/drift/merge.py). Changing the number of shards starts the windows afresh.
+    shards: int = 1
+    shard: int = 0
     replay_timeout_s: float = 60.0
     metrics_port: int = 9103
 
@@ -41,8 +46,16 @@ class DriftSettings(CommonSettings):
             raise ValueError("window_seconds >= 1, window_count >= 0, allowed_lateness_s >= 0")
         if self.batch_size < 1 or self.max_wait_ms < 0 or self.join_ttl_s < 1:
             raise ValueError("batch_size >= 1, max_wait_ms >= 0 and join_ttl_s >= 1")
+        if self.shards < 1 or not 0 <= self.shard < self.shards:
+            raise ValueError(f"shards >= 1, 0 <= shard < shards; not {self.shard} of {self.shards}")
 
     @property
     def namespace(self) -> str:
-        """The Redis key prefix of this group's state."""
-        return f"streamops:drift:{self.group_id}"
+        """The Redis key prefix of this process's state: the group's, or its shard's."""
+        group = f"streamops:drift:{self.group_id}"
+        return group if self.shards == 1 else f"{group}:shard-{self.shard}-of-{self.shards}"
+
+    @property
+    def shared_namespace(self) -> str:
+        """The Redis key prefix a sharded group's processes share (parts, marks, summaries)."""
+        return f"streamops:drift:{self.group_id}:of-{self.shards}"

@@ -4,6 +4,11 @@ Fed per micro-batch with the deployment's events, predictions and joined actuals
 the windows that closed, each with its figures and the threshold transitions they caused. The
 reference switches when the champion (or the window size) changes: the open windows close
 against the old reference and new ones start. ``state()`` is what goes to Redis.
+
+In a group of several drift processes (``MonitorConfig.shards`` > 1) each process sees its own
+partitions, so a closed window is only part of the deployment's: it is handed back as a
+``PartialWindow`` (``take_partials``), without figures, for ``services.drift.merge`` to add up
+with the other processes' parts once every process has closed that window (``mark``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class MonitorConfig:
     lateness_ms: int = 10_000
     min_count: int | None = None
     detector: str = "ddm"
+    shards: int = 1  # drift processes in the group: above 1, windows close as partial windows
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,20 @@ class ClosedWindow:
     figures: WindowFigures
     transitions: list[Transition]
     bins: dict[str, list[int]]
+
+
+@dataclass(frozen=True)
+class PartialWindow:
+    """One process's part of a closed window, for the merge (``services.drift.merge``).
+
+    ``key`` names the window the same way in every process: the window's index since the
+    epoch (start / size) for time windows, its sequence number for count windows.
+    """
+
+    deployment: str
+    model_id: str
+    key: int
+    state: dict[str, Any]  # WindowAggregate.state()
 
 
 def label_text(value: Any) -> str:
@@ -84,6 +104,7 @@ class DeploymentMonitor:
         self.evaluator = ThresholdEvaluator(reference.thresholds)
         kind = config.detector if reference.task == "classification" else "adwin"
         self.detector = ErrorStreamDetector(kind)  # type: ignore[arg-type]
+        self.partials: list[PartialWindow] = []  # closed, not yet taken (shards > 1)
 
     def _windows(self, ref: Reference, next_seq: int) -> Windows[WindowAggregate]:
         blank = WindowAggregate(ref, -1, 0, 0, self.config.min_count)  # never filled
@@ -268,12 +289,51 @@ class DeploymentMonitor:
             if self.config.window_count:
                 agg.start = agg.first_time or 0
                 agg.end = (agg.last_time or 0) + 1
-            figures = agg.figures()
-            values = threshold_values(figures)
-            transitions = self.evaluator.evaluate(values)
-            transitions += self.evaluator.continuing(values, transitions)
-            out.append(ClosedWindow(agg.reference, figures, transitions, agg.bin_counts()))
+            if self.config.shards > 1:  # one process's part: figures come after the merge
+                ref = agg.reference
+                key = w.seq if self.config.window_count else w.start // self.windows.size_ms
+                self.partials.append(
+                    PartialWindow(ref.deployment, ref.model_id, key, agg.state())
+                )
+                continue
+            out.append(self.evaluate(agg))
         return out
+
+    def take_partials(self) -> list[PartialWindow]:
+        """The partial windows closed since the last call (shards > 1)."""
+        taken, self.partials = self.partials, []
+        return taken
+
+    def mark(self) -> int:
+        """Every window whose key is below this one is closed here, or will never open here
+        (the merge waits for each process's mark to pass a window's key)."""
+        w = self.windows
+        if w.count:
+            return min((x.seq for x in w.open.values()), default=w.next_seq)
+        mark = w.watermark
+        return -(2**62) if mark is None else mark // w.size_ms
+
+    def latest(self) -> int | None:
+        """The latest event time seen (time windows; None with count windows)."""
+        return None if self.windows.count else self.windows.max_time
+
+    def advance(self, event_time: int) -> bool:
+        """Move the clock up to an event time another process of the group saw (time windows
+        only); True if it moved. ``close_due`` then closes what the group's clock closes."""
+        w = self.windows
+        if w.count or (w.max_time is not None and w.max_time >= event_time):
+            return False
+        w.max_time = event_time
+        return True
+
+    def evaluate(self, agg: WindowAggregate) -> ClosedWindow:
+        """A window's figures and the threshold transitions they cause (windows are evaluated
+        in order: hysteresis carries from one to the next)."""
+        figures = agg.figures()
+        values = threshold_values(figures)
+        transitions = self.evaluator.evaluate(values)
+        transitions += self.evaluator.continuing(values, transitions)
+        return ClosedWindow(agg.reference, figures, transitions, agg.bin_counts())
 
     def switch(self, reference: Reference) -> list[ClosedWindow]:
         """Adopt a new reference: windows close if the model or window size changed."""

@@ -33,6 +33,7 @@ import redis
 
 from services.common.errors import RetryableError
 from services.drift.join_store import JoinWrites
+from services.drift.merge import SharedWrites
 from services.drift.redis_line import RedisLine
 
 TopicPartitionKey = tuple[str, int]
@@ -63,7 +64,8 @@ class ClosedSummary:
 class StateWrite:
     """One batch's transaction, serialised: nothing in it changes after ``prepare``."""
 
-    counts: tuple[int, int, int, int]  # monitors, closed summaries, join hashes, offsets
+    # monitors, closed summaries, join hashes, offsets, parts, marks, merged windows
+    counts: tuple[int, int, int, int, int, int, int]
     args: list[Any]  # their fields, flat, in that order (see COMMIT)
 
 
@@ -72,7 +74,8 @@ class StateWrite:
 # names its keys in its arguments, which a single Redis allows (Redis Cluster is not supported).
 # The writes are flat arguments (no JSON to decode in Redis): after ns, expected commits and
 # the four counts come monitors (name, state), closed summaries (key, seq, summary, seq to drop
-# or ""), join hashes (key, expiry, n, then n fields and values) and offsets (field, offset).
+# or ""), join hashes (key, expiry, n, then n fields and values), offsets (field, offset), and
+# a sharded group's shared keys (services.drift.merge): parts, marks and merged windows.
 # A join hash takes its fields in HSETs of 2,000 (Lua's unpack has a stack limit).
 COMMIT = """
 local ns, expected = ARGV[1], tonumber(ARGV[2])
@@ -81,7 +84,7 @@ if found ~= expected then
   return {err = 'ROLLEDBACK Redis holds ' .. found .. ' commits, this process made ' .. expected}
 end
 redis.call('INCR', ns .. ':commits')
-local i = 7
+local i = 10
 for _ = 1, tonumber(ARGV[3]) do
   redis.call('SADD', ns .. ':monitors', ARGV[i])
   redis.call('SET', ns .. ':monitor:' .. ARGV[i], ARGV[i + 1])
@@ -107,6 +110,21 @@ for _ = 1, tonumber(ARGV[6]) do
   redis.call('HSET', ns .. ':offsets', ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+for _ = 1, tonumber(ARGV[7]) do
+  redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  redis.call('SADD', ARGV[i + 3], ARGV[i + 4])
+  redis.call('SADD', ARGV[i + 5], ARGV[i + 6])
+  i = i + 7
+end
+for _ = 1, tonumber(ARGV[8]) do
+  redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
+end
+for _ = 1, tonumber(ARGV[9]) do
+  redis.call('SREM', ARGV[i], ARGV[i + 1])
+  redis.call('DEL', ARGV[i + 2])
+  i = i + 3
+end
 return found + 1
 """
 
@@ -123,10 +141,17 @@ class StateStore:
     """Loads and transactionally saves the drift service's state."""
 
     def __init__(
-        self, client: redis.Redis, line: RedisLine, namespace: str, history: int = 1000
+        self,
+        client: redis.Redis,
+        line: RedisLine,
+        namespace: str,
+        history: int = 1000,
+        closed_namespace: str | None = None,
     ) -> None:
         self.client, self.line = client, line
         self.ns = namespace
+        # Where closed-window summaries go: a sharded group's shared keys (reports are merged).
+        self.closed_ns = closed_namespace or namespace
         self.history = int(history)
         self.expected = 0  # commits this process believes Redis holds
         self._in_flight: int | None = None  # the ticket of a transaction sent, reply unread
@@ -154,6 +179,7 @@ class StateStore:
         offsets: Mapping[TopicPartitionKey, int],
         closed: Sequence[ClosedSummary] = (),
         joins: JoinWrites | None = None,
+        shared: SharedWrites | None = None,
     ) -> StateWrite:
         """Serialise one batch's transaction now, so it can be sent while the state moves on."""
         args: list[Any] = []
@@ -161,13 +187,16 @@ class StateStore:
             args += (name, _dumps(state))
         for c in closed:
             drop = str(c.seq - self.history) if c.seq >= self.history else ""
-            args += (f"{self.ns}:closed:{c.deployment}", str(c.seq), _dumps(c.summary), drop)
+            args += (f"{self.closed_ns}:closed:{c.deployment}", str(c.seq), _dumps(c.summary), drop)
         hashes = [] if joins is None else joins.hashes
         for key, expiry, fields in hashes:
             args += (key, expiry, len(fields) // 2, *fields)
         for tp, o in offsets.items():
             args += (_field(tp), o)
+        shared = shared or SharedWrites([], [], [])
+        args += (*shared.parts, *shared.marks, *shared.merged)
         counts = (len(monitors), len(closed), len(hashes), len(offsets))
+        counts += (len(shared.parts) // 7, len(shared.marks) // 3, len(shared.merged) // 3)
         return StateWrite(counts, args)
 
     def send(self, w: StateWrite) -> None:
@@ -202,7 +231,7 @@ class StateStore:
     def closed(self, deployment: str) -> dict[int, dict[str, Any]]:
         """The kept summaries of a deployment's closed windows, by window seq."""
         try:
-            raw = self.client.hgetall(f"{self.ns}:closed:{deployment}")
+            raw = self.client.hgetall(f"{self.closed_ns}:closed:{deployment}")
         except redis.RedisError as exc:
             raise RetryableError(f"state read failed: {exc}") from exc
         return {int(k): json.loads(v) for k, v in raw.items()}
