@@ -8,9 +8,10 @@ new category, concept drift) runs on the first seeds with the drift starting at 
 ``--pre-windows`` and gives the windows to detection (start window = 0).
 (b) Throughput on the real broker and Redis (``loadtest.drift_drain``): the drift service
 draining a pre-filled events + predictions stream, compared with the scorer's drain rate.
-(c) Keeping up on one live stream (``loadtest.drift_same_stream``): two scorers and drift
-together, fed at each of ``--same-stream-rates`` events/s; at every rate the scorers keep up
-at, drift must be done within half a second of them.
+(c) Keeping up on one live stream (``loadtest.drift_same_stream``): two scorers and a group of
+``--same-stream-drift-processes`` drift processes together, fed at each of
+``--same-stream-rates`` events/s; at every rate the scorers keep up at, drift must be done
+within half a second of them.
 Writes loadtest/results/drift.json.
 
     python -m loadtest.bench_drift                 # Kafka and Redis from STREAMOPS_* settings
@@ -177,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--same-stream-seconds", type=float, default=10.0, help="(c) each run's feed (0: skip (c))"
+    )
+    p.add_argument(
+        "--same-stream-drift-processes",
+        type=int,
+        default=2,
+        help="(c) drift processes in the group, one per scorer by default (1: unsharded)",
     )
     p.add_argument("--skip-drain", action="store_true", help="quality only (no broker)")
     args = p.parse_args(argv)

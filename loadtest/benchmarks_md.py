@@ -46,6 +46,8 @@ DRIFT_JUDGED = {
     "same_stream_kept_up",
     "same_stream_runs",
     "same_stream_seconds",
+    "same_stream_drift_processes",
+    "same_stream_reports",
 }
 
 
@@ -94,11 +96,13 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
             met.get("keeps_up_with_one_scorer_process"),
         ),
         (
-            "keeps up with two scorers on one live stream (all running together)",
+            "keeps up with two scorers on one live stream (all running together; drift "
+            f"processes: {data.get('same_stream_drift_processes', 1)})",
             f"at every rate the scorers are done <= {t.get('same_stream_catch_up_s', '?')} s "
             f"after the feed ({data.get('same_stream_seconds', '?')} s per rate), drift is done "
             "<= that long after them",
-            _same_stream(data),
+            _same_stream(data)
+            + (f"; {data['same_stream_reports']} reports" if "same_stream_reports" in data else ""),
             met.get("keeps_up_on_one_stream"),
         ),
         (

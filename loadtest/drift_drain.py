@@ -88,9 +88,10 @@ def start_drift(
     args: Any,
     log_path: Path,
     max_wait_ms: int | None = 5,
+    shard: tuple[int, int] | None = None,
 ) -> subprocess.Popen[bytes]:
     """A drift service process on the benchmark topics, with count windows (``max_wait_ms``
-    None: the service's default batch wait)."""
+    None: the service's default batch wait; ``shard``: (index, shards) in a sharded group)."""
     flags = {
         "kafka-bootstrap": settings.kafka_bootstrap,
         "redis-host": settings.redis_host,
@@ -103,6 +104,8 @@ def start_drift(
     }
     if max_wait_ms is not None:
         flags["max-wait-ms"] = max_wait_ms
+    if shard is not None:
+        flags["shard"], flags["shards"] = shard
     cmd = [sys.executable, "-m", "services.drift"]
     cmd += [a for k, v in flags.items() for a in (f"--{k}", str(v))]
     return subprocess.Popen(

@@ -1,8 +1,9 @@
-"""Two scorers and one drift process on one live stream: does drift keep up with them?
+"""Two scorers and drift on one live stream: does drift keep up with them?
 
 The drain rates compare each service alone, with the machine to itself. Here they run
-together, as in production: fresh topics, two scorer processes in one group and one drift
-process (count windows, like the drain) join first. Then, for each rate in turn, a separate
+together, as in production: fresh topics, two scorer processes in one group and a drift group
+of ``--same-stream-drift-processes`` (default two: one per scorer; count windows, like the
+drain) start first. Then, for each rate in turn, a separate
 process produces pre-encoded events at that rate (linger 5 ms, librdkafka's default), the
 scorers turn them into predictions, and drift reads both topics. Every quarter second the
 benchmark samples the topics' end offsets and the offsets drift stored in Redis with its state.
@@ -101,35 +102,63 @@ def same_stream(
         for i in range(2)
     ]
     # Both services with their default batch waits, as deployed.
-    procs.append(start_drift(settings, prefix, drift_group, args, tmp / "same-drift.log", None))
+    shards = args.same_stream_drift_processes
+    logs = [tmp / f"same-drift-{i}.log" for i in range(shards)]
+    for i, path in enumerate(logs):
+        shard = None if shards == 1 else (i, shards)
+        procs.append(start_drift(settings, prefix, drift_group, args, path, None, shard))
     client = redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,
         password=settings.redis_secret().reveal() or None,
     )
-    line = Line(bootstrap, client, f"streamops:drift:{drift_group}", namer, procs)
+    group_ns = f"streamops:drift:{drift_group}"
+    spaces = (
+        [group_ns] if shards == 1 else [f"{group_ns}:shard-{i}-of-{shards}" for i in range(shards)]
+    )
+    line = Line(bootstrap, client, spaces, namer, procs, scorers=2)
     runs = []
     try:
         wait_members(bootstrap, scorers, 2)
-        wait_members(bootstrap, drift_group, 1)
-        log(f"(c) one live stream: two scorers and drift joined (logs in {tmp})")
+        if shards == 1:
+            wait_members(bootstrap, drift_group, 1)
+        else:  # a shard assigns itself its partitions: no group membership to wait for
+            wait_logged(logs, "assigned", args.drain_timeout)
+        log(
+            f"(c) one live stream: two scorers and {shards} drift process(es) ready (logs in {tmp})"
+        )
         for rate in args.same_stream_rates:
             runs.append(line.run(stream, rate, args.same_stream_seconds, args.drain_timeout))
+        # Each process's last window is still open (and may be one short of its share).
+        reports = line.reports(line.fed // args.window - 2 * shards, args.drain_timeout)
+        log(f"drift reported {reports} windows of {args.window} events for {line.fed} events")
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(30)
         line.probe.close()
-        for key in client.scan_iter(match=f"{line.namespace}:*", count=5000):
+        for key in client.scan_iter(match=f"{group_ns}:*", count=5000):
             client.delete(key)
         client.close()
         AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
     return {
         "same_stream_seconds": args.same_stream_seconds,
+        "same_stream_drift_processes": shards,
+        "same_stream_reports": reports,
         "same_stream_runs": runs,
         "same_stream_kept_up": kept_up(runs),
     }
+
+
+def wait_logged(paths: list[Path], text: str, timeout_s: float) -> None:
+    """Until every log file holds ``text``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(p.exists() and text in p.read_text(errors="replace") for p in paths):
+            return
+        time.sleep(0.25)
+    raise SystemExit(f"drift processes not ready within {timeout_s:.0f} s: see {paths}")
 
 
 def kept_up(runs: list[dict[str, Any]]) -> bool | None:
@@ -145,12 +174,14 @@ class Line:
         self,
         bootstrap: str,
         client: redis.Redis,
-        namespace: str,
+        namespaces: list[str],
         namer: TopicNamer,
         procs: list[subprocess.Popen[bytes]],
+        scorers: int,
     ) -> None:
-        self.bootstrap, self.client, self.namespace = bootstrap, client, namespace
-        self.namer, self.procs = namer, procs  # the scorers, then drift
+        self.bootstrap, self.client, self.namespaces = bootstrap, client, namespaces
+        self.namer, self.procs = namer, procs  # the scorers, then drift's processes
+        self.scorers = scorers
         self.probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-same-probe"})
         self.fed = 0  # events fed by the runs before
 
@@ -173,7 +204,8 @@ class Line:
             samples = self._sample(target, timeout_s)
             began, acked = fed.get(timeout=60)
         used = [cpu_seconds(p.pid) - before for p, before in zip(self.procs, cpu, strict=True)]
-        scorers_cpu, drift_cpu = sum(used[:-1]) / n * 1e6, used[-1] / n * 1e6  # us per event
+        k = self.scorers  # us per event, each side's processes together
+        scorers_cpu, drift_cpu = sum(used[:k]) / n * 1e6, sum(used[k:]) / n * 1e6
         self.fed = target
         scorers_done = next(s[0] for s in samples if s[1] >= target and s[2] <= 0) - acked
         drift_done = samples[-1][0] - acked
@@ -204,8 +236,8 @@ class Line:
             t = time.time()
             events = _end_total(self.probe, self.namer.events)
             predictions = _end_total(self.probe, self.namer.predictions)
-            drift_events = stored_total(self.client, self.namespace, self.namer.events)
-            drift_predictions = stored_total(self.client, self.namespace, self.namer.predictions)
+            drift_events = self._stored(self.namer.events)
+            drift_predictions = self._stored(self.namer.predictions)
             samples.append(
                 (
                     t,
@@ -221,3 +253,18 @@ class Line:
             if waited > timeout_s or any(p.poll() is not None for p in self.procs):
                 raise SystemExit(f"same-stream run stopped after {waited:.0f} s at {samples[-1]}")
             time.sleep(SAMPLE_S)
+
+    def reports(self, expected: int, timeout_s: float) -> int:
+        """The DriftReports on the drift topic once at least ``expected`` are there and no more
+        came for a second (a sharded group's are merged after its processes are done), or
+        after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        last, found = -1, _end_total(self.probe, self.namer.drift)
+        while (found < expected or found != last) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            last, found = found, _end_total(self.probe, self.namer.drift)
+        return found
+
+    def _stored(self, topic: str) -> int:
+        """The offsets drift's processes stored for a topic, together."""
+        return sum(stored_total(self.client, ns, topic) for ns in self.namespaces)
