@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
 from services.common import serde
-from tests.drift_service import start_drift, wait_consumed
+from tests.drift_service import start_drift, stored_offsets, wait_consumed
 from tests.drift_support import (
     T0,
     actual,
@@ -23,6 +24,7 @@ from tests.drift_support import (
     numeric_baseline,
     prediction,
 )
+from tests.integration.test_drift_r11 import redis_sh, redis_sh_status
 from tests.integration.test_drift_service import TOPICS, records
 from tests.kafka_support import make_topics, produce
 
@@ -43,29 +45,43 @@ def _comparable(value: Any) -> Any:
 
 
 def _phases(c: dict) -> list[list[tuple[str, str, str, dict]]]:
-    """(topic, key, schema, record) per phase: events and predictions, then labels for half of
-    them (joined in the newest open window, the sixth), then an event that closes all six."""
+    """(topic, key, schema, record) per phase: events and predictions in three phases, then
+    labels for half of them (joined in the newest open window, the sixth), then an event that
+    closes all six."""
     rng = np.random.default_rng(8)
-    phases: list[list[tuple[str, str, str, dict]]] = [[], [], []]
-    for i in range(N):  # with missing values and an unseen category
-        x = None if i % 97 == 0 else float(rng.normal(0.2))
+    phases: list[list[tuple[str, str, str, dict]]] = [[], [], [], [], []]
+    for i in range(N):  # with missing values, an unseen category, a shift in windows 2 and 3
+        x = None if i % 97 == 0 else float(rng.normal(1.0 if 2000 <= i < 4000 else 0.0))
         k = "z" if i % 53 == 0 else str(rng.choice(["a", "b"]))
         e = event("d", i, T0 + i, {"x": x, "k": k})
         p = prediction("d", i, c, float(rng.uniform()), T0 + i)
-        phases[0] += [
+        phases[i * 3 // N] += [
             ("events", f"a{i}", "FeatureEvent", e),
             ("predictions", f"a{i}", "Prediction", p),
         ]
     for i in range(0, N, 2):
         label = str(int(rng.uniform() < 0.6))
-        phases[1].append(("actuals", f"a{i}", "Actual", actual("d", i, label, T0 + N + i)))
+        phases[3].append(("actuals", f"a{i}", "Actual", actual("d", i, label, T0 + N + i)))
     # Past the six windows and the allowed lateness (10 s): one process sees it, both close.
     closing = event("d", N, T0 + N + 11_000, {"x": 0.0, "k": "a"})
-    phases[2].append(("events", f"a{N}", "FeatureEvent", closing))
+    phases[4].append(("events", f"a{N}", "FeatureEvent", closing))
     return phases
 
 
-def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_client, tmp_path):
+class Shard:
+    """What a fault hook can do to the group: restart a process, read its stored progress."""
+
+    def __init__(self, restart: Callable[[int], Any], stored: Callable[[int], int]) -> None:
+        self.restart, self.stored = restart, stored
+
+
+Faults = Callable[[int, dict[str, list[Any]], Shard], None]
+
+
+def _run(kafka_bootstrap, redis_client, tmp_path, faults: Faults | None = None):
+    """The same records through one process and through a group of two (with ``faults``
+    injected into the group after each phase is produced); (one's reports, the group's
+    reports, one's breaches, the group's breaches, the group's id)."""
     c = content(
         "e" * 64, 1, [numeric_baseline("x"), categorical_baseline("k", {"a": 5000, "b": 5000})]
     )
@@ -73,38 +89,48 @@ def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_clien
     runs = {"one": f"t{uuid.uuid4().hex[:10]}.", "two": f"t{uuid.uuid4().hex[:10]}."}
     namers = {run: make_topics(kafka_bootstrap, prefix, TOPICS) for run, prefix in runs.items()}
     for namer in namers.values():
-        produce(
-            kafka_bootstrap,
-            namer.models,
-            [(c["name"], serde.encode("ModelPublished", model_record(c)))],
-        )
+        model = serde.encode("ModelPublished", model_record(c))
+        produce(kafka_bootstrap, namer.models, [(c["name"], model)])
         dep = deployment("d", c, window_seconds=1)
         produce(kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+
+    def shard(s: int):
+        # Small batches: a fault lands mid-stream.
+        path = tmp_path / f"shard{s}.log"
+        return start_drift(
+            kafka_bootstrap, runs["two"], group, path, shards=2, shard=s, batch_size=50
+        )
+
     procs = {
         "one": [start_drift(kafka_bootstrap, runs["one"], group, tmp_path / "one.log")],
-        "two": [
-            start_drift(
-                kafka_bootstrap,
-                runs["two"],
-                group,
-                tmp_path / f"shard{s}.log",
-                shards=2,
-                shard=s,
-            )
-            for s in (0, 1)
-        ],
+        "two": [shard(0), shard(1)],
     }
+
+    def restart(s: int):
+        procs["two"][s] = shard(s)
+        return procs["two"][s]
+
     spaces = {
         "one": [f"streamops:drift:{group}"],
         "two": [f"streamops:drift:{group}:shard-{s}-of-2" for s in (0, 1)],
     }
+
+    def stored(s: int) -> int:
+        try:
+            offsets = stored_offsets(redis_client, spaces["two"][s])
+        except Exception:  # Redis restarting
+            return -1
+        return sum(o for (t, _p), o in offsets.items() if t == namers["two"].events)
+
     try:
-        for phase in _phases(c):
-            for namer in namers.values():
+        for number, phase in enumerate(_phases(c)):
+            for namer in namers.values():  # the group's last: its faults follow at once
                 for topic in ("events", "predictions", "actuals"):
                     items = [(k, serde.encode(s, r)) for t, k, s, r in phase if t == topic]
                     if items:
                         produce(kafka_bootstrap, namer.name(topic), items)
+            if faults is not None:
+                faults(number, procs, Shard(restart, stored))
             for run, namer in namers.items():  # every process has read the phase
                 inputs = [namer.events, namer.predictions, namer.actuals]
                 wait_consumed(redis_client, spaces[run], kafka_bootstrap, inputs, procs[run])
@@ -112,10 +138,9 @@ def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_clien
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             two = records(kafka_bootstrap, namers["two"].drift, "DriftReport")
-            if len(two) >= 6:
+            if len({r["window_start"] for r in two}) >= 6:
                 break
             time.sleep(0.5)
-        one = records(kafka_bootstrap, namers["one"].drift, "DriftReport")
         for proc in procs["one"] + procs["two"]:
             code, _seconds = proc.terminate()
             assert code == 0, proc.log_tail()
@@ -123,10 +148,78 @@ def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_clien
         for proc in procs["one"] + procs["two"]:
             if proc.alive():
                 proc.kill9()
+    reports = {run: records(kafka_bootstrap, n.drift, "DriftReport") for run, n in namers.items()}
+    breaches = {
+        run: records(kafka_bootstrap, n.breaches, "ThresholdBreach") for run, n in namers.items()
+    }
+    return reports["one"], reports["two"], breaches["one"], breaches["two"], group
+
+
+def _timeline(breaches: list[dict]) -> list[tuple]:
+    return [(b["metric"], b["feature"], b["status"], b["window_start"]) for b in breaches]
+
+
+def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_client, tmp_path):
+    one, two, one_breaches, two_breaches, group = _run(kafka_bootstrap, redis_client, tmp_path)
     assert [r["event_count"] for r in one] == [1000] * 6
-    assert [r["window_start"] for r in two] == [r["window_start"] for r in one]
     assert one[-1]["metrics"]["accuracy"] > 0 and one[-1]["label_coverage"] == 0.5
     assert one[0]["features"][1]["unseen_rate"] > 0 and one[0]["features"][0]["missing_rate"] > 0
     assert [_comparable(r) for r in two] == [_comparable(r) for r in one]
+    # Thresholds run over the merged windows: the shift fires, continues and resolves.
+    statuses = [(m, f, s) for m, f, s, _t in _timeline(one_breaches) if (m, f) == ("psi", "x")]
+    assert statuses == [("psi", "x", "firing"), ("psi", "x", "firing"), ("psi", "x", "resolved")]
+    assert _timeline(two_breaches) == _timeline(one_breaches)
     merged = redis_client.hgetall(f"streamops:drift:{group}:of-2:closed:d")
     assert len(merged) == 6, "process 0 keeps the merged windows' summaries"
+
+
+def test_kills_of_either_process_and_of_redis_neither_double_count_nor_miss(
+    kafka_bootstrap, redis_client, tmp_path
+):
+    """R11 for a sharded group: kill -9 each process mid-stream and Redis once, then process 0
+    as the windows close. Reports may repeat (at-least-once); each window's equals one
+    process's, and none is missing."""
+    killed: list[tuple[str, int]] = []  # (what, events its process had stored before)
+
+    def faults(phase: int, procs: dict[str, list[Any]], shard: Shard) -> None:
+        """After the first phases of events: kill -9 shard 1, then shard 0, then Redis, once
+        the shard made progress on the phase; after the closing event, shard 0 as it merges."""
+        if phase in (0, 1, 2):
+            s = 1 - phase if phase < 2 else 0
+            before = shard.stored(s)  # it may be through the phase already: then at once
+            deadline = time.monotonic() + 0.5
+            while shard.stored(s) == before and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if phase < 2:
+                procs["two"][s].kill9()
+                killed.append((f"shard {s}", shard.stored(s)))
+                shard.restart(s)
+            else:
+                redis_sh("kill")
+                killed.append(("redis", before))
+                time.sleep(0.5)
+                redis_sh("start")
+        elif phase == 4:
+            time.sleep(0.15)  # the clocks meet, process 0 merges (or is about to)
+            procs["two"][0].kill9()
+            killed.append(("shard 0 at the merge", shard.stored(0)))
+            shard.restart(0)
+
+    try:
+        one, two, one_breaches, two_breaches, _group = _run(
+            kafka_bootstrap, redis_client, tmp_path, faults
+        )
+    finally:
+        if redis_sh_status() != 0:
+            redis_sh("start")
+    print(f"sharded R11 kills (what, events its process had stored): {killed}")
+    assert [k[0] for k in killed] == ["shard 1", "shard 0", "redis", "shard 0 at the merge"]
+    by_window: dict[int, list[dict]] = {}
+    for r in two:
+        by_window.setdefault(r["window_start"], []).append(_comparable(r))
+    assert sorted(by_window) == [r["window_start"] for r in one], "no window missing"
+    for r in one:
+        copies = by_window[r["window_start"]]
+        assert all(c == _comparable(r) for c in copies), r["window_start"]
+    seen = list(dict.fromkeys(_timeline(two_breaches)))  # repeats of a replayed merge dropped
+    assert seen == _timeline(one_breaches)
