@@ -5,6 +5,8 @@ Produces: `drift` (DriftReport per window per deployment),
 `breaches` (ThresholdBreach, firing and resolved).
 Stores: window aggregates, detector state and the prediction/actual join in Redis, with offsets.
 Exports: Prometheus metrics on `/metrics`.
-Runs as one process per group id: a group's state is one Redis namespace whose commit counter
-each transaction checks, so two processes of one group would keep refusing each other's writes.
+Runs as one process per group id (its state is one Redis namespace whose commit counter each
+transaction checks, so two such processes would keep refusing each other's writes), or as N
+processes started with ``--shards N --shard i``: each reads its own partitions into its own
+namespace, and process 0 merges their windows into the reports (``merge``).
 """

@@ -208,7 +208,8 @@ class DriftLoop:
                     f"{topic} has {n} partitions, which {shards} shards do not divide: an "
                     "event, its predictions and its actual would be read by different "
                     "processes. Use a number of shards that divides every input topic's "
-                    "partition count."
+                    "partition count, or raise the topic's partitions (kafka-topics.sh --alter "
+                    "--partitions)."
                 )
             mine += [TopicPartition(topic, p) for p in range(n) if p % shards == shard]
         log.info("shard %d of %d: %d partitions", shard, shards, len(mine))

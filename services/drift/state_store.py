@@ -1,6 +1,8 @@
 """Drift state and consumed offsets in Redis, written in one atomic script per micro-batch (R11).
 
-Keys under ``streamops:drift:<group>``: ``:offsets`` (hash "topic|partition" -> next offset),
+Keys under ``streamops:drift:<group>`` (``...:<group>:shard-<i>-of-<N>`` for a process of a
+sharded group, whose shared keys the same script writes: ``services.drift.merge``):
+``:offsets`` (hash "topic|partition" -> next offset),
 ``:monitor:<deployment>`` (the monitor's state as JSON), ``:monitors`` (set of deployments),
 ``:closed:<deployment>`` (hash window seq -> summary of a closed window, the newest
 ``history`` kept), ``:commits`` (transactions committed), and the join entries of
