@@ -344,8 +344,9 @@ class DriftLoop:
                         dirty.add(d)
             merged: list[Merged] = []
             if self.merger is not None:
-                reports, merged = self.merger.due(self._merge_monitor)
+                reports, merged, late = self.merger.due(self._merge_monitor)
                 closed = closed + reports
+                self.metrics.late.labels("event").inc(late)
                 dirty |= {m.deployment for m in merged if m.deployment in self.monitors}
             parts = [p for d in sorted(dirty) for p in self.monitors[d].take_partials()]
             marks = {d: (self.monitors[d].mark(), self.monitors[d].latest()) for d in sorted(dirty)}

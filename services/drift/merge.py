@@ -22,12 +22,14 @@ and lateness, even in a process whose partitions have gone quiet.
 
 Process 0 merges. A window is complete once the mark of every process that has one for the
 deployment is past its key; a process with no mark has seen none of the deployment's events and
-is not waited for. The parts of a complete window are added up (per model id: a window that
-spans a champion switch reports once per reference) and evaluated in key order with process
-0's threshold state for the deployment, so hysteresis runs over the merged windows. The
-reports are published like any window's; the parts are deleted in process 0's next
-transaction, with that threshold state. A crash before it merges them again (reports are
-at-least-once, as for one process).
+is not waited for. If it then closes a part of a window already merged (its first events of a
+deployment came that late), the part is not reported again as a window of its own: its events
+are counted as late (``streamops_drift_late_total`` of events) and a warning is logged. The
+parts of a complete window are added up (per model id: a window that spans a champion switch
+reports once per reference) and evaluated in key order with process 0's threshold state for the
+deployment, so hysteresis runs over the merged windows. The reports are published like any
+window's; the parts are deleted in process 0's next transaction, with that threshold state. A
+crash before it merges them again (reports are at-least-once, as for one process).
 
 What differs from one process: each process runs its own change detector on its own joined
 errors (a window shows a change point if any process saw one), count windows hold
@@ -71,6 +73,9 @@ class Shared:
     def clocks(self, deployment: str) -> str:
         return f"{self.prefix}:clocks:{deployment}"
 
+    def merged(self, deployment: str) -> str:
+        return f"{self.prefix}:merged:{deployment}"  # the highest window key merged
+
     def deployments(self) -> str:
         return f"{self.prefix}:deployments"
 
@@ -89,7 +94,7 @@ class SharedWrites:
 
     parts: list[str]  # 7 arguments a part: part hash, field, state, parts set, key, set, name
     marks: list[str]  # 3 a mark or clock: hash, shard, value
-    merged: list[str]  # 3 a merged window: parts set, key, part hash (deleted)
+    merged: list[str]  # 4 a merged window: parts set, key, part hash (deleted), highest key
 
     @classmethod
     def of(
@@ -112,11 +117,10 @@ class SharedWrites:
             m += (shared.marks(d), str(shard), str(mark))
             if clock is not None:
                 m += (shared.clocks(d), str(shard), str(clock))
-        done = [
-            a
-            for w in merged
-            for a in (shared.parts(w.deployment), str(w.key), shared.part(w.deployment, w.key))
-        ]
+        done: list[str] = []
+        for w in merged:
+            done += (shared.parts(w.deployment), str(w.key), shared.part(w.deployment, w.key))
+            done.append(shared.merged(w.deployment))
         return cls(p, m, done)
 
 
@@ -158,6 +162,22 @@ class GroupClock:
         return {d: max(int(v) for v in r) for d, r in zip(deployments, replies, strict=True) if r}
 
 
+NONE = -(2**62)  # below every window key
+
+
+def _late(deployment: str, key: int, fields: dict[bytes, bytes]) -> int:
+    """The events of parts of a window merged before: logged, counted as late, not reported."""
+    events = sum(int(json.loads(raw)["counts"][0]) for raw in fields.values())
+    log.warning(
+        "deployment %s: a part of window %d came after the window was merged (a process saw "
+        "its first events of the deployment late); its %d events count as late",
+        deployment,
+        key,
+        events,
+    )
+    return events
+
+
 class Merger:
     """Process 0's side: finds complete windows, merges and evaluates them, in key order."""
 
@@ -172,19 +192,22 @@ class Merger:
         self.reference_for = reference_for  # (deployment, model id) -> its reference
         self.every = every
         self._merged: set[tuple[str, int]] = set()  # published, deletion not yet seen
+        self._highest: dict[str, int] = {}  # highest key published, by deployment
 
     def forget(self) -> None:
         """After a reload: what was merged but not committed will be merged again."""
         self._merged.clear()
+        self._highest.clear()
         self.every.reset()
 
     def due(
         self, monitor_for: Callable[[str], DeploymentMonitor | None]
-    ) -> tuple[list[ClosedWindow], list[Merged]]:
-        """The complete windows' reports (when due) and their parts to delete; ``monitor_for``
-        gives the deployment's monitor, whose thresholds evaluate them."""
+    ) -> tuple[list[ClosedWindow], list[Merged], int]:
+        """The complete windows' reports (when due), the windows whose parts to delete, and
+        the events of late parts (of windows merged before); ``monitor_for`` gives the
+        deployment's monitor, whose thresholds evaluate them."""
         if not self.every():
-            return [], []
+            return [], [], 0
         try:
             return self._due(monitor_for)
         except redis.RedisError as exc:
@@ -192,34 +215,45 @@ class Merger:
 
     def _due(
         self, monitor_for: Callable[[str], DeploymentMonitor | None]
-    ) -> tuple[list[ClosedWindow], list[Merged]]:
+    ) -> tuple[list[ClosedWindow], list[Merged], int]:
         s = self.shared
         names = sorted(d.decode() for d in self.client.smembers(s.deployments()))
         pipe = self.client.pipeline(transaction=False)
         for d in names:
             pipe.hgetall(s.marks(d))
             pipe.smembers(s.parts(d))
+            pipe.get(s.merged(d))
         replies = pipe.execute()
-        complete: list[tuple[str, int]] = []
+        ready: list[tuple[str, int]] = []  # complete windows, and late parts of merged ones
+        highest: dict[str, int] = {}  # the highest key merged, by deployment
         for i, d in enumerate(names):
-            marks, pending = replies[2 * i], {int(k) for k in replies[2 * i + 1]}
+            marks, raw_pending, stored = replies[3 * i : 3 * i + 3]
+            pending = {int(k) for k in raw_pending}
             self._merged = {m for m in self._merged if m[0] != d or m[1] in pending}
-            if not marks:
-                continue
-            low = min(int(v) for v in marks.values())
-            complete += [(d, k) for k in sorted(pending) if k < low and (d, k) not in self._merged]
-        if not complete:
-            return [], []
+            highest[d] = max(int(stored) if stored else NONE, self._highest.get(d, NONE))
+            low = min((int(v) for v in marks.values()), default=NONE)
+            ready += [
+                (d, k)
+                for k in sorted(pending)
+                if (k < low or k <= highest[d]) and (d, k) not in self._merged
+            ]
+        if not ready:
+            return [], [], 0
         pipe = self.client.pipeline(transaction=False)
-        for d, k in complete:
+        for d, k in ready:
             pipe.hgetall(s.part(d, k))
         closed: list[ClosedWindow] = []
         merged: list[Merged] = []
-        for (d, k), fields in zip(complete, pipe.execute(), strict=True):
-            closed += self._merge(d, k, fields, monitor_for(d))
+        late = 0
+        for (d, k), fields in zip(ready, pipe.execute(), strict=True):
+            if k <= highest[d]:
+                late += _late(d, k, fields)
+            else:
+                closed += self._merge(d, k, fields, monitor_for(d))
+                highest[d] = self._highest[d] = k
             merged.append(Merged(d, k))
             self._merged.add((d, k))
-        return closed, merged
+        return closed, merged, late
 
     def _merge(
         self,

@@ -311,7 +311,7 @@ class DeploymentMonitor:
         if w.count:
             return min((x.seq for x in w.open.values()), default=w.next_seq)
         mark = w.watermark
-        return -(2**62) if mark is None else mark // w.size_ms
+        return -(2**62) if mark is None else mark // w.size_ms  # below every key
 
     def latest(self) -> int | None:
         """The latest event time seen (time windows; None with count windows)."""

@@ -125,7 +125,11 @@ end
 for _ = 1, tonumber(ARGV[9]) do
   redis.call('SREM', ARGV[i], ARGV[i + 1])
   redis.call('DEL', ARGV[i + 2])
-  i = i + 3
+  local highest = redis.call('GET', ARGV[i + 3])
+  if not highest or tonumber(highest) < tonumber(ARGV[i + 1]) then
+    redis.call('SET', ARGV[i + 3], ARGV[i + 1])
+  end
+  i = i + 4
 end
 return found + 1
 """
@@ -198,7 +202,7 @@ class StateStore:
         shared = shared or SharedWrites([], [], [])
         args += (*shared.parts, *shared.marks, *shared.merged)
         counts = (len(monitors), len(closed), len(hashes), len(offsets))
-        counts += (len(shared.parts) // 7, len(shared.marks) // 3, len(shared.merged) // 3)
+        counts += (len(shared.parts) // 7, len(shared.marks) // 3, len(shared.merged) // 4)
         return StateWrite(counts, args)
 
     def send(self, w: StateWrite) -> None:

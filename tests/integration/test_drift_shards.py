@@ -4,12 +4,14 @@ reports: the same windows with the same figures, from the same records (real bro
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import serde
 from tests.drift_service import start_drift, stored_offsets, wait_consumed
@@ -26,7 +28,7 @@ from tests.drift_support import (
 )
 from tests.integration.test_drift_r11 import redis_sh, redis_sh_status
 from tests.integration.test_drift_service import TOPICS, records
-from tests.kafka_support import make_topics, produce
+from tests.kafka_support import free_port, make_topics, produce
 
 pytestmark = pytest.mark.integration
 N = 6000  # events 1 ms apart: six windows of one second
@@ -223,3 +225,86 @@ def test_kills_of_either_process_and_of_redis_neither_double_count_nor_miss(
         assert all(c == _comparable(r) for c in copies), r["window_start"]
     seen = list(dict.fromkeys(_timeline(two_breaches)))  # repeats of a replayed merge dropped
     assert seen == _timeline(one_breaches)
+
+
+def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twice(
+    kafka_bootstrap, redis_client, prefix, tmp_path
+):
+    """Process 0 merges without a process that has no mark yet; that process's parts of the
+    windows merged meanwhile count as late events, not as second reports of those windows."""
+    c = content("e" * 64, 1, [numeric_baseline("x")])
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    produce(
+        kafka_bootstrap,
+        namer.models,
+        [(c["name"], serde.encode("ModelPublished", model_record(c)))],
+    )
+    dep = deployment("d", c, window_seconds=1)
+    produce(kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+    group = f"it-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    first = start_drift(
+        kafka_bootstrap,
+        prefix,
+        group,
+        tmp_path / "shard0.log",
+        shards=2,
+        shard=0,
+        metrics_port=port,
+    )
+    late = None
+    try:
+        # Three windows, and an event past them and the lateness, on every partition.
+        items = [(f"a{i}", event("d", i, T0 + i, {"x": 0.1})) for i in range(3000)]
+        items += [(f"b{i}", event("d", 3000 + i, T0 + 14_000, {"x": 0.1})) for i in range(60)]
+        produce(
+            kafka_bootstrap, namer.events, [(k, serde.encode("FeatureEvent", e)) for k, e in items]
+        )
+        reports = _wait_reports(kafka_bootstrap, namer.drift, 3)
+        second = start_drift(
+            kafka_bootstrap, prefix, group, tmp_path / "shard1.log", shards=2, shard=1
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                late = _metric(port, "streamops_drift_late_total", {"record": "event"})
+                if late:
+                    break
+                time.sleep(0.3)
+            code, _ = second.terminate()
+            assert code == 0, second.log_tail()
+        finally:
+            if second.alive():
+                second.kill9()
+        code, _ = first.terminate()
+        assert code == 0, first.log_tail()
+    finally:
+        if first.alive():
+            first.kill9()
+    again = records(kafka_bootstrap, namer.drift, "DriftReport")
+    shard0 = sum(r["event_count"] for r in reports)
+    assert [r["window_start"] for r in again] == [r["window_start"] for r in reports], "no repeats"
+    assert 0 < shard0 < 3000 and late == 3000 - shard0, (shard0, late)
+    assert "came after the window was merged" in (tmp_path / "shard0.log").read_text()
+    parts = redis_client.smembers(f"streamops:drift:{group}:of-2:parts:d")
+    assert parts == set(), "late parts are deleted with the merge"
+
+
+def _wait_reports(bootstrap: str, topic: str, n: int) -> list[dict]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = records(bootstrap, topic, "DriftReport")
+        if len(found) >= n:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"{n} reports not merged within 30 s")
+
+
+def _metric(port: int, name: str, labels: dict[str, str]) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None
