@@ -7,12 +7,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy.spatial.distance import jensenshannon
 from scipy.stats import kstwo
 
 from services.common.errors import ConfigError
 from services.drift import statistics
 from services.drift.statistics import KS, PSI, ChiSquare, JensenShannon
 from services.drift.statistics.binning import Column
+from services.drift.statistics.jensen_shannon import distance
 from services.drift.statistics.ks import EXACT_BELOW, p_value
 from services.drift.statistics.registry import CATEGORICAL, NUMERIC
 
@@ -327,3 +329,19 @@ def test_ks_p_value_is_exact_below_the_cut_over() -> None:
     for n, d in ((50, 0.3), (999, 0.05)):
         assert n < EXACT_BELOW
         assert p_value(d, n) == float(kstwo.sf(d, n))
+
+
+def test_js_distance_is_scipys() -> None:
+    """``jensen_shannon.distance`` computes what scipy's jensenshannon (base 2) gives."""
+    rng = np.random.default_rng(17)
+    for i in range(300):
+        k = int(rng.integers(2, 30))
+        p = rng.integers(0, 50, k).astype(float)
+        q = rng.integers(0, 50, k).astype(float)
+        p[0], q[-1] = p[0] + 1, q[-1] + 1
+        if i % 3 == 0:
+            p[rng.integers(0, k)] = 0.0  # an empty bin on one side
+        expected = float(np.clip(np.nan_to_num(jensenshannon(p, q, base=2)), 0.0, 1.0))
+        assert distance(p, q) == pytest.approx(expected, abs=1e-12)
+    assert distance(np.array([2.0, 0.0]), np.array([0.0, 5.0])) == 1.0
+    assert distance(np.array([3.0, 3.0]), np.array([1.0, 1.0])) == 0.0
