@@ -336,7 +336,6 @@ class DriftLoop:
         sharded, the parts, marks and merged windows."""
         shared = None
         if self.shared is not None:
-            closed = list(closed)
             if self.group_clock is not None:  # time windows close on the group's clock
                 for d, t in self.group_clock.times(sorted(self.monitors)).items():
                     if self.monitors[d].advance(t):
