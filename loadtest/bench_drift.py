@@ -143,6 +143,10 @@ def met(results: dict[str, Any]) -> dict[str, bool]:
         out["events_per_s"] = results["events_per_s"] >= TARGETS["events_per_s"]
     if results.get("scorer_events_per_s") is not None and "events_per_s" in out:
         out["keeps_up_with_scorer"] = results["events_per_s"] >= results["scorer_events_per_s"]
+        if results.get("group_events_per_s") is not None:
+            out["group_keeps_up_with_scorer"] = (
+                results["group_events_per_s"] >= results["scorer_events_per_s"]
+            )
     one = results.get("scorer_events_per_s_one_process")
     if one is not None and "events_per_s" in out:
         out["keeps_up_with_one_scorer_process"] = results["events_per_s"] >= one
@@ -170,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain-events", type=int, default=300_000)
     p.add_argument("--drain-batch-size", type=int, default=2000, help="the service's batch size")
     p.add_argument("--drain-timeout", type=float, default=300.0)
+    p.add_argument(
+        "--drain-group-processes",
+        type=int,
+        default=2,
+        help="(b) also drain with a group of this many drift processes (0 or 1: skip)",
+    )
     p.add_argument(
         "--same-stream-rates",
         type=lambda text: [int(r) for r in text.split(",")],
@@ -214,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"(b) drain rate: {args.drain_events} events + predictions on {where}")
         base = CreditColumns.generate(args.seed, args.drain_events)
         stream = ScenarioStream(Scenario("no_drift", args.seed, args.drain_events), champion, base)
-        r = drain(settings, records, stream, args, tmp / "drift.log")
+        groups = (1,) if args.drain_group_processes < 2 else (1, args.drain_group_processes)
+        r, *group = drain(settings, records, stream, args, tmp, groups)
         results |= {
             "events_per_s": round(r.events_per_s),
             "messages_per_s": round(r.messages_per_s),
@@ -223,6 +234,15 @@ def main(argv: list[str] | None = None) -> int:
             "drain_batch_size": args.drain_batch_size,
             "drain_windows_closed": r.windows_closed,
         }
+        if group:
+            results |= {
+                "group_processes": args.drain_group_processes,
+                "group_events_per_s": round(group[0].events_per_s),
+                "group_drain_seconds": round(group[0].seconds, 2),
+                "group_windows_closed": group[0].windows_closed,
+            }
+            n, eps = args.drain_group_processes, results["group_events_per_s"]
+            log(f"drift group of {n}: {eps} events/s")
         scorer = RESULTS / "scorer.json"
         if scorer.exists():
             scored = json.loads(scorer.read_text())

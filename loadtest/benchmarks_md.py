@@ -33,6 +33,7 @@ TARGETS = {
 # Drift figures shown in the verdict table, so not repeated among the other figures.
 DRIFT_JUDGED = {
     "events_per_s",
+    "group_events_per_s",
     "scorer_events_per_s",
     "scorer_events_per_s_one_process",
     "false_alarm_rate",
@@ -73,6 +74,7 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
     """The drift section: each target with its measurement and verdict, then the settings."""
     t, met = data["targets"], data["met"]
     eps, scorer = data.get("events_per_s"), data.get("scorer_events_per_s")
+    group = data.get("group_events_per_s")
     one = data.get("scorer_events_per_s_one_process")
     rows = [
         (
@@ -87,6 +89,13 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
             + ("" if scorer is None else f" ({scorer:,}, scorer.json)"),
             "not measured" if eps is None else f"{eps:,}",
             met.get("keeps_up_with_scorer"),
+        ),
+        (
+            f"drain rate of a drift group of {data.get('group_processes', '?')} processes "
+            "against the scorers' (each group alone on the machine)",
+            "drift group events/s >= scorer events/s",
+            "not measured" if group is None else f"{group:,}",
+            met.get("group_keeps_up_with_scorer"),
         ),
         (
             "keeps up with one scorer process (both single processes, same machine)",

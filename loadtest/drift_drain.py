@@ -1,9 +1,10 @@
 """Drain rate of the real drift service on a pre-filled events + predictions stream.
 
-Measured like the scorer's: the topics are filled first, then a ``python -m services.drift``
-process starts with a fresh group; the rate runs from its first stored offsets to the moment the
-offsets it stores in Redis (with its window state, one transaction per micro-batch) reach the end
-of every partition. Each event comes with its champion prediction, so the service reads two
+Measured like the scorer's: the topics are filled first, then ``python -m services.drift``
+processes start with a fresh group (one, or a group of several with ``--shards``); the rate
+runs from the moment every process has stored offsets to the moment the offsets they store in
+Redis (with their window state, one transaction per micro-batch) reach the end of every
+partition. Each event comes with its champion prediction, so the service reads two
 messages per event; the rate is given in events (and messages) per second.
 """
 
@@ -122,9 +123,11 @@ def drain(
     records: list[dict[str, Any]],
     stream: ScenarioStream,
     args: Any,
-    log_path: Path,
-) -> DrainResult:
-    """Fill fresh topics, start the drift service, time it to the end; topics removed after."""
+    tmp: Path,
+    groups: tuple[int, ...] = (1,),
+) -> list[DrainResult]:
+    """Fill fresh topics, then drain them once per entry of ``groups`` (the number of drift
+    processes, each run a fresh group); topics removed after."""
     prefix = f"bd{uuid.uuid4().hex[:6]}."
     namer = TopicNamer(prefix)
     kafka = KafkaConfig.from_settings(settings, "bench-drift")
@@ -133,39 +136,72 @@ def drain(
     producer.produce(namer.models, serde.encode("ModelPublished", records[0]), "credit")
     producer.produce(namer.deployments, serde.encode("Deployment", records[1]), "credit")
     prefill(producer, namer, stream)
-    group = f"bench-drift-{uuid.uuid4().hex[:6]}"
-    namespace = f"streamops:drift:{group}"
     client = redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,
         password=settings.redis_secret().reveal() or None,
     )
+    try:
+        return [_drain_once(settings, client, prefix, stream, args, tmp, n) for n in groups]
+    finally:
+        client.close()
+        AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
+
+
+def _drain_once(
+    settings: CommonSettings,
+    client: redis.Redis,
+    prefix: str,
+    stream: ScenarioStream,
+    args: Any,
+    tmp: Path,
+    processes: int,
+) -> DrainResult:
+    """Start a fresh group of ``processes`` drift processes (``--shards``) on the filled topics
+    and time it to the end: from the moment every process has stored offsets."""
+    group = f"bench-drift-{uuid.uuid4().hex[:6]}"
+    group_ns = f"streamops:drift:{group}"
+    if processes == 1:
+        spaces, closed = [group_ns], f"{group_ns}:closed:credit"
+    else:
+        spaces = [f"{group_ns}:shard-{i}-of-{processes}" for i in range(processes)]
+        closed = f"{group_ns}:of-{processes}:closed:credit"
     total = 2 * stream.scenario.events
-    log(f"draining {total} messages with the drift service (log: {log_path})")
-    proc = start_drift(settings, prefix, group, args, log_path)
+    logs = [tmp / f"drift-{processes}-{i}.log" for i in range(processes)]
+    log(f"draining {total} messages with {processes} drift process(es) (logs: {logs[0]}...)")
+    procs = [
+        start_drift(
+            settings, prefix, group, args, path, shard=None if processes == 1 else (i, processes)
+        )
+        for i, path in enumerate(logs)
+    ]
     try:
         deadline = time.monotonic() + args.drain_timeout
         first_t = first_n = None
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"drift service exited with {proc.returncode}; see {log_path}")
-            done = stored_total(client, namespace)
-            if done and first_t is None:
+            for proc, path in zip(procs, logs, strict=True):
+                if proc.poll() is not None:
+                    raise SystemExit(f"drift service exited with {proc.returncode}; see {path}")
+            stored = [stored_total(client, ns) for ns in spaces]
+            done = sum(stored)
+            if first_t is None and all(stored):  # every process has started
                 first_t, first_n = time.monotonic(), done
             if done >= total and first_t is not None:
                 seconds = max(time.monotonic() - first_t, 1e-9)
                 messages = (done - first_n) / seconds
-                windows = client.hlen(f"{namespace}:closed:credit")
+                if processes > 1:
+                    time.sleep(1.0)  # process 0 merges the last windows
+                windows = client.hlen(closed)
                 return DrainResult(stream.scenario.events, seconds, messages / 2, messages, windows)
             time.sleep(0.05)
-        raise SystemExit(f"drift service did not drain in {args.drain_timeout} s; see {log_path}")
+        raise SystemExit(f"drift did not drain in {args.drain_timeout} s; see {logs}")
     finally:
-        proc.terminate()
-        proc.wait(30)
-        for keys in _batched(client.scan_iter(match=f"{namespace}:*", count=5000), 5000):
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
+        for keys in _batched(client.scan_iter(match=f"{group_ns}:*", count=5000), 5000):
             client.delete(*keys)
-        client.close()
-        AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
 
 
 def _batched(items: Any, size: int) -> Any:

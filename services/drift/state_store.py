@@ -75,7 +75,7 @@ class StateWrite:
 # atomically, as MULTI/EXEC does, in one round trip instead of three (WATCH, GET, EXEC). It
 # names its keys in its arguments, which a single Redis allows (Redis Cluster is not supported).
 # The writes are flat arguments (no JSON to decode in Redis): after ns, expected commits and
-# the four counts come monitors (name, state), closed summaries (key, seq, summary, seq to drop
+# the seven counts come monitors (name, state), closed summaries (key, seq, summary, seq to drop
 # or ""), join hashes (key, expiry, n, then n fields and values), offsets (field, offset), and
 # a sharded group's shared keys (services.drift.merge): parts, marks and merged windows.
 # A join hash takes its fields in HSETs of 2,000 (Lua's unpack has a stack limit).
