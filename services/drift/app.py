@@ -234,6 +234,9 @@ class DriftLoop:
                 try:
                     if msgs:
                         self.process(msgs)
+                        if len(msgs) < self.settings.batch_size:
+                            # Caught up: no next batch to send it behind, so it goes now.
+                            self._send_held()
                     else:
                         self.producer.poll(0)
                         self._commit()
