@@ -192,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--same-stream-drift-processes",
         type=int,
-        default=2,
-        help="(c) drift processes in the group, one per scorer by default (1: unsharded)",
+        default=1,
+        help="(c) drift processes in the group (2: a group of two, --shards 2)",
     )
     p.add_argument("--skip-drain", action="store_true", help="quality only (no broker)")
     args = p.parse_args(argv)

@@ -1,17 +1,17 @@
 """Two scorers and drift on one live stream: does drift keep up with them?
 
-The drain rates compare each service alone, with the machine to itself. Here they run
-together, as in production: fresh topics, two scorer processes in one group and a drift group
-of ``--same-stream-drift-processes`` (default two: one per scorer; count windows, like the
-drain) start first. Then, for each rate in turn, a separate
-process produces pre-encoded events at that rate (linger 5 ms, librdkafka's default), the
-scorers turn them into predictions, and drift reads both topics. Every quarter second the
-benchmark samples the topics' end offsets and the offsets drift stored in Redis with its state.
-Each run reports the backlogs, when each side was done after the feed's last
-acknowledgement, and the CPU time each side used per event (from /proc: what it costs,
-whatever share of the machine it got). A side kept up at a rate when it was done within half
-a second (of the feed for the scorers, of the scorers for drift); drift keeps up with the
-scorers when it kept up at every rate they kept up at.
+The drain rates compare each service alone, with the machine to itself. Here they run together,
+as in production: fresh topics, two scorer processes in one group and a drift group of
+``--same-stream-drift-processes`` (default one, the service's default; count windows, like the
+drain) start first. Then, for each rate in turn, a separate process produces pre-encoded events
+at that rate (linger 5 ms, librdkafka's default), the scorers turn them into predictions, and
+drift reads both topics. Every tenth of a second (a fixed cadence) the benchmark samples the
+topics' end offsets and the offsets drift stored in Redis with its state. Each run reports the
+backlogs, when each side was done after the feed's last acknowledgement, and the CPU time each
+side used per event (from /proc: what it costs, whatever share of the machine it got). A side
+kept up at a rate when it was done within half a second (of the feed for the scorers, of the
+scorers for drift); drift keeps up with the scorers when it kept up at every rate they kept up
+at.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from services.common.settings import CommonSettings
 from services.common.topics import TopicNamer
 
 CATCH_UP_S = 0.5  # done within this long after the feed (scorers) or the scorers (drift)
-SAMPLE_S = 0.25
+SAMPLE_S = 0.1  # the samples' cadence: a side's done time is known to within this
 
 
 def feed(
@@ -252,7 +252,8 @@ class Line:
             waited = time.monotonic() - started
             if waited > timeout_s or any(p.poll() is not None for p in self.procs):
                 raise SystemExit(f"same-stream run stopped after {waited:.0f} s at {samples[-1]}")
-            time.sleep(SAMPLE_S)
+            # A fixed cadence: the sampling's own time does not stretch the interval.
+            time.sleep(max(0.0, started + len(samples) * SAMPLE_S - time.monotonic()))
 
     def reports(self, expected: int, timeout_s: float) -> int:
         """The DriftReports on the drift topic once at least ``expected`` are there and no more

@@ -94,3 +94,14 @@ def consumer_lag(metrics_port: int) -> dict[tuple[str, int], float]:
         for s in family.samples
         if s.labels.get("service") == "drift"
     }
+
+
+def metric_value(metrics_port: int, name: str, labels: dict[str, str]) -> float | None:
+    """One sample of the service's metrics (None when it has no such sample yet)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return s.value
+    return None

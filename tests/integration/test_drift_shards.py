@@ -4,17 +4,15 @@ reports: the same windows with the same figures, from the same records (real bro
 from __future__ import annotations
 
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import serde
-from tests.drift_service import start_drift, stored_offsets, wait_consumed
+from tests.drift_service import metric_value, start_drift, stored_offsets, wait_consumed
 from tests.drift_support import (
     T0,
     actual,
@@ -267,7 +265,7 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
-                late = _metric(port, "streamops_drift_late_total", {"record": "event"})
+                late = metric_value(port, "streamops_drift_late_total", {"record": "event"})
                 if late:
                     break
                 time.sleep(0.3)
@@ -298,13 +296,3 @@ def _wait_reports(bootstrap: str, topic: str, n: int) -> list[dict]:
             return found
         time.sleep(0.3)
     raise AssertionError(f"{n} reports not merged within 30 s")
-
-
-def _metric(port: int, name: str, labels: dict[str, str]) -> float | None:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
-    return None
