@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from services.drift.reference import ModelInfo, Reference, reference_for
+
 T0 = 1_700_000_000_000
 PSI_THRESHOLD = {
     "metric": "psi",
@@ -176,3 +178,17 @@ def actual(deployment_name: str, i: int, label: str, t: int) -> dict:
         "label": label,
         "actual_time": t,
     }
+
+
+def champion_reference(champ: dict, **deployment_options: Any) -> Reference:
+    """What a drift monitor of deployment "d" takes as its reference with ``champ`` (a
+    content, a binary classifier) as the champion; options go to ``deployment``."""
+    info = ModelInfo(
+        champ["model_id"],
+        champ["name"],
+        champ["version"],
+        "classification",
+        ("0", "1"),
+        champ["baseline"],
+    )
+    return reference_for(deployment("d", champ, **deployment_options), info, 60)

@@ -10,12 +10,11 @@ from services.common import serde
 from services.common.event_columns import EventColumnsReader
 from services.drift.aggregate import WindowAggregate
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
-from services.drift.reference import ModelInfo, reference_for
 from tests.drift_support import (
     T0,
     categorical_baseline,
+    champion_reference,
     content,
-    deployment,
     event,
     numeric_baseline,
 )
@@ -30,10 +29,7 @@ def _monitor(window_count: int) -> DeploymentMonitor:
         categorical_baseline("car", {"a": 50, "b": 30, "c": 20}),
     ]
     champ = content("c" * 64, 1, features)
-    info = ModelInfo(
-        champ["model_id"], "credit", 1, "classification", ("0", "1"), champ["baseline"]
-    )
-    ref = reference_for(deployment("d", champ), info, 60)
+    ref = champion_reference(champ)
     return DeploymentMonitor(ref, MonitorConfig(window_count=window_count, lateness_ms=0))
 
 

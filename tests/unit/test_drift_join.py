@@ -11,8 +11,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from services.drift.accuracy import ModelAccuracy, auc
 from services.drift.join import Joiner
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
-from services.drift.reference import ModelInfo, reference_for
-from tests.drift_support import T0, content, deployment, event, numeric_baseline, prediction
+from tests.drift_support import T0, champion_reference, content, event, numeric_baseline, prediction
 
 pytestmark = pytest.mark.unit
 
@@ -78,10 +77,7 @@ def test_entries_read_back_from_redis_keep_their_meaning():
 def _monitor() -> tuple[DeploymentMonitor, dict, dict]:
     champ = content("c" * 64, 1, [numeric_baseline("x")])
     chall = content("d" * 64, 2, [numeric_baseline("x")])
-    info = ModelInfo(
-        champ["model_id"], "credit", 1, "classification", ("0", "1"), champ["baseline"]
-    )
-    ref = reference_for(deployment("d", champ, challengers=[chall]), info, 60)
+    ref = champion_reference(champ, challengers=[chall])
     return DeploymentMonitor(ref, MonitorConfig(window_count=100, lateness_ms=0)), champ, chall
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
-from services.drift.reference import ModelInfo, reference_for
 from tests.drift_support import (
     T0,
     categorical_baseline,
+    champion_reference,
     content,
-    deployment,
     event,
     numeric_baseline,
 )
@@ -23,10 +22,7 @@ MINUTE = 60_000
 def _monitor(shards: int, window_count: int = 0) -> DeploymentMonitor:
     features = [numeric_baseline("x"), categorical_baseline("k", {"a": 50, "b": 50})]
     champ = content("c" * 64, 1, features)
-    info = ModelInfo(
-        champ["model_id"], "credit", 1, "classification", ("0", "1"), champ["baseline"]
-    )
-    ref = reference_for(deployment("d", champ), info, 60)
+    ref = champion_reference(champ)
     config = MonitorConfig(window_count=window_count, lateness_ms=0, shards=shards)
     return DeploymentMonitor(ref, config)
 

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
-from services.drift.reference import ModelInfo, reference_for
 from services.drift.windows import Windows
 from tests.drift_support import (
     T0,
     categorical_baseline,
+    champion_reference,
     content,
-    deployment,
     event,
     numeric_baseline,
 )
@@ -90,8 +89,7 @@ def test_window_state_round_trips_through_json():
 def _monitor(count: int = 0) -> tuple[DeploymentMonitor, dict]:
     features = [numeric_baseline("x"), categorical_baseline("c", {"a": 60, "b": 40})]
     c = content("m1" * 32, 1, features)
-    info = ModelInfo(c["model_id"], "credit", 1, "classification", ("0", "1"), c["baseline"])
-    ref = reference_for(deployment("d", c, window_seconds=1), info, 60)
+    ref = champion_reference(c, window_seconds=1)
     return DeploymentMonitor(ref, MonitorConfig(window_count=count, lateness_ms=0)), c
 
 
