@@ -65,5 +65,5 @@ class ChiSquare(BinnedStatistic):
             return 1.0
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
         statistic = float(np.sum((table - expected) ** 2 / expected))
-        # chi2.sf(statistic, df) without scipy.stats' argument checks (~80 us a call)
+        # chi2.sf(statistic, df) without scipy.stats' argument handling (~55 us a call)
         return float(chdtrc(table.shape[1] - 1, statistic))

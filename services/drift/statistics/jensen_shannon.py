@@ -37,10 +37,9 @@ class JensenShannon(BinnedStatistic):
 
 def distance(p: np.ndarray, q: np.ndarray) -> float:
     """Base-2 JS distance of two count vectors: what ``scipy.spatial.distance.jensenshannon``
-    gives (unit test), without its argument handling, which cost ~50 us per call at every
-    window close."""
+    gives (unit test), without its argument handling (~25 us a call, at every window close)."""
     p, q = p / p.sum(), q / q.sum()
     m = (p + q) / 2.0
     divergence = (rel_entr(p, m).sum() + rel_entr(q, m).sum()) / (2.0 * np.log(2.0))
-    # Rounding can leave a tiny negative divergence, hence the clip.
-    return float(np.sqrt(np.clip(divergence, 0.0, 1.0)))
+    # Rounding can leave a tiny negative divergence, hence the clip; an empty side gives 0.
+    return float(np.sqrt(np.clip(np.nan_to_num(divergence), 0.0, 1.0)))
