@@ -235,8 +235,10 @@ class DriftLoop:
                     if msgs:
                         self.process(msgs)
                         if len(msgs) < self.settings.batch_size:
-                            # Caught up: no next batch to send it behind, so it goes now.
-                            self._send_held()
+                            # Caught up: no next batch to send it behind, so it goes now, and
+                            # its reply is read now (a reply left unread behind the next
+                            # batch's join read would be taken for an abandoned one).
+                            self._commit()
                     else:
                         self.producer.poll(0)
                         self._commit()

@@ -105,6 +105,8 @@ def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
     finally:
         if proc.alive():
             proc.kill9()
+    # No fault was injected: no batch may have needed a recovery.
+    assert "recovering" not in (tmp_path / "drift.log").read_text(), proc.log_tail()
     reports = records(kafka_bootstrap, namer.drift, "DriftReport")
     breaches = records(kafka_bootstrap, namer.breaches, "ThresholdBreach")
     by_dep = {d: [r for r in reports if r["deployment"] == d] for d in ("shift", "quiet")}
@@ -187,6 +189,8 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
     finally:
         if proc.alive():
             proc.kill9()
+    # No fault was injected: no batch may have needed a recovery.
+    assert "recovering" not in (tmp_path / "drift.log").read_text(), proc.log_tail()
     (report,) = records(kafka_bootstrap, namer.drift, "DriftReport")
     joined = np.arange(800)
     pred = np.where(p_champ >= 0.5, "1", "0")
