@@ -31,6 +31,7 @@ from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.settings import CommonSettings
 from services.common.topics import TopicNamer
+from services.drift.config import DriftSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGICAL = ["events", "predictions", "actuals", "models", "deployments", "drift", "breaches"]
@@ -80,6 +81,13 @@ def stored_total(client: redis.Redis, namespace: str, topic: str | None = None) 
         for k, v in offsets.items()
         if topic is None or k.decode().rpartition("|")[0] == topic
     )
+
+
+def namespaces(group: str, processes: int) -> list[str]:
+    """Where each process of a drift group keeps its state (the service's own naming)."""
+    return [
+        DriftSettings(group_id=group, shards=processes, shard=i).namespace for i in range(processes)
+    ]
 
 
 def start_drift(
@@ -161,11 +169,10 @@ def _drain_once(
     and time it to the end: from the moment every process has stored offsets."""
     group = f"bench-drift-{uuid.uuid4().hex[:6]}"
     group_ns = f"streamops:drift:{group}"
-    if processes == 1:
-        spaces, closed = [group_ns], f"{group_ns}:closed:credit"
-    else:
-        spaces = [f"{group_ns}:shard-{i}-of-{processes}" for i in range(processes)]
-        closed = f"{group_ns}:of-{processes}:closed:credit"
+    spaces = namespaces(group, processes)
+    # Closed-window summaries: in the process's namespace, or a group's shared one (merged).
+    shared = DriftSettings(group_id=group, shards=processes).shared_namespace
+    closed = f"{spaces[0] if processes == 1 else shared}:closed:credit"
     total = 2 * stream.scenario.events
     logs = [tmp / f"drift-{processes}-{i}.log" for i in range(processes)]
     log(f"draining {total} messages with {processes} drift process(es) (logs: {logs[0]}...)")

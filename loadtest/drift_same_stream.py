@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from loadtest.bench_scorer import start_scorer, wait_members
-from loadtest.drift_drain import LOGICAL, log, start_drift, stored_total
+from loadtest.drift_drain import LOGICAL, log, namespaces, start_drift, stored_total
 from loadtest.drift_scenarios import ScenarioStream
 from services.common import serde
 from services.common.admin import ensure_topics
@@ -113,9 +113,7 @@ def same_stream(
         password=settings.redis_secret().reveal() or None,
     )
     group_ns = f"streamops:drift:{drift_group}"
-    spaces = (
-        [group_ns] if shards == 1 else [f"{group_ns}:shard-{i}-of-{shards}" for i in range(shards)]
-    )
+    spaces = namespaces(drift_group, shards)
     line = Line(bootstrap, client, spaces, namer, procs, scorers=2)
     runs = []
     try:
