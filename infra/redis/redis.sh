@@ -111,6 +111,9 @@ appendonly yes
 appendfsync everysec
 appendfilename "appendonly.aof"
 appenddirname "appendonlydir"
+# The append-only file is the persistence; no RDB snapshots besides it (each one forks and
+# writes the whole dataset, every minute under the drift service's writes).
+save ""
 # The drift service's join entries expire a generation (one hash of many entries) at a time.
 lazyfree-lazy-expire yes
 EOF

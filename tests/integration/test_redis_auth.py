@@ -94,6 +94,12 @@ def test_append_only_every_second(authed: redis.Redis) -> None:
     assert config["appendfsync"] == "everysec"
 
 
+def test_no_rdb_snapshots(authed: redis.Redis) -> None:
+    """The append-only file is the only persistence: no periodic RDB snapshot forks and
+    rewrites the whole dataset besides it."""
+    assert authed.config_get("save")["save"] == ""
+
+
 def test_generated_secrets_are_owner_only(authed: redis.Redis, settings: CommonSettings) -> None:
     """The generated password file and the config holding it are readable by their owner only."""
     redis_dir = Path(settings.var_dir) / "redis"
