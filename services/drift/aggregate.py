@@ -73,10 +73,17 @@ class WindowFigures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def statistic_classes(feature: Mapping[str, Any]) -> tuple[type[Statistic], ...]:
+    """The statistics applicable to a feature baseline."""
+    return NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
+
+
 def statistics_for(feature: Mapping[str, Any], min_count: int | None) -> dict[str, Statistic]:
     """Every statistic applicable to a feature baseline, keyed by name."""
-    classes = NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
-    return {cls.name: cls(feature, min_count=min_count) for cls in classes}  # type: ignore[call-arg]
+    return {
+        cls.name: cls(feature, min_count=min_count)  # type: ignore[call-arg]
+        for cls in statistic_classes(feature)
+    }
 
 
 def _rate(value: float | None) -> float:
@@ -274,28 +281,38 @@ class WindowAggregate:
 
     @classmethod
     def from_state(cls, reference: Reference, state: Mapping[str, Any]) -> Self:
-        """Rebuild from the reference it was built on and a ``state()``."""
-        w = cls(
-            reference,
-            int(state["seq"]),
-            int(state["start"]),
-            int(state["end"]),
-            state.get("min_count"),
-        )
+        """Rebuild from the reference it was built on and a ``state()``. Each statistic is
+        built once, from its stored counts (a process merging its group's windows loads one
+        per process per window)."""
+        w = cls.__new__(cls)
+        w.reference, w.min_count = reference, state.get("min_count")
+        w._open(int(state["seq"]), int(state["start"]), int(state["end"]))
         w.events, w.predictions, w.labelled, w.late, w.violations = (
             int(x) for x in state["counts"]
         )
         w.first_time, w.last_time = state["times"]
         w.change_point = bool(state["change_point"])
         w.delays = [float(x) for x in state["delays"]]
-        by_name = {str(f["name"]): f for f in reference.features}
-        for name, stats in state["stats"].items():
-            for key, st in stats.items():
-                w.stats[name][key] = type(w.stats[name][key]).from_state(by_name[name], st)
-            w.quality[name] = FeatureQuality.from_state(by_name[name], state["quality"][name])
-        preds = {str(f["name"]): f for f in reference.predictions}
-        for name, st in state["predictions"].items():
-            w.prediction_stats[name] = PSI.from_state(preds[name], st)
+        w.stats, w.quality, w.prediction_stats = {}, {}, {}
+        for f in reference.features:  # a feature the state lacks starts empty
+            name = str(f["name"])
+            stored = state["stats"].get(name, {})
+            w.stats[name] = {
+                c.name: c.from_state(f, stored[c.name])
+                if c.name in stored
+                else c(f, min_count=w.min_count)  # type: ignore[call-arg]
+                for c in statistic_classes(f)
+            }
+            quality = state["quality"].get(name)
+            w.quality[name] = (
+                FeatureQuality(f) if quality is None else FeatureQuality.from_state(f, quality)
+            )
+        for f in reference.predictions:
+            name = str(f["name"])
+            stored = state["predictions"].get(name)
+            w.prediction_stats[name] = (
+                PSI(f, min_count=w.min_count) if stored is None else PSI.from_state(f, stored)
+            )
         w.models = {
             m: (int(v), ModelAccuracy.from_state(acc)) for m, (v, acc) in state["models"].items()
         }

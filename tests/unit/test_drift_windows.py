@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from services.drift.aggregate import WindowAggregate
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
 from services.drift.windows import Windows
 from tests.drift_support import (
@@ -134,3 +135,20 @@ def test_monitor_state_round_trips_and_gives_the_same_figures():
     assert [w.figures for w in a] == [w.figures for w in b]
     assert sum(w.figures.schema_violations for w in a) == 1
     assert sum(w.figures.event_count for w in a) == 600
+
+
+def test_a_window_restored_from_state_has_its_counts_and_a_missing_feature_starts_empty():
+    monitor, _c = _monitor()
+    ref = monitor.reference
+    w = WindowAggregate(ref, 3, T0, T0 + 1000)
+    w.add_events({"x": [0.5] * 50, "c": ["a"] * 49 + [None]}, [T0] * 50)
+    state = json.loads(json.dumps(w.state()))
+    assert WindowAggregate.from_state(ref, state).state() == state
+    del state["stats"]["c"], state["quality"]["c"]
+    again = WindowAggregate.from_state(ref, state)
+    assert {k: s.count for k, s in again.stats["x"].items()} == {
+        k: 50 for k in w.stats["x"]
+    }
+    assert set(again.stats["c"]) == set(w.stats["c"])
+    assert all(s.count == 0 for s in again.stats["c"].values())
+    assert again.quality["c"].count == 0 and again.quality["x"].count == 50
