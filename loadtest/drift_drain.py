@@ -168,11 +168,10 @@ def _drain_once(
     """Start a fresh group of ``processes`` drift processes (``--shards``) on the filled topics
     and time it to the end: from the moment every process has stored offsets."""
     group = f"bench-drift-{uuid.uuid4().hex[:6]}"
-    group_ns = f"streamops:drift:{group}"
+    group_settings = DriftSettings(group_id=group, shards=processes)
+    group_ns = group_settings.group_namespace
     spaces = namespaces(group, processes)
-    # Closed-window summaries: in the process's namespace, or a group's shared one (merged).
-    shared = DriftSettings(group_id=group, shards=processes).shared_namespace
-    closed = f"{spaces[0] if processes == 1 else shared}:closed:credit"
+    closed = f"{group_settings.closed_namespace}:closed:credit"
     total = 2 * stream.scenario.events
     logs = [tmp / f"drift-{processes}-{i}.log" for i in range(processes)]
     log(f"draining {total} messages with {processes} drift process(es) (logs: {logs[0]}...)")

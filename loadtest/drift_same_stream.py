@@ -37,6 +37,7 @@ from services.common.admin import ensure_topics
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import CommonSettings
 from services.common.topics import TopicNamer
+from services.drift.config import DriftSettings
 
 CATCH_UP_S = 0.5  # done within this long after the feed (scorers) or the scorers (drift)
 SAMPLE_S = 0.1  # the samples' cadence: a side's done time is known to within this
@@ -112,7 +113,7 @@ def same_stream(
         port=settings.redis_port,
         password=settings.redis_secret().reveal() or None,
     )
-    group_ns = f"streamops:drift:{drift_group}"
+    group_ns = DriftSettings(group_id=drift_group).group_namespace
     spaces = namespaces(drift_group, shards)
     line = Line(bootstrap, client, spaces, namer, procs, scorers=2)
     runs = []

@@ -83,25 +83,25 @@ def closed_windows(redis_client: Any, namespace: str, deployment: str) -> dict[i
     return {int(k): json.loads(v) for k, v in raw.items()}
 
 
-def consumer_lag(metrics_port: int) -> dict[tuple[str, int], float]:
-    """The service's `streamops_consumer_lag` series, by (topic, partition)."""
+def _samples(metrics_port: int) -> list[Any]:
+    """Every sample the service's /metrics shows now."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
         text = r.read().decode()
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def consumer_lag(metrics_port: int) -> dict[tuple[str, int], float]:
+    """The service's `streamops_consumer_lag` series, by (topic, partition)."""
     return {
         (s.labels["topic"], int(s.labels["partition"])): s.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "streamops_consumer_lag"
-        for s in family.samples
-        if s.labels.get("service") == "drift"
+        for s in _samples(metrics_port)
+        if s.name == "streamops_consumer_lag" and s.labels.get("service") == "drift"
     }
 
 
 def metric_value(metrics_port: int, name: str, labels: dict[str, str]) -> float | None:
     """One sample of the service's metrics (None when it has no such sample yet)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
-        text = r.read().decode()
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                return s.value
+    for s in _samples(metrics_port):
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
     return None

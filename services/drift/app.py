@@ -544,7 +544,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
             line,
             settings.namespace,
             settings.history_windows,
-            settings.shared_namespace if sharded else None,
+            settings.closed_namespace,
         ),
         JoinStore(line, settings.namespace, settings.join_ttl_s),
         standard,

@@ -50,12 +50,23 @@ class DriftSettings(CommonSettings):
             raise ValueError(f"shards >= 1, 0 <= shard < shards; not {self.shard} of {self.shards}")
 
     @property
+    def group_namespace(self) -> str:
+        """The Redis key prefix every key of this group starts with (all its processes)."""
+        return f"streamops:drift:{self.group_id}"
+
+    @property
     def namespace(self) -> str:
         """The Redis key prefix of this process's state: the group's, or its shard's."""
-        group = f"streamops:drift:{self.group_id}"
+        group = self.group_namespace
         return group if self.shards == 1 else f"{group}:shard-{self.shard}-of-{self.shards}"
 
     @property
     def shared_namespace(self) -> str:
         """The Redis key prefix a sharded group's processes share (parts, marks, summaries)."""
-        return f"streamops:drift:{self.group_id}:of-{self.shards}"
+        return f"{self.group_namespace}:of-{self.shards}"
+
+    @property
+    def closed_namespace(self) -> str:
+        """Where the group's closed-window summaries are kept: the process's own namespace, or
+        the shared one where process 0 writes the merged windows."""
+        return self.namespace if self.shards == 1 else self.shared_namespace
