@@ -73,16 +73,18 @@ class WindowFigures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def statistic_classes(feature: Mapping[str, Any]) -> tuple[type[Statistic], ...]:
-    """The statistics applicable to a feature baseline."""
-    return NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
-
-
-def statistics_for(feature: Mapping[str, Any], min_count: int | None) -> dict[str, Statistic]:
-    """Every statistic applicable to a feature baseline, keyed by name."""
+def statistics_for(
+    feature: Mapping[str, Any], min_count: int | None, stored: Mapping[str, Any] | None = None
+) -> dict[str, Statistic]:
+    """Every statistic applicable to a feature baseline, keyed by name: from its ``state()`` in
+    ``stored`` where there is one, else empty."""
+    classes = NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
+    stored = stored or {}
     return {
-        cls.name: cls(feature, min_count=min_count)  # type: ignore[call-arg]
-        for cls in statistic_classes(feature)
+        cls.name: cls.from_state(feature, stored[cls.name])
+        if cls.name in stored
+        else cls(feature, min_count=min_count)  # type: ignore[call-arg]
+        for cls in classes
     }
 
 
@@ -94,16 +96,38 @@ class WindowAggregate:
     """The aggregates of one window of one deployment."""
 
     def __init__(
-        self, reference: Reference, seq: int, start: int, end: int, min_count: int | None = None
+        self,
+        reference: Reference,
+        seq: int,
+        start: int,
+        end: int,
+        min_count: int | None = None,
+        stored: Mapping[str, Any] | None = None,
     ) -> None:
+        """An empty window, or (``stored``: a ``state()``, see ``from_state``) its statistics
+        and quality counters built once, from their stored counts."""
         self.reference = reference
         self.min_count = min_count
         self._open(seq, start, end)
-        self.stats = {str(f["name"]): statistics_for(f, min_count) for f in reference.features}
-        self.quality = {str(f["name"]): FeatureQuality(f) for f in reference.features}
-        self.prediction_stats = {
-            str(f["name"]): PSI(f, min_count=min_count) for f in reference.predictions
-        }
+        stats, quality, predictions = (
+            (stored or {}).get(part, {}) for part in ("stats", "quality", "predictions")
+        )
+        self.stats, self.quality, self.prediction_stats = {}, {}, {}
+        for f in reference.features:  # a feature the stored state lacks starts empty
+            name = str(f["name"])
+            self.stats[name] = statistics_for(f, min_count, stats.get(name))
+            self.quality[name] = (
+                FeatureQuality.from_state(f, quality[name])
+                if name in quality
+                else FeatureQuality(f)
+            )
+        for f in reference.predictions:
+            name = str(f["name"])
+            self.prediction_stats[name] = (
+                PSI.from_state(f, predictions[name])
+                if name in predictions
+                else PSI(f, min_count=min_count)
+            )
 
     def _open(self, seq: int, start: int, end: int) -> None:
         """Bounds and counters of a window that has seen nothing yet."""
@@ -281,38 +305,21 @@ class WindowAggregate:
 
     @classmethod
     def from_state(cls, reference: Reference, state: Mapping[str, Any]) -> Self:
-        """Rebuild from the reference it was built on and a ``state()``. Each statistic is
-        built once, from its stored counts (a process merging its group's windows loads one
-        per process per window)."""
-        w = cls.__new__(cls)
-        w.reference, w.min_count = reference, state.get("min_count")
-        w._open(int(state["seq"]), int(state["start"]), int(state["end"]))
+        """Rebuild from the reference it was built on and a ``state()``."""
+        w = cls(
+            reference,
+            int(state["seq"]),
+            int(state["start"]),
+            int(state["end"]),
+            state.get("min_count"),
+            stored=state,
+        )
         w.events, w.predictions, w.labelled, w.late, w.violations = (
             int(x) for x in state["counts"]
         )
         w.first_time, w.last_time = state["times"]
         w.change_point = bool(state["change_point"])
         w.delays = [float(x) for x in state["delays"]]
-        w.stats, w.quality, w.prediction_stats = {}, {}, {}
-        for f in reference.features:  # a feature the state lacks starts empty
-            name = str(f["name"])
-            stored = state["stats"].get(name, {})
-            w.stats[name] = {
-                c.name: c.from_state(f, stored[c.name])
-                if c.name in stored
-                else c(f, min_count=w.min_count)  # type: ignore[call-arg]
-                for c in statistic_classes(f)
-            }
-            quality = state["quality"].get(name)
-            w.quality[name] = (
-                FeatureQuality(f) if quality is None else FeatureQuality.from_state(f, quality)
-            )
-        for f in reference.predictions:
-            name = str(f["name"])
-            stored = state["predictions"].get(name)
-            w.prediction_stats[name] = (
-                PSI(f, min_count=w.min_count) if stored is None else PSI.from_state(f, stored)
-            )
         w.models = {
             m: (int(v), ModelAccuracy.from_state(acc)) for m, (v, acc) in state["models"].items()
         }
