@@ -73,6 +73,12 @@ class WindowFigures:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _restored(cls: Any, feature: Mapping[str, Any], stored: Any, **fresh: Any) -> Any:
+    """A statistic or counter of a feature: from its ``state()`` when one is stored (not None),
+    else empty (``fresh``: the constructor's other arguments)."""
+    return cls(feature, **fresh) if stored is None else cls.from_state(feature, stored)
+
+
 def statistics_for(
     feature: Mapping[str, Any], min_count: int | None, stored: Mapping[str, Any] | None = None
 ) -> dict[str, Statistic]:
@@ -81,9 +87,7 @@ def statistics_for(
     classes = NUMERIC if feature.get("kind") == "numeric" else CATEGORICAL
     stored = stored or {}
     return {
-        cls.name: cls.from_state(feature, stored[cls.name])
-        if cls.name in stored
-        else cls(feature, min_count=min_count)  # type: ignore[call-arg]
+        cls.name: _restored(cls, feature, stored.get(cls.name), min_count=min_count)
         for cls in classes
     }
 
@@ -116,17 +120,11 @@ class WindowAggregate:
         for f in reference.features:  # a feature the stored state lacks starts empty
             name = str(f["name"])
             self.stats[name] = statistics_for(f, min_count, stats.get(name))
-            self.quality[name] = (
-                FeatureQuality.from_state(f, quality[name])
-                if name in quality
-                else FeatureQuality(f)
-            )
+            self.quality[name] = _restored(FeatureQuality, f, quality.get(name))
         for f in reference.predictions:
             name = str(f["name"])
-            self.prediction_stats[name] = (
-                PSI.from_state(f, predictions[name])
-                if name in predictions
-                else PSI(f, min_count=min_count)
+            self.prediction_stats[name] = _restored(
+                PSI, f, predictions.get(name), min_count=min_count
             )
 
     def _open(self, seq: int, start: int, end: int) -> None:
