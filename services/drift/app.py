@@ -507,6 +507,20 @@ def _summary(c: ClosedWindow) -> dict[str, Any]:
     }
 
 
+def consumer_config(settings: DriftSettings, kafka: KafkaConfig) -> dict[str, Any]:
+    """The stream consumer's configuration: range assignment, the settings' fetch size and
+    wait, and static membership when the process has an instance id."""
+    conf = kafka.consumer(
+        settings.group_id,
+        partition_assignment_strategy="range",
+        fetch_min_bytes=settings.fetch_min_bytes,
+        fetch_wait_max_ms=settings.fetch_wait_max_ms,
+    )
+    if settings.instance_id:  # static membership: a restarted process gets its partitions back
+        conf["group.instance.id"] = settings.instance_id
+    return conf
+
+
 def run(settings: DriftSettings, stop: threading.Event) -> None:
     """Replay the control topics, then monitor until `stop` is set."""
     registry = CollectorRegistry()
@@ -524,9 +538,6 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
     follower.wait_ready(settings.replay_timeout_s)
     client = redis.Redis(**settings.redis_options(), socket_timeout=10, socket_connect_timeout=5)
     line = RedisLine(client)  # the state and the join store share it: see redis_line
-    consumer_conf = kafka.consumer(settings.group_id, partition_assignment_strategy="range")
-    if settings.instance_id:  # static membership: a restarted process gets its partitions back
-        consumer_conf["group.instance.id"] = settings.instance_id
     sharded = settings.shards > 1
     clock = merger = None
     if sharded:
@@ -536,7 +547,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
             merger = Merger(client, shared, book.with_model, Every(0.1))
     loop = DriftLoop(
         settings,
-        Consumer(consumer_conf),
+        Consumer(consumer_config(settings, kafka)),
         Producer(kafka.producer()),
         book,
         StateStore(

@@ -26,6 +26,12 @@ class DriftSettings(CommonSettings):
     join_ttl_s: int = 86_400
     batch_size: int = 2000
     max_wait_ms: int = 100
+    # Larger fetches (librdkafka's fetch.min.bytes / fetch.wait.max.ms): the broker answers
+    # when this many bytes are ready or the wait is over. Drift is not on the latency path (a
+    # window is seconds to minutes), and fewer, fuller fetches cost it and the broker less CPU
+    # than an answer for every few new messages (docs/performance.md, 2026-11-29 afternoon).
+    fetch_min_bytes: int = 262_144
+    fetch_wait_max_ms: int = 50
     # 0 = each statistic's own minimum number of observations before it reports a value.
     min_window_count: int = 0
     # Error-stream detector for classification (0/1 errors); regression always uses adwin.
@@ -46,6 +52,8 @@ class DriftSettings(CommonSettings):
             raise ValueError("window_seconds >= 1, window_count >= 0, allowed_lateness_s >= 0")
         if self.batch_size < 1 or self.max_wait_ms < 0 or self.join_ttl_s < 1:
             raise ValueError("batch_size >= 1, max_wait_ms >= 0 and join_ttl_s >= 1")
+        if self.fetch_min_bytes < 1 or self.fetch_wait_max_ms < 0:
+            raise ValueError("fetch_min_bytes >= 1 and fetch_wait_max_ms >= 0")
         if self.shards < 1 or not 0 <= self.shard < self.shards:
             raise ValueError(f"shards >= 1, 0 <= shard < shards; not {self.shard} of {self.shards}")
 
