@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,18 @@ def redis_client(settings: CommonSettings, redis_password: str) -> Iterator[obje
         )
     yield client
     client.close()
+
+
+@pytest.fixture()
+def drift_group(redis_client: Any) -> Iterator[str]:
+    """A unique drift group id. Its Redis keys (every process's and shard's, all under
+    ``streamops:drift:<group>:``) are deleted after the test: they would otherwise stay for the
+    join TTL, a day, in the Redis every later run shares."""
+    group = f"it-{uuid.uuid4().hex[:8]}"
+    yield group
+    keys = list(redis_client.scan_iter(match=f"streamops:drift:{group}:*", count=5000))
+    for start in range(0, len(keys), 1000):
+        redis_client.delete(*keys[start : start + 1000])
 
 
 @pytest.fixture()

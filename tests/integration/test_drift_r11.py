@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -62,7 +61,9 @@ def wait_progress(redis_client, ns: str, topic: str, at_least: int, proc, timeou
     raise AssertionError(f"no progress to {at_least} on {topic}:\n{proc.log_tail()}")
 
 
-def test_r11_kills_neither_double_count_nor_miss(kafka_bootstrap, redis_client, prefix, tmp_path):
+def test_r11_kills_neither_double_count_nor_miss(
+    kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
+):
     namer = make_topics(
         kafka_bootstrap,
         prefix,
@@ -87,7 +88,7 @@ def test_r11_kills_neither_double_count_nor_miss(kafka_bootstrap, redis_client, 
     produce(
         kafka_bootstrap, namer.deployments, [(b"d", serde.encode("Deployment", deployment("d", c)))]
     )
-    group = f"r11-{uuid.uuid4().hex[:8]}"
+    group = drift_group
     ns = f"streamops:drift:{group}"
     rng = np.random.default_rng(11)
     log = tmp_path / "drift.log"

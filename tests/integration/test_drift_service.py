@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -39,7 +38,7 @@ TOPICS = [
 ]
 
 
-def setup(bootstrap: str, prefix: str, deployments: list[dict], contents: list[dict]):
+def setup(bootstrap: str, prefix: str, group: str, deployments: list[dict], contents: list[dict]):
     namer = make_topics(bootstrap, prefix, TOPICS)
     produce(
         bootstrap,
@@ -51,7 +50,6 @@ def setup(bootstrap: str, prefix: str, deployments: list[dict], contents: list[d
         namer.deployments,
         [(d["name"], serde.encode("Deployment", d)) for d in deployments],
     )
-    group = f"it-{uuid.uuid4().hex[:8]}"
     return namer, group, f"streamops:drift:{group}"
 
 
@@ -60,13 +58,13 @@ def records(bootstrap: str, topic: str, name: str) -> list[dict]:
 
 
 def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
-    kafka_bootstrap, redis_client, prefix, tmp_path
+    kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
 ):
     c = content(
         "f" * 64, 1, [numeric_baseline("x"), categorical_baseline("k", {"a": 5000, "b": 5000})]
     )
     namer, group, ns = setup(
-        kafka_bootstrap, prefix, [deployment("shift", c), deployment("quiet", c)], [c]
+        kafka_bootstrap, prefix, drift_group, [deployment("shift", c), deployment("quiet", c)], [c]
     )
     port = free_port()
     proc = start_drift(
@@ -131,12 +129,12 @@ def test_a_mean_shift_fires_and_resolves_and_no_drift_stays_quiet(
 
 
 def test_join_with_delayed_missing_and_duplicated_actuals(
-    kafka_bootstrap, redis_client, prefix, tmp_path
+    kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
 ):
     champ = content("1" * 64, 1, [numeric_baseline("x")])
     chall = content("2" * 64, 2, [numeric_baseline("x")])
     d = deployment("j", champ, challengers=[chall])
-    namer, group, ns = setup(kafka_bootstrap, prefix, [d], [champ, chall])
+    namer, group, ns = setup(kafka_bootstrap, prefix, drift_group, [d], [champ, chall])
     proc = start_drift(
         kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000, join_ttl_s=3600
     )
@@ -213,11 +211,11 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
 
 
 def test_the_reference_switches_when_the_champion_changes(
-    kafka_bootstrap, redis_client, prefix, tmp_path
+    kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
 ):
     v1 = content("3" * 64, 1, [numeric_baseline("x")])
     v2 = content("4" * 64, 2, [numeric_baseline("x", loc=5.0)])
-    namer, group, ns = setup(kafka_bootstrap, prefix, [deployment("s", v1)], [v1, v2])
+    namer, group, ns = setup(kafka_bootstrap, prefix, drift_group, [deployment("s", v1)], [v1, v2])
     proc = start_drift(kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000)
     sent = 0
 

@@ -78,14 +78,13 @@ class Shard:
 Faults = Callable[[int, dict[str, list[Any]], Shard], None]
 
 
-def _run(kafka_bootstrap, redis_client, tmp_path, faults: Faults | None = None):
+def _run(kafka_bootstrap, redis_client, tmp_path, group: str, faults: Faults | None = None):
     """The same records through one process and through a group of two (with ``faults``
     injected into the group after each phase is produced); (one's reports, the group's
-    reports, one's breaches, the group's breaches, the group's id)."""
+    reports, one's breaches, the group's breaches)."""
     c = content(
         "e" * 64, 1, [numeric_baseline("x"), categorical_baseline("k", {"a": 5000, "b": 5000})]
     )
-    group = f"it-{uuid.uuid4().hex[:8]}"
     runs = {"one": f"t{uuid.uuid4().hex[:10]}.", "two": f"t{uuid.uuid4().hex[:10]}."}
     namers = {run: make_topics(kafka_bootstrap, prefix, TOPICS) for run, prefix in runs.items()}
     for namer in namers.values():
@@ -152,15 +151,19 @@ def _run(kafka_bootstrap, redis_client, tmp_path, faults: Faults | None = None):
     breaches = {
         run: records(kafka_bootstrap, n.breaches, "ThresholdBreach") for run, n in namers.items()
     }
-    return reports["one"], reports["two"], breaches["one"], breaches["two"], group
+    return reports["one"], reports["two"], breaches["one"], breaches["two"]
 
 
 def _timeline(breaches: list[dict]) -> list[tuple]:
     return [(b["metric"], b["feature"], b["status"], b["window_start"]) for b in breaches]
 
 
-def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_client, tmp_path):
-    one, two, one_breaches, two_breaches, group = _run(kafka_bootstrap, redis_client, tmp_path)
+def test_two_shards_report_what_one_process_reports(
+    kafka_bootstrap, redis_client, drift_group, tmp_path
+):
+    one, two, one_breaches, two_breaches = _run(
+        kafka_bootstrap, redis_client, tmp_path, drift_group
+    )
     assert [r["event_count"] for r in one] == [1000] * 6
     assert one[-1]["metrics"]["accuracy"] > 0 and one[-1]["label_coverage"] == 0.5
     assert one[0]["features"][1]["unseen_rate"] > 0 and one[0]["features"][0]["missing_rate"] > 0
@@ -169,12 +172,12 @@ def test_two_shards_report_what_one_process_reports(kafka_bootstrap, redis_clien
     statuses = [(m, f, s) for m, f, s, _t in _timeline(one_breaches) if (m, f) == ("psi", "x")]
     assert statuses == [("psi", "x", "firing"), ("psi", "x", "firing"), ("psi", "x", "resolved")]
     assert _timeline(two_breaches) == _timeline(one_breaches)
-    merged = redis_client.hgetall(f"streamops:drift:{group}:of-2:closed:d")
+    merged = redis_client.hgetall(f"streamops:drift:{drift_group}:of-2:closed:d")
     assert len(merged) == 6, "process 0 keeps the merged windows' summaries"
 
 
 def test_kills_of_either_process_and_of_redis_neither_double_count_nor_miss(
-    kafka_bootstrap, redis_client, tmp_path
+    kafka_bootstrap, redis_client, drift_group, tmp_path
 ):
     """R11 for a sharded group: kill -9 each process mid-stream and Redis once, then process 0
     as the windows close. Reports may repeat (at-least-once); each window's equals one
@@ -206,8 +209,8 @@ def test_kills_of_either_process_and_of_redis_neither_double_count_nor_miss(
             shard.restart(0)
 
     try:
-        one, two, one_breaches, two_breaches, _group = _run(
-            kafka_bootstrap, redis_client, tmp_path, faults
+        one, two, one_breaches, two_breaches = _run(
+            kafka_bootstrap, redis_client, tmp_path, drift_group, faults
         )
     finally:
         if redis_sh_status() != 0:
@@ -226,7 +229,7 @@ def test_kills_of_either_process_and_of_redis_neither_double_count_nor_miss(
 
 
 def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twice(
-    kafka_bootstrap, redis_client, prefix, tmp_path
+    kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
 ):
     """Process 0 merges without a process that has no mark yet; that process's parts of the
     windows merged meanwhile count as late events, not as second reports of those windows."""
@@ -239,7 +242,7 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
     )
     dep = deployment("d", c, window_seconds=1)
     produce(kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
-    group = f"it-{uuid.uuid4().hex[:8]}"
+    group = drift_group
     port = free_port()
     first = start_drift(
         kafka_bootstrap,
