@@ -42,7 +42,7 @@ class InProcessDrift:
         reference = book.get(deployment)
         if reference is None:
             raise ValueError(f"deployment {deployment!r} or its champion is not in the records")
-        self.deployment = deployment
+        self.deployment, self.book = deployment, book
         self.monitor = DeploymentMonitor(reference, config)
         self.entries: dict[str, str] = {}  # the join store: entry JSON by key
 
@@ -54,12 +54,15 @@ class InProcessDrift:
         """Apply one batch; returns what the windows it closed would publish."""
         pred_keys = [self.key(r["association_id"]) for r in batch.predictions]
         act_keys = [self.key(r["association_id"]) for r in batch.actuals]
-        joiner = Joiner({k: self.entries[k] for k in pred_keys + act_keys if k in self.entries})
+        joiner = Joiner(
+            {k: self.entries[k] for k in pred_keys + act_keys if k in self.entries},
+            self.book.model_id,
+        )
         m = self.monitor
         m.add_events(batch.events)
         m.add_predictions(batch.predictions, pred_keys, joiner)
         for key, a in zip(act_keys, batch.actuals, strict=True):
-            rows = joiner.actual(key, {"y": a["label"], "t": int(a["actual_time"])})
+            rows = joiner.actual(key, a["label"], int(a["actual_time"]))
             m.add_joined(rows or [])
         self._store(joiner)
         out = []

@@ -302,7 +302,7 @@ class DriftLoop:
         # Events need nothing from Redis: they go into their windows before the wait for it. A
         # failed transaction still discards all of this (the state reloads from Redis).
         begun = {d: self._apply_events(d, by_topic) for d, by_topic in inputs.items()}
-        joiner = Joiner(fetch.entries())
+        joiner = Joiner(fetch.entries(), self.book.model_id)
         closed: list[ClosedWindow] = []
         dirty = set()
         for deployment, by_topic in inputs.items():
@@ -482,7 +482,7 @@ class DriftLoop:
         joined = []
         actuals = zip(by_topic[self.actuals], keys.get((deployment, self.actuals), []), strict=True)
         for a, key in actuals:
-            rows = joiner.actual(key, {"y": a["label"], "t": int(a["actual_time"])})
+            rows = joiner.actual(key, a["label"], int(a["actual_time"]))
             if rows:
                 joined.extend(rows)
         m.add_joined(joined)

@@ -208,7 +208,7 @@ class DeploymentMonitor:
         champion, positive = ref.model_id, ref.positive
         classify = ref.task == "classification"
         window_at, store = self.windows.window_at, joiner.prediction
-        served: dict[int, tuple[Window[WindowAggregate], list[dict[str, Any]]]] = {}
+        served: dict[int, tuple[Window[WindowAggregate], list[list[Any]]]] = {}
         joined: list[Joined] = []
         for row, key in zip(rows, keys, strict=True):
             _aid, _deployment, model_id, version, was_served, pred, names, values, event_time = row
@@ -217,14 +217,14 @@ class DeploymentMonitor:
                 win = window_at(event_time)
                 if win is None:
                     late += 1
-            payload = {
-                "y": label_text(pred) if classify and pred is not None else pred,
-                "q": values[names.index(positive)] if positive in names else None,
-                "t": event_time,
-                "v": version,
-                "s": was_served,
-                "w": None if win is None else win.seq,
-            }
+            payload = [  # the join entry's layout (services/drift/join.py)
+                label_text(pred) if classify and pred is not None else pred,
+                values[names.index(positive)] if positive in names else None,
+                event_time,
+                version,
+                was_served,
+                None if win is None else win.seq,
+            ]
             rows_joined = store(key, model_id, payload)
             if rows_joined is None:
                 continue  # the same prediction again (a replayed scorer batch)
@@ -235,10 +235,10 @@ class DeploymentMonitor:
         for win, payloads in served.values():
             columns: dict[str, list[Any]] = {}
             if classify:
-                columns["prediction_class"] = [p["y"] for p in payloads]
-                columns["prediction_score"] = [p["q"] for p in payloads]
+                columns["prediction_class"] = [p[0] for p in payloads]
+                columns["prediction_score"] = [p[1] for p in payloads]
             else:
-                columns["prediction_score"] = [p["y"] for p in payloads]
+                columns["prediction_score"] = [p[0] for p in payloads]
             win.aggregate.add_predictions(columns, len(payloads))
         self.add_joined(joined)
         return late

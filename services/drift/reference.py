@@ -16,6 +16,7 @@ from typing import Any
 
 from services.common.errors import ConfigError
 from services.drift.hysteresis import Threshold
+from services.drift.join import TAG
 from services.drift.quality import FeatureQuality
 from services.drift.statistics import prediction_features
 from services.drift.statistics.binning import Binning
@@ -107,6 +108,7 @@ class ReferenceBook:
         self.default_window_seconds = default_window_seconds
         self._lock = threading.Lock()
         self._models: dict[str, ModelInfo] = {}
+        self._ids: dict[str, str] = {}  # model id by its first TAG characters (join entries)
         self._deployments: dict[str, Mapping[str, Any]] = {}
         self._cache: dict[str, Reference | None] = {}
 
@@ -115,6 +117,7 @@ class ReferenceBook:
         with self._lock:
             if "content" in record:
                 c = record["content"]
+                self._ids[c["model_id"][:TAG]] = c["model_id"]
                 self._models[c["model_id"]] = ModelInfo(
                     c["model_id"],
                     c["name"],
@@ -133,6 +136,12 @@ class ReferenceBook:
         """A model by id, or None."""
         with self._lock:
             return self._models.get(model_id)
+
+    def model_id(self, tag: str) -> str:
+        """The full id of a model from its first ``TAG`` characters (as a join entry names
+        it); the tag itself for a model not seen on the models topic."""
+        with self._lock:
+            return self._ids.get(tag, tag)
 
     def get(self, deployment: str) -> Reference | None:
         """The deployment's reference, or None until both it and its champion are known."""

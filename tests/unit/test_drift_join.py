@@ -11,7 +11,16 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 from services.drift.accuracy import ModelAccuracy, auc
 from services.drift.join import Joiner
 from services.drift.monitor import DeploymentMonitor, MonitorConfig
-from tests.drift_support import T0, champion_reference, content, event, numeric_baseline, prediction
+from services.drift.reference import ReferenceBook
+from tests.drift_support import (
+    T0,
+    champion_reference,
+    content,
+    event,
+    model_record,
+    numeric_baseline,
+    prediction,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -55,23 +64,70 @@ def test_regression_figures():
 
 def test_first_actual_wins_and_duplicates_are_ignored():
     j = Joiner({})
-    assert j.prediction("k", "m", {"y": "1", "t": 10}) == []
-    rows = j.actual("k", {"y": "1", "t": 30})
+    assert j.prediction("k", "m", ["1", None, 10, 0, False, None]) == []
+    rows = j.actual("k", "1", 30)
     assert [(r.model_id, r.label, r.delay_ms) for r in rows] == [("m", "1", 20)]
-    assert j.actual("k", {"y": "0", "t": 40}) is None
-    assert j.prediction("k", "m", {"y": "0", "t": 10}) is None
-    assert j.writes() == [("k", '{"p:m":{"y":"1","t":10},"a":{"y":"1","t":30}}', True)]
+    assert j.actual("k", "0", 40) is None
+    assert j.prediction("k", "m", ["0", None, 10, 0, False, None]) is None
+    assert j.writes() == [("k", '{"p:m":["1",null,10,0,false,null],"a":["1",30]}', True)]
 
 
 def test_entries_read_back_from_redis_keep_their_meaning():
-    stored = b'{"p:m":{"y":"1","t":10,"v":3,"s":true,"w":4},"a":{"y":"0","t":70}}'
+    stored = b'{"p:m":["1",0.8,10,3,true,4],"a":["0",70]}'
     j = Joiner({"k": stored})
-    assert j.actual("k", {"y": "1", "t": 99}) is None  # the stored actual came first
-    rows = j.prediction("k", "c", {"y": "0", "t": 10, "v": 4, "s": False})
+    assert j.actual("k", "1", 99) is None  # the stored actual came first
+    rows = j.prediction("k", "c", ["0", 0.2, 10, 4, False, None])
     assert [(r.model_id, r.version, r.label, r.served) for r in rows] == [("c", 4, "0", False)]
     ((key, value, new),) = j.writes()
     assert (key, new) == ("k", False), "an entry read from the store is replaced, not created"
-    assert json.loads(value)["p:c"]["v"] == 4 and json.loads(value)["a"] == {"y": "0", "t": 70}
+    assert json.loads(value) == {
+        "p:m": ["1", 0.8, 10, 3, True, 4],
+        "a": ["0", 70],
+        "p:c": ["0", 0.2, 10, 4, False, None],
+    }
+
+
+def test_an_entry_names_its_model_by_16_characters_and_joins_under_the_full_id():
+    full = "e4c3cc8846be9e7f81ca2d6f38035a725ee3c54ad2db01fc1d493f28560d363e"
+    ids = _ids(content(full, 1, [numeric_baseline("x")]))
+    j = Joiner({}, ids)
+    assert (
+        j.prediction("r15000-19311", full, ["1", 0.9999854564666748, 1700000193110, 1, True, 60])
+        == []
+    )
+    ((_key, value, _new),) = j.writes()
+    assert value.startswith('{"p:e4c3cc8846be9e7f":')
+    assert len(value) <= 80, value  # the former layout took 146 characters for this entry
+    later = Joiner({"r15000-19311": value}, ids)
+    assert [(r.model_id, r.score) for r in later.actual("r15000-19311", "1", 1700000193999)] == [
+        (full, 0.9999854564666748)
+    ]
+
+
+def test_an_entry_of_the_former_layout_is_read_joined_and_rewritten_compact():
+    full = "d" * 64
+    old = f'{{"p:{full}":{{"y":"1","q":0.7,"t":10,"v":2,"s":true,"w":5}},"p:m":{{"y":"0","t":12}}}}'
+    j = Joiner({"k": old}, _ids(content(full, 2, [numeric_baseline("x")])))
+    assert j.prediction("k", full, ["1", 0.7, 10, 2, True, 5]) is None, "still a duplicate"
+    rows = j.actual("k", "1", 40)
+    assert [(r.model_id, r.version, r.served, r.score, r.window, r.delay_ms) for r in rows] == [
+        (full, 2, True, 0.7, 5, 30),
+        ("m", 0, False, None, None, 28),
+    ]
+    ((_key, value, new),) = j.writes()
+    assert not new and json.loads(value) == {
+        f"p:{full[:16]}": ["1", 0.7, 10, 2, True, 5],
+        "p:m": ["0", None, 12, 0, False, None],
+        "a": ["1", 40],
+    }
+
+
+def _ids(*contents: dict):
+    """A joiner's model ids by their first 16 characters, as the reference book gives them."""
+    book = ReferenceBook()
+    for c in contents:
+        book.apply(model_record(c))
+    return book.model_id
 
 
 def _monitor() -> tuple[DeploymentMonitor, dict, dict]:
@@ -83,19 +139,19 @@ def _monitor() -> tuple[DeploymentMonitor, dict, dict]:
 
 def test_delayed_missing_and_duplicated_actuals_in_the_window_figures():
     monitor, champ, chall = _monitor()
-    j = Joiner({})
+    j = Joiner({}, _ids(champ, chall))
     monitor.add_events([event("d", i, T0 + i, {"x": 0.0}) for i in range(10)])
     preds = [prediction("d", i, champ, 0.9 if i % 2 else 0.1, T0 + i) for i in range(10)]
     preds += [prediction("d", i, chall, 0.9, T0 + i, served=False) for i in range(10)]
     keys = [f"a{p['association_id'][1:]}" for p in preds]
     # An actual before its prediction (kept and joined later), then the predictions.
-    monitor.add_joined(j.actual("a0", {"y": "0", "t": T0 + 500}))
+    monitor.add_joined(j.actual("a0", "0", T0 + 500))
     monitor.add_predictions(preds, keys, j)
     monitor.add_predictions(preds[:3], keys[:3], j)  # a replayed scorer batch: ignored
     for i in range(1, 8):  # a0's label came early; a8, a9 never get one
         label = "1" if i % 2 else "0"
-        monitor.add_joined(j.actual(f"a{i}", {"y": label, "t": T0 + i + 1000 * i}))
-    assert j.actual("a3", {"y": "0", "t": T0}) is None  # duplicate: first wins
+        monitor.add_joined(j.actual(f"a{i}", label, T0 + i + 1000 * i))
+    assert j.actual("a3", "0", T0) is None  # duplicate: first wins
     monitor.add_events([event("d", i, T0 + i, {"x": 0.0}) for i in range(10, 100)])
     (closed,) = monitor.close_due()
     f = closed.figures
@@ -114,13 +170,13 @@ def test_actuals_added_in_one_call_equal_one_call_per_actual():
     states = []
     for batched in (False, True):
         monitor, champ, chall = _monitor()
-        j = Joiner({})
+        j = Joiner({}, _ids(champ, chall))
         monitor.add_events([event("d", i, T0 + i, {"x": 0.0}) for i in range(60)])
         preds = [prediction("d", i, champ, (i % 7) / 7, T0 + i) for i in range(60)]
         preds += [prediction("d", i, chall, 0.9, T0 + i, served=False) for i in range(60)]
         monitor.add_predictions(preds, [f"a{p['association_id'][1:]}" for p in preds], j)
-        actuals = [(f"a{i}", {"y": str(i % 3 % 2), "t": T0 + 10 * i}) for i in range(50)]
-        rows = [j.actual(key, payload) for key, payload in actuals]
+        actuals = [(f"a{i}", str(i % 3 % 2), T0 + 10 * i) for i in range(50)]
+        rows = [j.actual(key, label, t) for key, label, t in actuals]
         if batched:
             monitor.add_joined([r for rs in rows for r in rs or []])
         else:
