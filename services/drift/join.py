@@ -14,8 +14,8 @@ a field per model's prediction and the actual:
 An entry is kept small, since Redis holds one per prediction for the join TTL: a prediction is
 the field ``p:<the model id's first 16 characters>`` holding ``[y, q, t, v, s, w]`` (label or
 value, score, event time, version, served, window), the actual is ``a`` holding ``[y, t]``
-(label, actual time). About 80 bytes for a prediction where the former layout
-(``{"p:<model id>": {"y": ..., "q": ..., ...}}``) took about 145; entries of that layout are
+(label, actual time). 71 bytes for a credit prediction where the former layout
+(``{"p:<model id>": {"y": ..., "q": ..., ...}}``) took 143; entries of that layout are
 still read (``_decode``). An actual joined later names its models by their 16 characters: the
 joiner's ``model_id`` callable gives back the full id (the reference book's models).
 

@@ -97,7 +97,7 @@ def test_an_entry_names_its_model_by_16_characters_and_joins_under_the_full_id()
     )
     ((_key, value, _new),) = j.writes()
     assert value.startswith('{"p:e4c3cc8846be9e7f":')
-    assert len(value) <= 80, value  # the former layout took 146 characters for this entry
+    assert len(value) <= 80, value  # the former layout took 143 characters for this entry
     later = Joiner({"r15000-19311": value}, ids)
     assert [(r.model_id, r.score) for r in later.actual("r15000-19311", "1", 1700000193999)] == [
         (full, 0.9999854564666748)
