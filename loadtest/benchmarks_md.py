@@ -65,7 +65,13 @@ def _same_stream(data: dict[str, Any]) -> str:
         f"{r['rate']:,}/s: scorers {r['scorers_done_after_feed_s']:g} s, "
         f"drift {r['drift_done_after_feed_s']:g} s (CPU per event: scorers "
         f"{r.get('scorers_cpu_us_per_event', '?')} us, "
-        f"drift {r.get('drift_cpu_us_per_event', '?')} us)"
+        f"drift {r.get('drift_cpu_us_per_event', '?')} us"
+        + (
+            f"; Redis rewriting its append-only file ~{r['redis_rewriting_s']:g} s"
+            if r.get("redis_rewriting_s")
+            else ""
+        )
+        + ")"
         for r in runs
     )
 

@@ -209,10 +209,12 @@ class Line:
         scorers_done = next(s[0] for s in samples if s[1] >= target and s[2] <= 0) - acked
         drift_done = samples[-1][0] - acked
         behind = max(drift_done - scorers_done, 0.0)
+        rewriting = sum(s[5] for s in samples) * SAMPLE_S
         log(
             f"{rate}/s: fed {n} in {acked - began:.1f} s; done after the feed: scorers "
             f"{scorers_done:.2f} s, drift {drift_done:.2f} s ({behind:.2f} s after them); CPU "
             f"per event: scorers {scorers_cpu:.1f} us, drift {drift_cpu:.1f} us"
+            + (f"; Redis rewrote its append-only file for ~{rewriting:.1f} s" if rewriting else "")
         )
         return {
             "rate": rate,
@@ -225,10 +227,14 @@ class Line:
             "max_drift_backlog": max(int(max(s[3], s[4])) for s in samples),
             "scorers_cpu_us_per_event": round(scorers_cpu, 1),
             "drift_cpu_us_per_event": round(drift_cpu, 1),
+            # Redis rewriting its append-only file takes a core for seconds: the misses at the
+            # highest rates have fallen during one (docs/performance.md).
+            "redis_rewriting_s": round(rewriting, 1),
         }
 
     def _sample(self, target: int, timeout_s: float) -> list[tuple[float, ...]]:
-        """(time, events, scorer backlog, drift events backlog, drift predictions backlog)."""
+        """(time, events, scorer backlog, drift events backlog, drift predictions backlog,
+        1 if Redis is rewriting its append-only file else 0)."""
         samples: list[tuple[float, ...]] = []
         started = time.monotonic()
         while True:
@@ -237,6 +243,7 @@ class Line:
             predictions = _end_total(self.probe, self.namer.predictions)
             drift_events = self._stored(self.namer.events)
             drift_predictions = self._stored(self.namer.predictions)
+            rewriting = int(self.client.info("persistence")["aof_rewrite_in_progress"])
             samples.append(
                 (
                     t,
@@ -244,6 +251,7 @@ class Line:
                     events - predictions,
                     events - drift_events,
                     predictions - drift_predictions,
+                    rewriting,
                 )
             )
             if min(predictions, drift_events, drift_predictions) >= target:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from loadtest.benchmarks_md import _same_stream
 from loadtest.drift_same_stream import CATCH_UP_S, cpu_seconds, kept_up
 
 pytestmark = pytest.mark.unit
@@ -46,3 +47,15 @@ def test_cpu_seconds_counts_the_process_own_work():
     idle = cpu_seconds(os.getpid())
     time.sleep(0.3)
     assert cpu_seconds(os.getpid()) - idle < 0.1  # asleep: no CPU counted
+
+
+def test_the_table_names_a_redis_rewrite_during_a_rate_and_only_then():
+    quiet = run(20_000, 0.1, 0.1) | {"drift_done_after_feed_s": 0.2, "redis_rewriting_s": 0.0}
+    busy = run(30_000, 0.1, 1.0) | {"drift_done_after_feed_s": 1.1, "redis_rewriting_s": 4.6}
+    older = run(10_000, 0.1, 0.1) | {"drift_done_after_feed_s": 0.2}  # results before the field
+    text = _same_stream({"same_stream_runs": [older, quiet, busy]})
+    assert text.count("rewriting") == 1
+    assert text.endswith(
+        "30,000/s: scorers 0.1 s, drift 1.1 s (CPU per event: scorers ? us, drift ? us; "
+        "Redis rewriting its append-only file ~4.6 s)"
+    )
