@@ -42,7 +42,8 @@ import orjson
 ACTUAL = "a"
 PREDICTION = "p:"
 TAG = 16  # characters of a model id kept in its field name: 64 bits, unique per deployment
-PREDICTION_FIELDS = ("y", "q", "t", "v", "s", "w")  # the former layout's keys, in list order
+# The former layout's keys, in list order, with the value a missing key stood for.
+FORMER_PREDICTION = {"y": None, "q": None, "t": 0, "v": 0, "s": False, "w": None}
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,8 @@ def _decode(raw: Any) -> dict[str, list[Any]]:
         elif field == ACTUAL:
             out[field] = [value["y"], value.get("t", 0)]
         else:
-            defaults = {"t": 0, "v": 0, "s": False}
             out[PREDICTION + field[len(PREDICTION) :][:TAG]] = [
-                value.get(k, defaults.get(k)) for k in PREDICTION_FIELDS
+                value.get(k, missing) for k, missing in FORMER_PREDICTION.items()
             ]
     return out
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,12 +23,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def namespace(redis_client: Any) -> Iterator[str]:
-    ns = f"streamops:drift:test-{uuid.uuid4().hex[:8]}"
-    yield ns
-    keys = list(redis_client.scan_iter(match=f"{ns}:*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+def namespace(drift_group: str) -> str:
+    """A group's namespace; ``drift_group`` deletes its keys after the test."""
+    return f"streamops:drift:{drift_group}"
 
 
 class Clock:
