@@ -402,21 +402,24 @@ def paced_elsewhere(bootstrap: str, topic: str, rate: int, seconds: float, prefi
         return pool.apply(_paced_process, (bootstrap, topic, rate, seconds, prefix))
 
 
-def measure_at(args, watch: PredictionWatch, topic: str, rate: int, prefix: str) -> np.ndarray:
-    """Latencies (ms) of events paced at ``rate`` into ``topic``, as the watch reads them (in
-    the order it read them)."""
+def measure_at(
+    args, watch: PredictionWatch, topic: str, rate: int, prefix: str
+) -> dict[str, Any]:
+    """Events paced at ``rate`` into ``topic``, as the watch reads them: the p50 and p99 of
+    their latencies (ms), and the p99 of each slice of the phase (``p99_by_10s``)."""
     watch.latencies.clear()
     watch.recording.set()
     sent = paced_elsewhere(args.bootstrap, topic, rate, args.seconds, prefix)
     time.sleep(2)
     watch.recording.clear()
-    lat = np.array(watch.latencies)
+    lat = np.array(watch.latencies)  # in the order the watch read them
+    p50, p99 = (round(float(p), 2) for p in np.percentile(lat, [50, 99]))
+    slices = p99_by_slice(lat, args.seconds)
     log(
-        f"{rate}/s: sent {sent}, measured {len(lat)}, p50 {np.percentile(lat, 50):.1f} "
-        f"ms, p99 {np.percentile(lat, 99):.1f} ms (p99 by {SLICE_S:g} s: "
-        f"{', '.join(f'{p:g}' for p in p99_by_slice(lat, args.seconds))} ms)"
+        f"{rate}/s: sent {sent}, measured {len(lat)}, p50 {p50:g} ms, p99 {p99:g} ms "
+        f"(p99 by {SLICE_S:g} s: {', '.join(f'{p:g}' for p in slices)} ms)"
     )
-    return lat
+    return {"p50": p50, "p99": p99, "p99_by_10s": slices}
 
 
 def p99_by_slice(lat: np.ndarray, seconds: float) -> list[float]:
@@ -446,16 +449,16 @@ def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict
     try:
         paced(producer, namer.events, 200, 4, "warm")  # relay up, group joined
         time.sleep(2)
-        lat = measure_at(args, watch, namer.events, 5000, "floor-")
+        floor = measure_at(args, watch, namer.events, 5000, "floor-")
     finally:
         watch.stop.set()
         proc.terminate()
         proc.wait(20)
         AdminClient(kafka.admin()).delete_topics([namer.name(t) for t in LOGICAL])
     return {
-        "relay_latency_ms_p50_5k": round(float(np.percentile(lat, 50)), 2),
-        "relay_latency_ms_p99_5k": round(float(np.percentile(lat, 99)), 2),
-        "relay_latency_ms_p99_5k_by_10s": p99_by_slice(lat, args.seconds),
+        "relay_latency_ms_p50_5k": floor["p50"],
+        "relay_latency_ms_p99_5k": floor["p99"],
+        "relay_latency_ms_p99_5k_by_10s": floor["p99_by_10s"],
     }
 
 
@@ -471,14 +474,14 @@ def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str,
         time.sleep(2)
         for rate in (1000, 5000):
             before = latency_buckets(metrics_port)
-            lat = measure_at(args, watch, namer.events, rate, f"r{rate}-")
+            measured = measure_at(args, watch, namer.events, rate, f"r{rate}-")
             key = "1k" if rate == 1000 else "5k"
             own = bucket_quantile(before, latency_buckets(metrics_port), 0.99)
             out[f"scorer_histogram_p99_{key}_ms_at_most"] = own
             log(f"{rate}/s: the scorer's own histogram (event time to produce): p99 <= {own} ms")
-            out[f"latency_ms_p50_{key}"] = round(float(np.percentile(lat, 50)), 2)
-            out[f"latency_ms_p99_{key}"] = round(float(np.percentile(lat, 99)), 2)
-            out[f"latency_ms_p99_{key}_by_10s"] = p99_by_slice(lat, args.seconds)
+            out[f"latency_ms_p50_{key}"] = measured["p50"]
+            out[f"latency_ms_p99_{key}"] = measured["p99"]
+            out[f"latency_ms_p99_{key}_by_10s"] = measured["p99_by_10s"]
         feeder = threading.Thread(target=paced, args=(producer, namer.events, 1000, 8, "swap-"))
         feeder.start()
         time.sleep(2)
