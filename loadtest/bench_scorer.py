@@ -40,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common import serde, signing
 from services.common.admin import create_topic, ensure_topics
+from services.common.hot_codecs import write_long, write_string
 from services.common.kafka_config import KafkaConfig
 from services.common.producing import produce_waiting
 from services.common.progress import Progress
@@ -302,7 +303,14 @@ def baseline_rest(args, events_topic: str, out_topic: str, pipeline, specs, limi
 
 class PredictionWatch:
     """Reads predictions from the end of the topic: latency per row and first sight of versions
-    (``schema="FeatureEvent"``: the relay's forwarded events, latency only)."""
+    (``schema="FeatureEvent"``: the relay's forwarded events, latency only).
+
+    While recording it keeps each message's arrival time and bytes, decoded only when the
+    latencies are asked for: it stands in for a downstream consumer, which would not share the
+    scorer's two cores, so it does as little as it can while a phase runs. Times and bytes go
+    in two lists, not in a tuple each: floats and bytes are not tracked by the collector, so a
+    phase's 150,000 rows do not bring on its full passes, which stall this thread for tens of
+    milliseconds in a process that holds trained models."""
 
     def __init__(self, bootstrap: str, topic: str, schema: str = "Prediction") -> None:
         self.schema = schema
@@ -315,7 +323,8 @@ class PredictionWatch:
         )
         parts = self.consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self.consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in parts])
-        self.latencies: list[float] = []
+        self.arrived: list[float] = []  # time.time() of each message read while recording
+        self.messages: list[bytes] = []  # and the message
         self.first_seen: dict[int, float] = {}
         self.stop = threading.Event()
         self.recording = threading.Event()
@@ -331,36 +340,73 @@ class PredictionWatch:
                 if msg.error():
                     continue
                 now = time.time()
+                if self.recording.is_set():
+                    self.arrived.append(now)
+                    self.messages.append(msg.value())
+                    continue
                 _, p = serde.decode(msg.value(), expected=self.schema)
                 if "model_version" in p:
                     self.first_seen.setdefault(p["model_version"], now)
-                if self.recording.is_set():
-                    self.latencies.append(now * 1000 - p["event_time"])
         self.consumer.close()
+
+    def latencies_ms(self) -> np.ndarray:
+        """Each recorded row's event time to its arrival (ms), in the order the watch read them."""
+        n = len(self.messages)  # each time is appended before its message
+        return np.array(
+            [
+                now * 1000 - serde.decode(value, expected=self.schema)[1]["event_time"]
+                for now, value in zip(self.arrived[:n], self.messages[:n], strict=True)
+            ]
+        )
+
+
+class EventBytes:
+    """FeatureEvent messages for the paced producer, encoded ahead but for their id and event
+    time. The producer stands in for the users' producers, which would not share the scorer's
+    two cores, so each message costs it a join of bytes rather than an Avro encoding."""
+
+    def __init__(self, rows: list[dict[str, Any]], deployment: str = "credit") -> None:
+        self.header = serde.default_serde().header("FeatureEvent")
+        self.deployment = write_string(deployment)
+        # What follows the event time (the features and the empty attributes), cut from a
+        # record whose id and event time are empty and zero.
+        start = len(self.header) + len(write_string("")) + len(self.deployment) + len(write_long(0))
+        self.tails = [
+            serde.encode(
+                "FeatureEvent",
+                {
+                    "association_id": "",
+                    "deployment": deployment,
+                    "event_time": 0,
+                    "features": row,
+                    "attributes": {},
+                },
+            )[start:]
+            for row in rows
+        ]
+
+    def message(self, i: int, association_id: str, event_time_ms: int) -> bytes:
+        """The single-object encoding of row ``i`` (cycling) as this id at this event time."""
+        return b"".join(
+            (
+                self.header,
+                write_string(association_id),
+                self.deployment,
+                write_long(event_time_ms),
+                self.tails[i % len(self.tails)],
+            )
+        )
 
 
 def paced(producer: Producer, topic: str, rate: int, seconds: float, prefix: str) -> int:
     """Produce fresh events (event_time = now) at a fixed rate; returns the count."""
-    rows = [f for f, _ in credit_rows(2000, seed=99)]
+    events = EventBytes([f for f, _ in credit_rows(2000, seed=99)])
     sent, started = 0, time.monotonic()
     while time.monotonic() - started < seconds:
         due = int((time.monotonic() - started) * rate)
         while sent < due:
             aid = f"{prefix}{sent}"
-            producer.produce(
-                topic,
-                serde.encode(
-                    "FeatureEvent",
-                    {
-                        "association_id": aid,
-                        "deployment": "credit",
-                        "event_time": int(time.time() * 1000),
-                        "features": rows[sent % len(rows)],
-                        "attributes": {},
-                    },
-                ),
-                aid,
-            )
+            producer.produce(topic, events.message(sent, aid, int(time.time() * 1000)), aid)
             sent += 1
         producer.poll(0)
         time.sleep(0.002)
@@ -402,17 +448,16 @@ def paced_elsewhere(bootstrap: str, topic: str, rate: int, seconds: float, prefi
         return pool.apply(_paced_process, (bootstrap, topic, rate, seconds, prefix))
 
 
-def measure_at(
-    args, watch: PredictionWatch, topic: str, rate: int, prefix: str
-) -> dict[str, Any]:
+def measure_at(args, watch: PredictionWatch, topic: str, rate: int, prefix: str) -> dict[str, Any]:
     """Events paced at ``rate`` into ``topic``, as the watch reads them: the p50 and p99 of
     their latencies (ms), and the p99 of each slice of the phase (``p99_by_10s``)."""
-    watch.latencies.clear()
+    watch.arrived.clear()
+    watch.messages.clear()
     watch.recording.set()
     sent = paced_elsewhere(args.bootstrap, topic, rate, args.seconds, prefix)
     time.sleep(2)
     watch.recording.clear()
-    lat = np.array(watch.latencies)  # in the order the watch read them
+    lat = watch.latencies_ms()
     p50, p99 = (round(float(p), 2) for p in np.percentile(lat, [50, 99]))
     slices = p99_by_slice(lat, args.seconds)
     log(
