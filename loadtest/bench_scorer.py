@@ -483,6 +483,8 @@ def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict
     cmd = [sys.executable, "-m", "loadtest.relay", "--prefix", prefix]
     cmd += ["--output", namer.predictions, "--group", f"floor-{uuid.uuid4().hex[:6]}"]
     cmd += ["--batch-size", str(args.batch_size), "--like-scorer", "--bootstrap", args.bootstrap]
+    # The watch first: one that fails to start would leave the child running otherwise.
+    watch = PredictionWatch(args.bootstrap, namer.predictions, schema="FeatureEvent")
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
@@ -490,7 +492,6 @@ def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict
         stdout=open(tmp / "relay-floor.log", "ab"),  # noqa: SIM115 (the child owns the file)
         stderr=subprocess.STDOUT,
     )
-    watch = PredictionWatch(args.bootstrap, namer.predictions, schema="FeatureEvent")
     try:
         paced(producer, namer.events, 200, 4, "warm")  # relay up, group joined
         time.sleep(2)
@@ -512,8 +513,8 @@ def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str,
     out: dict[str, Any] = {}
     group = f"lat-{uuid.uuid4().hex[:6]}"
     metrics_port = _free_port()
+    watch = PredictionWatch(args.bootstrap, namer.predictions)  # first, as in relay_floor
     proc = start_scorer(args, prefix, keys, group, tmp / "latency.log", metrics_port)
-    watch = PredictionWatch(args.bootstrap, namer.predictions)
     try:
         paced(producer, namer.events, 200, 4, "warm")  # scorer up, replay done, group joined
         time.sleep(2)
