@@ -42,6 +42,7 @@ from services.common import serde, signing
 from services.common.admin import create_topic, ensure_topics
 from services.common.hot_codecs import write_long, write_string
 from services.common.kafka_config import KafkaConfig
+from services.common.lifecycle import freeze_startup_objects
 from services.common.producing import produce_waiting
 from services.common.progress import Progress
 from services.common.topics import TopicNamer
@@ -510,6 +511,10 @@ def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict
 
 def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str, Any]:
     """Latency at fixed rates, then a hot swap under load."""
+    # The watch's thread shares this process with the trained models and the drains' leftovers:
+    # out of the collector's full passes with them (60-90 ms each, stalling the watch), as the
+    # services do with their start-up objects.
+    freeze_startup_objects()
     out: dict[str, Any] = {}
     group = f"lat-{uuid.uuid4().hex[:6]}"
     metrics_port = _free_port()
