@@ -512,7 +512,7 @@ def relay_floor(args, kafka: KafkaConfig, producer: Producer, tmp: Path) -> dict
 def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str, Any]:
     """Latency at fixed rates, then a hot swap under load."""
     # The watch's thread shares this process with the trained models and the drains' leftovers:
-    # out of the collector's full passes with them (60-90 ms each, stalling the watch), as the
+    # out of the collector's full passes with them (70-90 ms each, stalling the watch), as the
     # services do with their start-up objects.
     freeze_startup_objects()
     out: dict[str, Any] = {}
