@@ -306,8 +306,8 @@ class PredictionWatch:
     """Reads predictions from the end of the topic: latency per row and first sight of versions
     (``schema="FeatureEvent"``: the relay's forwarded events, latency only).
 
-    While recording it keeps each message's arrival time and bytes, decoded only when the
-    latencies are asked for: it stands in for a downstream consumer, which would not share the
+    While recording it keeps each message's arrival time and bytes, decoded when recording
+    stops: it stands in for a downstream consumer, which would not share the
     scorer's two cores, so it does as little as it can while a phase runs. Times and bytes go
     in two lists, not in a tuple each: floats and bytes are not tracked by the collector, so a
     phase's 150,000 rows do not bring on its full passes, which stall this thread for tens of
@@ -350,8 +350,16 @@ class PredictionWatch:
                     self.first_seen.setdefault(p["model_version"], now)
         self.consumer.close()
 
-    def latencies_ms(self) -> np.ndarray:
-        """Each recorded row's event time to its arrival (ms), in the order the watch read them."""
+    def start_recording(self) -> None:
+        """Forget the rows recorded before and record those read from now on."""
+        self.arrived.clear()
+        self.messages.clear()
+        self.recording.set()
+
+    def stop_recording(self) -> np.ndarray:
+        """Stop recording; each recorded row's event time to its arrival (ms), in the order the
+        watch read them."""
+        self.recording.clear()
         n = len(self.messages)  # each time is appended before its message
         return np.array(
             [
@@ -452,13 +460,10 @@ def paced_elsewhere(bootstrap: str, topic: str, rate: int, seconds: float, prefi
 def measure_at(args, watch: PredictionWatch, topic: str, rate: int, prefix: str) -> dict[str, Any]:
     """Events paced at ``rate`` into ``topic``, as the watch reads them: the p50 and p99 of
     their latencies (ms), and the p99 of each slice of the phase (``p99_by_10s``)."""
-    watch.arrived.clear()
-    watch.messages.clear()
-    watch.recording.set()
+    watch.start_recording()
     sent = paced_elsewhere(args.bootstrap, topic, rate, args.seconds, prefix)
     time.sleep(2)
-    watch.recording.clear()
-    lat = watch.latencies_ms()
+    lat = watch.stop_recording()
     p50, p99 = (round(float(p), 2) for p in np.percentile(lat, [50, 99]))
     slices = p99_by_slice(lat, args.seconds)
     log(
