@@ -19,7 +19,10 @@ class ScorerSettings(CommonSettings):
     group_id: str = "streamops-scorer"
     instance_id: str = ""  # stable per process slot: static membership and transactional id
     batch_size: int = 1000
-    max_wait_ms: int = 0  # 0: score what has arrived (batches fill by themselves under load)
+    # Once a batch's first event is in, wait this long for more (0: score what has arrived).
+    # At 5,000 events/s 1 ms makes batches ~3x as large (10 events, not 3.6) and the scorer's
+    # CPU per event 24-30% smaller, for at most 1 ms more latency (docs/performance.md).
+    max_wait_ms: int = 1
     # Predictions are flushed and their events' offsets committed at most this often; a crash
     # replays up to this much.
     commit_interval_ms: int = 100
