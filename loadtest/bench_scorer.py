@@ -307,11 +307,12 @@ class PredictionWatch:
     (``schema="FeatureEvent"``: the relay's forwarded events, latency only).
 
     While recording it keeps each message's arrival time and bytes, decoded when recording
-    stops: it stands in for a downstream consumer, which would not share the
-    scorer's two cores, so it does as little as it can while a phase runs. Times and bytes go
-    in two lists, not in a tuple each: floats and bytes are not tracked by the collector, so a
-    phase's 150,000 rows do not bring on its full passes, which stall this thread for tens of
-    milliseconds in a process that holds trained models."""
+    stops, and notes no versions (the hot swap is timed outside a recording): it stands in for
+    a downstream consumer, which would not share the scorer's two cores, so it does as little
+    as it can while a phase runs. Times and bytes go in two lists, not in a tuple each: floats
+    and bytes are not tracked by the collector, so a phase's 150,000 rows do not bring on its
+    full passes, which stall this thread for tens of milliseconds in a process that holds
+    trained models."""
 
     def __init__(self, bootstrap: str, topic: str, schema: str = "Prediction") -> None:
         self.schema = schema
