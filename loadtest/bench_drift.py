@@ -41,6 +41,7 @@ from loadtest.drift_same_stream import CATCH_UP_S, same_stream
 from loadtest.drift_scenarios import SCENARIOS, CreditColumns, Scenario, ScenarioStream
 from services.common import signing
 from services.common.settings import CommonSettings, load_settings
+from services.drift.config import DriftSettings
 from services.drift.detectors import DEFAULT_PARAMS
 from services.trainer.publisher import signed_record
 
@@ -172,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--post-windows", type=int, default=10, help="windows from the drift on")
     p.add_argument("--label-delay", type=int, default=3000, help="events until an actual")
     p.add_argument("--drain-events", type=int, default=300_000)
-    p.add_argument("--drain-batch-size", type=int, default=2000, help="the service's batch size")
+    p.add_argument(
+        "--drain-batch-size",
+        type=int,
+        default=DriftSettings().batch_size,
+        help="drift's batch size (default: the service's)",
+    )
     p.add_argument("--drain-timeout", type=float, default=300.0)
     p.add_argument(
         "--drain-group-processes",

@@ -56,6 +56,7 @@ from tests.model_factory import deployment
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "loadtest" / "results"
 LOGICAL = ["events", "predictions", "models", "deployments", "deadletter", "review"]
+DRAIN_BATCH = 2000  # the scorers' batch size in the drain (and on drift's live stream)
 SLICE_S = 10.0  # a fixed-rate phase's p99 is also given per slice of this many seconds
 
 
@@ -567,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run every phase and write loadtest/results/scorer.json."""
     p = argparse.ArgumentParser(prog="python -m loadtest.bench_scorer", description=__doc__)
     p.add_argument("--events", type=int, default=200_000)
-    p.add_argument("--batch-size", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=DRAIN_BATCH)
     p.add_argument(
         "--processes",
         type=int,

@@ -29,7 +29,7 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from loadtest.bench_scorer import start_scorer, wait_members
+from loadtest.bench_scorer import DRAIN_BATCH, start_scorer, wait_members
 from loadtest.drift_drain import LOGICAL, log, namespaces, start_drift, stored_total
 from loadtest.drift_scenarios import ScenarioStream
 from services.common import serde
@@ -96,7 +96,8 @@ def same_stream(
     producer.produce(namer.deployments, serde.encode("Deployment", records[1]), "credit")
     producer.flush(10)
     bootstrap = settings.kafka_bootstrap
-    scorer_args = argparse.Namespace(bootstrap=bootstrap, batch_size=args.drain_batch_size)
+    # The scorers batch as in their own drain (bench_scorer), whatever drift's batch size is.
+    scorer_args = argparse.Namespace(bootstrap=bootstrap, batch_size=DRAIN_BATCH)
     scorers, drift_group = f"same-{uuid.uuid4().hex[:6]}", f"same-drift-{uuid.uuid4().hex[:6]}"
     procs = [
         start_scorer(scorer_args, prefix, keys, scorers, tmp / f"same-{i}.log", 0, f"{scorers}-{i}")
