@@ -26,9 +26,9 @@ class DriftSettings(CommonSettings):
     join_ttl_s: int = 86_400
     # Up to this many messages per micro-batch. A batch costs two Redis round trips (its join
     # read and its transaction) whatever its size, so when the loop is behind (Redis slowed by
-    # its append-only rewrite, the cores full) larger batches catch up sooner: on the live
-    # stream at 50,000 events/s, 0.1-0.2 s behind the scorers at 5,000 against 0.2-1.0 s at
-    # 2,000 (docs/performance.md, 2026-12-06).
+    # its append-only rewrite, the cores full) larger batches catch up sooner: in scratch runs
+    # on the live stream at 50,000 events/s with a rewrite in each feed, 0.1-0.2 s behind the
+    # scorers at 5,000 against 0.2-1.0 s at 2,000 (docs/performance.md, 2026-12-06).
     batch_size: int = 5000
     max_wait_ms: int = 100
     # Larger fetches (librdkafka's fetch.min.bytes / fetch.wait.max.ms): the broker answers

@@ -232,7 +232,14 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
     kafka_bootstrap, redis_client, prefix, drift_group, tmp_path
 ):
     """Process 0 merges without a process that has no mark yet; that process's parts of the
-    windows merged meanwhile count as late events, not as second reports of those windows."""
+    windows merged meanwhile count as late events, not as second reports of those windows.
+
+    Every event of those windows is counted once: in their reports, or as late (the late parts
+    process 0 counts, and the late events of the reports). A process that fetches one
+    partition's window-closing event before another partition's events of those windows (or
+    that closes them on the group's clock after a first batch that held only some partitions)
+    counts the rest late itself, in the next window it reports: here the window the closing
+    events are in, closed in turn by one more event on every partition."""
     c = content("e" * 64, 1, [numeric_baseline("x")])
     namer = make_topics(kafka_bootstrap, prefix, TOPICS)
     produce(
@@ -253,11 +260,11 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
         shard=0,
         metrics_port=port,
     )
-    late = None
     try:
-        # Three windows, and an event past them and the lateness, on every partition.
+        # Three windows, and events past them and the lateness (in window 14), on every
+        # partition.
         items = [(f"a{i}", event("d", i, T0 + i, {"x": 0.1})) for i in range(3000)]
-        items += [(f"b{i}", event("d", 3000 + i, T0 + 14_000, {"x": 0.1})) for i in range(60)]
+        items += _past("b", 3000, T0 + 14_000)
         produce(
             kafka_bootstrap, namer.events, [(k, serde.encode("FeatureEvent", e)) for k, e in items]
         )
@@ -267,13 +274,17 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
             kafka_bootstrap, prefix, group, tmp_path / "shard1.log", shards=2, shard=1
         )
         try:
-            # Its parts of the three windows may come in more than one batch: wait for them all.
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                late = metric_value(port, "streamops_drift_late_total", {"record": "event"})
-                if late and late >= 3000 - shard0:
-                    break
-                time.sleep(0.3)
+            spaces = [f"streamops:drift:{group}:shard-{s}-of-2" for s in (0, 1)]
+            wait_consumed(redis_client, spaces, kafka_bootstrap, [namer.events], [first, second])
+            closing = _past("c", 3060, T0 + 30_000)  # closes window 14 in both processes
+            produce(
+                kafka_bootstrap,
+                namer.events,
+                [(k, serde.encode("FeatureEvent", e)) for k, e in closing],
+            )
+            # Merged in key order: the late parts of windows 0-2 are counted by then.
+            window14 = _wait_reports(kafka_bootstrap, namer.drift, 4)[3]
+            late = metric_value(port, "streamops_drift_late_total", {"record": "event"})
             code, _ = second.terminate()
             assert code == 0, second.log_tail()
         finally:
@@ -285,11 +296,20 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
         if first.alive():
             first.kill9()
     again = records(kafka_bootstrap, namer.drift, "DriftReport")
-    assert [r["window_start"] for r in again] == [r["window_start"] for r in reports], "no repeats"
-    assert 0 < shard0 < 3000 and late == 3000 - shard0, (shard0, late)
+    starts = [r["window_start"] for r in reports] + [window14["window_start"]]
+    assert [r["window_start"] for r in again] == starts, "no repeats"
+    assert window14["event_count"] == 60, window14["event_count"]
+    # The late events counter holds the late parts' events and those reported in window 14.
+    assert 0 < shard0 < 3000 and late == 3000 - shard0, (shard0, late, window14["late_events"])
+    assert window14["late_events"] < late, "the late parts are counted, not reported"
     assert "came after the window was merged" in (tmp_path / "shard0.log").read_text()
     parts = redis_client.smembers(f"streamops:drift:{group}:of-2:parts:d")
     assert parts == set(), "late parts are deleted with the merge"
+
+
+def _past(tag: str, first: int, t: int) -> list[tuple[str, dict]]:
+    """Sixty events at time ``t``, keyed to reach every partition of the events topic."""
+    return [(f"{tag}{i}", event("d", first + i, t, {"x": 0.1})) for i in range(60)]
 
 
 def _wait_reports(bootstrap: str, topic: str, n: int) -> list[dict]:
