@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from services.common import serde
+from services.drift.config import DriftSettings
 from tests.drift_service import metric_value, start_drift, stored_offsets, wait_consumed
 from tests.drift_support import (
     T0,
@@ -111,7 +112,7 @@ def _run(kafka_bootstrap, redis_client, tmp_path, group: str, faults: Faults | N
 
     spaces = {
         "one": [f"streamops:drift:{group}"],
-        "two": [f"streamops:drift:{group}:shard-{s}-of-2" for s in (0, 1)],
+        "two": _shard_namespaces(group),
     }
 
     def stored(s: int) -> int:
@@ -265,23 +266,17 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
         # partition.
         items = [(f"a{i}", event("d", i, T0 + i, {"x": 0.1})) for i in range(3000)]
         items += _past("b", 3000, T0 + 14_000)
-        produce(
-            kafka_bootstrap, namer.events, [(k, serde.encode("FeatureEvent", e)) for k, e in items]
-        )
+        _produce_events(kafka_bootstrap, namer.events, items)
         reports = _wait_reports(kafka_bootstrap, namer.drift, 3)
         shard0 = sum(r["event_count"] for r in reports)
         second = start_drift(
             kafka_bootstrap, prefix, group, tmp_path / "shard1.log", shards=2, shard=1
         )
         try:
-            spaces = [f"streamops:drift:{group}:shard-{s}-of-2" for s in (0, 1)]
+            spaces = _shard_namespaces(group)
             wait_consumed(redis_client, spaces, kafka_bootstrap, [namer.events], [first, second])
-            closing = _past("c", 3060, T0 + 30_000)  # closes window 14 in both processes
-            produce(
-                kafka_bootstrap,
-                namer.events,
-                [(k, serde.encode("FeatureEvent", e)) for k, e in closing],
-            )
+            # Closes window 14 in both processes.
+            _produce_events(kafka_bootstrap, namer.events, _past("c", 3060, T0 + 30_000))
             # Merged in key order: the late parts of windows 0-2 are counted by then.
             window14 = _wait_reports(kafka_bootstrap, namer.drift, 4)[3]
             late = metric_value(port, "streamops_drift_late_total", {"record": "event"})
@@ -305,6 +300,15 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
     assert "came after the window was merged" in (tmp_path / "shard0.log").read_text()
     parts = redis_client.smembers(f"streamops:drift:{group}:of-2:parts:d")
     assert parts == set(), "late parts are deleted with the merge"
+
+
+def _shard_namespaces(group: str) -> list[str]:
+    """Where each of a group of two keeps its state (the service's own naming)."""
+    return [DriftSettings(group_id=group, shards=2, shard=s).namespace for s in (0, 1)]
+
+
+def _produce_events(bootstrap: str, topic: str, items: list[tuple[str, dict]]) -> None:
+    produce(bootstrap, topic, [(k, serde.encode("FeatureEvent", e)) for k, e in items])
 
 
 def _past(tag: str, first: int, t: int) -> list[tuple[str, dict]]:
