@@ -25,6 +25,9 @@ class Reason(enum.StrEnum):
     BAD_SIGNATURE = "bad_signature"
     UNSAFE_MODEL = "unsafe_model"
     HANDLER_FAILED = "handler_failed"  # the handler raised on this message too many times
+    DECODE_FAILED = "decode_failed"  # the decoder raised something unexpected on this message
+    OUT_OF_RANGE = "out_of_range"  # a finite number outside what its field can hold
+    FUTURE_EVENT_TIME = "future_event_time"  # a time beyond now plus the allowed future skew
     TIMEOUT = "timeout"
     DELIVERY_FAILED = "delivery_failed"  # a webhook gave up: final refusal or attempts exhausted
     UNKNOWN = "unknown"
