@@ -150,3 +150,52 @@ class Alerting:
     def kill9(self) -> None:
         assert self.proc is not None
         self.proc.kill9()
+
+
+class FakeMessage:
+    """What faust hands an agent: topic, partition, offset, key, value."""
+
+    def __init__(self, topic: str, value: bytes | None, offset: int = 0, key: bytes = b"k"):
+        self.topic, self.partition, self.offset = topic, 0, offset
+        self.key, self.value = key, value
+
+
+def alerting_shell(config: Path, prefix: str = "fz.") -> tuple[Any, list[tuple[str, bytes]]]:
+    """An AlertingService with its real engine, decode and dead-letter paths but no faust app,
+    Kafka or Redis (for in-process tests): sends are kept as (record name, value)."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from services.alerting.alerting_metrics import AlertingMetrics
+    from services.alerting.app import SERVICE, AlertingService
+    from services.alerting.engine import Engine
+    from services.alerting.routing import load_config
+    from services.alerting.ssrf import Policy
+    from services.common.deadletter import DeadLetterWriter
+    from services.common.metrics import StandardMetrics
+    from services.common.topics import TopicNamer
+
+    sent: list[tuple[str, bytes]] = []
+    shell = AlertingService.__new__(AlertingService)
+    shell.settings = type("Settings", (), {"public_url": "https://alerts.example.com"})()
+    shell.namer = TopicNamer(prefix)
+    shell.engine = Engine(load_config(config, Policy()), dashboard_url="https://example.com")
+    shell.registry = CollectorRegistry()
+    shell.standard = StandardMetrics(shell.registry, SERVICE)
+    shell.metrics = AlertingMetrics(shell.registry)
+    shell.dead_letters = DeadLetterWriter(shell.namer.deadletter, SERVICE, serde.encode)
+    shell.deadletter_topic, shell.retrain_topic = "deadletter", "retrain"
+    shell._ready = asyncio.Event()
+    shell._ready.set()
+    shell.deliverer = type("Deliverer", (), {"wake": asyncio.Event()})()
+
+    async def send(_topic: Any, _key: bytes, value: bytes, record: str) -> None:
+        sent.append((record, value))
+
+    async def save(entries: Any = None) -> None:
+        for entry in entries or ():
+            sent.append(("Entry", entry.body.encode()))
+
+    shell._send, shell._save = send, save
+    return shell, sent

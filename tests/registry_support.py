@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import math
+import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import redis
+from redis.connection import Encoder
 
 from services.common.settings import CommonSettings, Secret
 from services.registry.config import RegistrySettings
@@ -31,3 +38,109 @@ def registry_settings(
         replay_timeout_s=30,
         **extra,
     )
+
+
+TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
+# A threshold missing `hysteresis` and `direction`: not a valid Deployment record (issue 27).
+BAD_THRESHOLD = {"metric": "psi", "feature": None, "warning": 0.1, "critical": 0.2}
+
+
+def governance_request(
+    deployment: str, actor: str, model: dict[str, Any] | None, setup: dict[str, Any]
+) -> dict[str, Any]:
+    """A pending set_champion request as a GovernanceEvent, as a registry would write it."""
+    change = {
+        "action": "set_champion",
+        "model": model,
+        "weight": 0.0,
+        "mode": None,
+        "to_revision": None,
+        "setup": setup,
+        "base_revision": None,
+    }
+    return {
+        "event_id": uuid.uuid4().hex,
+        "deployment": deployment,
+        "action": "request",
+        "actor": actor,
+        "role": "editor",
+        "request_id": uuid.uuid4().hex,
+        "reason": "from a test",
+        "at": 1_700_000_000_000,
+        "payload": json.dumps(change, sort_keys=True),
+        "previous_revision": None,
+        "new_revision": None,
+    }
+
+
+class RedisStub:
+    """A stand-in for the registry's Redis client in unit tests (no network).
+
+    Every command's arguments go through redis-py's own encoder, so a value the real client
+    would refuse (None, a dict) fails here the same way; hashes are kept, so reads after writes
+    see them; a NaN score is refused as the server would. Pipelines are the client itself.
+    """
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "zcard": 0,
+        "zrange": [],
+        "zrevrange": [],
+        "smembers": set(),
+        "scard": 0,
+        "get": None,
+        "execute": [],
+        "ping": True,
+    }
+
+    def __init__(self) -> None:
+        self.hashes: dict[str, dict[str, bytes]] = {}
+        self.calls = 0
+        self._encoder = Encoder("utf-8", "strict", False)
+
+    def _encode(self, args: Any) -> list[bytes]:
+        return [self._encoder.encode(a) for a in args]
+
+    def pipeline(self, transaction: bool = True) -> RedisStub:
+        """The client itself: commands run at once."""
+        return self
+
+    def __enter__(self) -> RedisStub:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def hset(self, key: str, field: Any, value: Any) -> int:
+        """Keep one hash field."""
+        k, f, v = self._encode((key, field, value))
+        self.hashes.setdefault(k.decode(), {})[f.decode()] = v
+        return 1
+
+    def hget(self, key: str, field: Any) -> bytes | None:
+        """One hash field."""
+        return self.hashes.get(key, {}).get(self._encode((field,))[0].decode())
+
+    def hkeys(self, key: str) -> list[bytes]:
+        """A hash's fields."""
+        return [f.encode() for f in self.hashes.get(key, {})]
+
+    def hdel(self, key: str, *fields: Any) -> int:
+        """Drop hash fields."""
+        held = self.hashes.get(key, {})
+        return sum(held.pop(f.decode(), None) is not None for f in self._encode(fields))
+
+    def zadd(self, key: str, mapping: dict[Any, Any]) -> int:
+        """Scores must be numbers Redis accepts (not NaN)."""
+        self._encode((key, *mapping, *mapping.values()))
+        for score in mapping.values():
+            if isinstance(score, float) and math.isnan(score):
+                raise redis.ResponseError("value is not a valid float")
+        return len(mapping)
+
+    def __getattr__(self, name: str) -> Any:
+        def command(*args: Any, **kwargs: Any) -> Any:
+            self._encode(args)
+            self.calls += 1
+            return copy.copy(self.DEFAULTS.get(name))
+
+        return command

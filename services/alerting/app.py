@@ -214,10 +214,19 @@ class AlertingService:
         for message in messages:
             self.standard.consumed.labels(SERVICE, message.topic).inc()
             try:
-                _name, breach = serde.decode(message.value, expected="ThresholdBreach")
-                request = self.engine.on_breach(breach, time.time())
+                _name, breach = serde.decode(message.value or b"", expected="ThresholdBreach")
             except PoisonMessage as exc:
                 await self._dead_letter_message(message, exc.reason, exc.detail)
+                continue
+            try:
+                request = self.engine.on_breach(breach, time.time())
+            except PoisonMessage as exc:
+                await self._dead_letter_message(message, exc.reason, exc.detail, "handle")
+                continue
+            except Exception as exc:  # this breach's fault, not the service's: never stop the agent
+                log.exception("handling the breach at %s@%d failed", message.topic, message.offset)
+                error = f"{type(exc).__name__}: {exc}"
+                await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
                 continue
             self.metrics.breaches.labels(breach["status"]).inc()
             if request is not None:
@@ -228,12 +237,22 @@ class AlertingService:
     async def handle_deployment(self, message: Any) -> None:
         """A Deployment: a new champion ends its retrain in flight."""
         await self._ready.wait()
+        self.standard.consumed.labels(SERVICE, message.topic).inc()
+        if message.value is None:  # a tombstone on the compacted topic
+            return
         try:
             _name, deployment = serde.decode(message.value, expected="Deployment")
         except PoisonMessage as exc:
-            log.warning("undecodable deployment record skipped: %s", exc.detail)
+            await self._dead_letter_message(message, exc.reason, exc.detail)
             return
-        if self.engine.on_deployment(deployment):
+        try:
+            changed = self.engine.on_deployment(deployment)
+        except Exception as exc:  # this record's fault: never stop the agent
+            log.exception("handling the deployment at %s@%d failed", message.topic, message.offset)
+            error = f"{type(exc).__name__}: {exc}"
+            await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
+            return
+        if changed:
             await self._save()
 
     async def tick(self) -> None:
@@ -307,14 +326,16 @@ class AlertingService:
         self.metrics.retrain_requests.inc()
         log.info("retrain requested for %s (%s)", request.deployment, record["reason"])
 
-    async def _dead_letter_message(self, message: Any, reason: Reason, detail: str) -> None:
+    async def _dead_letter_message(
+        self, message: Any, reason: Reason, detail: str, stage: str = "decode"
+    ) -> None:
         record = self.dead_letters.record(
             message.topic,
             message.partition,
             message.offset,
             message.key,
             message.value or b"",
-            "decode",
+            stage,
             reason,
             detail,
         )
@@ -325,7 +346,7 @@ class AlertingService:
             "DeadLetter",
         )
         self.standard.deadletter.labels(SERVICE, message.topic, reason.value).inc()
-        log.warning("breach at %s[%d]@%d dead-lettered: %s", message.topic, message.partition,
+        log.warning("record at %s[%d]@%d dead-lettered: %s", message.topic, message.partition,
                     message.offset, detail)  # fmt: skip
 
     async def _dead_letter_entry(self, entry: Entry, error: str) -> None:

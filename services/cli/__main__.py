@@ -13,6 +13,7 @@ import sys
 from services.cli import (
     alerting_cmd,
     consume_cmd,
+    deadletters_cmd,
     demo_cmd,
     deploy_cmd,
     infra_cmd,
@@ -32,6 +33,7 @@ COMMANDS = (
     topics_cmd,
     produce_cmd,
     consume_cmd,
+    deadletters_cmd,
     demo_cmd,
     version_cmd,
     keys_cmd,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.cli.demo_loop import LoopWatch
+from services.common import refused_sources
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -80,16 +81,9 @@ def render(
             f"{distinct:,} events answered ({served_rows - distinct} duplicate rows)",
         )
     )
-    letters = collections.Counter(
-        (x.record["service"], x.record["reason"]) for x in w.timeline.get("deadletter")
-    )
-    rows.append(
-        (
-            "dead letters",
-            ", ".join(f"{n} from {svc} ({why})" for (svc, why), n in sorted(letters.items()))
-            or "none",
-        )
-    )
+    # One bad event is refused by the scorer and by drift: count it once, naming both.
+    letters = [x.record for x in w.timeline.get("deadletter")]
+    rows.append(("dead letters", refused_sources.summary(refused_sources.group(letters))))
     for label, kind, index in (
         ("data drift", "data_drift", plan.data_drift_at),
         ("concept drift", "accuracy", plan.concept_drift_at),

@@ -4,6 +4,12 @@ A background thread with its own consumer and no consumer group (every partition
 the beginning), so every process sees the whole history of the compacted topics. `wait_ready`
 returns once everything that existed at start has been applied: a service starts serving only
 with the state it would have after a full replay.
+
+Each record goes through a `RecordApplier`: a record that cannot be decoded or applied is
+retried where that can help and otherwise dead-lettered (the optional `dead_letter` sink, e.g.
+a `FollowerDeadLetters`) and counted, never skipped silently. There are no commits: every start
+replays the topics, so a record that always fails is dead-lettered again at every start (dead
+letters are grouped by source coordinates when they are counted for people).
 """
 
 from __future__ import annotations
@@ -14,14 +20,67 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
+from services.common import serde
+from services.common.deadletter import DeadLetterWriter
 from services.common.errors import PoisonMessage, RetryableError
+from services.common.metrics import StandardMetrics
+from services.common.record_applier import Apply, DeadLetterSink, Decode, RecordApplier, Refusal
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[str, dict[str, Any]], None]  # (topic, decoded record)
-Decode = Callable[[str, bytes], tuple[str, dict[str, Any]]]
+
+class FollowerDeadLetters:
+    """A `DeadLetterSink` that produces each refusal to the dead-letter topic and counts it."""
+
+    def __init__(
+        self,
+        producer: Producer,
+        writer: DeadLetterWriter,
+        metrics: StandardMetrics | None = None,
+        flush_timeout_s: float = 10.0,
+    ) -> None:
+        self._producer = producer
+        self._writer = writer
+        self._metrics = metrics
+        self._flush_timeout_s = flush_timeout_s
+
+    def __call__(self, refusal: Refusal) -> None:
+        """Produce the dead letter and wait for it (refusals are rare; losing one is not ok)."""
+        record = self._writer.record(
+            refusal.topic,
+            refusal.partition,
+            refusal.offset,
+            refusal.key,
+            refusal.value,
+            refusal.stage,
+            refusal.reason,
+            refusal.error,
+            refusal.attempts,
+        )
+        self._producer.produce(self._writer.topic, self._writer.encode(record), refusal.key)
+        if self._producer.flush(self._flush_timeout_s):
+            log.error("a dead letter for %s was not delivered in time", refusal.topic)
+        if self._metrics is not None:
+            self._metrics.deadletter.labels(
+                self._writer.service, refusal.topic, refusal.reason.value
+            ).inc()
+
+    @classmethod
+    def own(
+        cls, producer_conf: dict[str, Any], topic: str, service: str, metrics: StandardMetrics
+    ) -> FollowerDeadLetters:
+        """A sink with a producer of its own: flushing a service's main producer from the
+        follower's thread would serve that producer's delivery reports on the wrong thread."""
+        return cls(Producer(producer_conf), DeadLetterWriter(topic, service, serde.encode), metrics)
 
 
 class TopicFollower:
@@ -34,19 +93,20 @@ class TopicFollower:
         decode: Decode,
         apply: Apply,
         on_poison: Callable[[str, bytes, PoisonMessage], None] | None = None,
+        dead_letter: DeadLetterSink | None = None,
+        apply_attempts: int = 3,
     ) -> None:
         conf = dict(consumer_conf)
         conf.update({"enable.auto.commit": False, "enable.partition.eof": True})
         self._consumer = Consumer(conf)
         self._topics = topics
-        self._decode = decode
-        self._apply = apply
-        self._on_poison = on_poison
         self._ready = threading.Event()
         self._stop = threading.Event()
+        self.applier = RecordApplier(
+            decode, apply, on_poison, dead_letter, attempts=apply_attempts, stop=self._stop
+        )
         self._thread = threading.Thread(target=self._run, name="topic-follower", daemon=True)
         self._pending: set[tuple[str, int]] = set()
-        self.applied = 0
 
     def start(self) -> TopicFollower:
         """Assign every partition from the beginning and start the thread."""
@@ -107,24 +167,13 @@ class TopicFollower:
                     else:
                         log.warning("follower consumer error: %s", err)
                     continue
-                self._handle(msg.topic(), msg.value())
+                self.applier.handle(
+                    msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value()
+                )
         finally:
             self._consumer.close()
 
-    def _handle(self, topic: str, value: bytes | None) -> None:
-        if value is None:  # a tombstone on a compacted topic: nothing to apply
-            return
-        started = time.perf_counter()
-        try:
-            _name, record = self._decode(topic, value)
-        except PoisonMessage as exc:
-            log.warning("undecodable record on %s: %s", topic, exc)
-            if self._on_poison:
-                self._on_poison(topic, value, exc)
-            return
-        try:
-            self._apply(topic, record)
-        except Exception:  # one bad record must never stop the follower
-            log.exception("applying a record from %s failed", topic)
-        self.applied += 1
-        log.debug("applied %s record in %.1f ms", topic, 1000 * (time.perf_counter() - started))
+    @property
+    def applied(self) -> int:
+        """Records applied so far."""
+        return self.applier.applied

@@ -28,11 +28,11 @@ from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
 from services.common.topic_decoder import TopicDecoder
-from services.common.topic_follower import TopicFollower
+from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.registry.api import ApiMetrics, create_app
 from services.registry.config import RegistrySettings
-from services.registry.governance import Governor, Outgoing
+from services.registry.governance import Governor, Outgoing, Refused
 from services.registry.ingest import Ingest
 from services.registry.live import LiveStats
 from services.registry.roles import TokenTable
@@ -50,6 +50,7 @@ class KafkaPublisher:
     def __init__(self, producer_conf: dict[str, Any], namer: TopicNamer) -> None:
         self._producer = Producer(producer_conf)
         self._namer = namer
+        self._open = False  # a transaction begun and neither committed nor aborted
         try:
             self._producer.init_transactions(30)
         except KafkaException as exc:
@@ -57,29 +58,57 @@ class KafkaPublisher:
 
     def publish(self, records: list[Outgoing]) -> None:
         """Produce and commit every record, or abort and raise."""
+        # Encoding first: a record the schema refuses is the request's fault (Refused), and it
+        # is found before a transaction exists that it could leave open.
+        encoded = [
+            (logical, key, name, _encode(name, record)) for logical, key, name, record in records
+        ]
+        if self._open:
+            self._abort()  # an earlier abort failed: the producer is still in its transaction
         try:
             self._producer.begin_transaction()
-            for logical, key, name, record in records:
+            self._open = True
+            for logical, key, name, value in encoded:
                 self._producer.produce(
                     self._namer.name(logical),
-                    serde.encode(name, record),
+                    value,
                     key,
                     headers=[serde.fingerprint_header(name)],
                 )
             self._producer.commit_transaction(30)
+            self._open = False
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if error is not None and error.fatal():
                 raise FatalError(f"registry producer fenced or failed: {exc}") from None
-            try:
-                self._producer.abort_transaction(30)
-            except KafkaException:
-                log.warning("abort after a failed governance write also failed")
+            self._abort()
             raise RetryableError(f"Kafka did not accept the governance write: {exc}") from None
+        except BaseException:
+            self._abort()  # whatever failed, the next write must not find this one open
+            raise
+
+    def _abort(self) -> None:
+        if not self._open:
+            return
+        try:
+            self._producer.abort_transaction(30)
+            self._open = False
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if error is not None and error.fatal():
+                raise FatalError(f"registry producer fenced or failed: {exc}") from None
+            log.warning("aborting a failed governance write failed (retried on the next write)")
 
     def close(self) -> None:
         """Flush whatever is left."""
         self._producer.flush(10)
+
+
+def _encode(name: str, record: dict[str, Any]) -> bytes:
+    try:
+        return serde.encode(name, record)
+    except Exception as exc:  # fastavro's ValueError/TypeError/KeyError: the content is wrong
+        raise Refused("invalid", f"the {name} record cannot be written: {exc}") from None
 
 
 def trusted_keys(settings: RegistrySettings) -> dict[str, Any]:
@@ -157,7 +186,7 @@ class Registry:
 
     def _apply(self, topic: str, record: dict[str, Any]) -> None:
         self.standard.consumed.labels("registry", topic).inc()
-        self.ingest(topic, record)
+        self.ingest(topic, record)  # a Redis outage raises RetryableError: the follower waits
 
     def start(self) -> Registry:
         """Create missing topics, replay them into the view, open the publisher, build the app."""
@@ -169,7 +198,7 @@ class Registry:
                 f"{self.settings.redis_port} does not answer: {exc}"
             ) from None
         sampled = list(SAMPLED) if self.settings.sample_per_partition else []
-        ensure_topics(self.kafka.admin(), self.namer, only=FOLLOWED + sampled)
+        ensure_topics(self.kafka.admin(), self.namer, only=[*FOLLOWED, "deadletter", *sampled])
         _wait_for_leaders(
             self.kafka.consumer("streamops-registry-probe"),
             [self.namer.name(t) for t in FOLLOWED],
@@ -181,6 +210,9 @@ class Registry:
             TopicDecoder(self.namer),
             self._apply,
             self.ingest.on_poison,
+            FollowerDeadLetters.own(
+                self.kafka.producer(), self.namer.deadletter, "registry", self.standard
+            ),
         ).start()
         self.follower.wait_ready(self.settings.replay_timeout_s)
         log.info("replay done: %s", self.view.sizes())
@@ -217,7 +249,13 @@ class Registry:
         except redis.RedisError:
             redis_ok = False
         following = self.follower is not None and self.follower._thread.is_alive()
-        return {"ok": redis_ok and following, "redis": redis_ok, "following": following}
+        stalled = self.follower is not None and self.follower.applier.stalled
+        return {
+            "ok": redis_ok and following and not stalled,
+            "redis": redis_ok,
+            "following": following,
+            "stalled": stalled,
+        }
 
     def close(self) -> None:
         """Stop following and flush the publisher."""

@@ -93,6 +93,7 @@ class DashboardData:
             "topic_rates": self.live.topic_rates,
             "sampling_rounds": self.live.rounds,
             "deadletter_reasons": self.live.deadletter_reasons(now - 5 * 60_000),
+            "deadletter_sources": self.live.deadletter_sources(now - 5 * 60_000),
             "deployments": [self.row(d) for d in deps],
             "live": {d["name"]: self.live.series(d["name"]) for d in deps},
         }

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from services.common import serde
 from services.common.errors import StreamopsError
 from services.registry import guardrails
 from services.registry.change import Change, InvalidChange, next_deployment
@@ -117,7 +118,7 @@ class Governor:
                 if message:
                     raise Refused("invalid", message)
         try:
-            return next_deployment(
+            proposed = next_deployment(
                 name,
                 current,
                 self.view.history(name),
@@ -128,6 +129,11 @@ class Governor:
             )
         except InvalidChange as exc:
             raise Refused("invalid", str(exc)) from None
+        try:
+            serde.encode("Deployment", proposed)  # e.g. a threshold without hysteresis
+        except Exception as exc:  # fastavro's ValueError/TypeError/KeyError
+            raise Refused("invalid", f"the deployment would not be a valid record: {exc}") from None
+        return proposed
 
     def _event(
         self,

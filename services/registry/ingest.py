@@ -2,16 +2,23 @@
 
 A model record that fails verification (tampered, unsigned, unknown key) or cannot even be
 decoded never enters the view: it is counted by reason and listed as rejected (R9).
+
+A record carrying NaN or Infinity anywhere is refused (PoisonMessage, so the follower
+dead-letters it): the view serves JSON, which has no such numbers. Redis being unreachable is a
+RetryableError (the follower waits for it); any other Redis error is the record's.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
+
 from services.common import serde
-from services.common.errors import PoisonMessage
+from services.common.errors import PoisonMessage, Reason, RetryableError
 from services.common.topics import TopicNamer
 from services.registry.view import RegistryView
 
@@ -29,6 +36,19 @@ def _describe(record: Mapping[str, Any] | None) -> dict[str, Any]:
         "model_id": content.get("model_id"),
         "key_id": (record or {}).get("key_id") or None,
     }
+
+
+def check_finite(value: Any, where: str = "record") -> None:
+    """Raise PoisonMessage(NON_FINITE) if a NaN or an Infinity is anywhere in `value`."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise PoisonMessage(Reason.NON_FINITE, f"{where} is {value}")
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            check_finite(v, f"{where}[{i}]")
 
 
 class Ingest:
@@ -58,12 +78,19 @@ class Ingest:
         return list(self._handlers)
 
     def __call__(self, topic: str, record: dict[str, Any]) -> None:
-        """Apply one decoded record."""
-        self._handlers[topic](record)
+        """Apply one decoded record; PoisonMessage if it can never apply, RetryableError if
+        Redis cannot be reached."""
+        if topic != self._models_topic:
+            check_finite(record)  # a model's are checked with its signature, and listed
+        try:
+            self._handlers[topic](record)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise RetryableError(f"Redis failed applying a record from {topic}: {exc}") from None
 
     def _model(self, record: dict[str, Any]) -> None:
         try:
             content = self.verify(record)
+            check_finite(content, "content")
         except PoisonMessage as exc:
             # Re-encoding gives the record's bytes, so the same record replayed counts once.
             self._reject(serde.encode("ModelPublished", record), exc, record)
@@ -71,11 +98,12 @@ class Ingest:
         self.view.apply_model(content, record["key_id"])
 
     def on_poison(self, topic: str, raw: bytes, exc: PoisonMessage) -> None:
-        """A record that could not be decoded: rejected if it was on `models`, else only logged."""
+        """A record that could not be decoded: listed as rejected if it was on `models` (the
+        follower dead-letters it either way)."""
         if topic == self._models_topic:
             self._reject(raw, exc, None)
         else:
-            log.warning("dropped an undecodable record on %s: %s", topic, exc)
+            log.warning("undecodable record on %s: %s", topic, exc)
 
     def _reject(self, raw: bytes, exc: PoisonMessage, record: Mapping[str, Any] | None) -> None:
         entry = {**_describe(record), "reason": exc.reason.value, "detail": exc.detail[:300]}

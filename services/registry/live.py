@@ -22,11 +22,14 @@ system of record, so they are not part of the rebuildable view and refill within
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from services.common import refused_sources
+from services.common.refused_sources import Source
 
 SYSTEM_STAGES = frozenset({"handle", "produce", "deliver"})  # not the input's fault
 # What a per-deployment count is a share of: served rows and errors are shares of their topic.
@@ -35,7 +38,12 @@ _TOPIC_OF = {
     "served": "predictions",
     "deadletter": "deadletter",
     "errors": "deadletter",
+    "bad_records": "deadletter",
+    "record_errors": "deadletter",
 }
+# How many recent source records a dead letter is compared with to tell a new bad record from
+# another service's refusal of one already counted (the scorer's and drift's of one event).
+RECENT_SOURCES = 20_000
 
 
 def _answers(values: list[str | float]) -> dict[str, Any] | None:
@@ -76,7 +84,8 @@ class LiveStats:
         self._round: dict[str, Counter[str]] = {}
         self._seen: Counter[str] = Counter()
         self._answers: dict[str, list[str | float]] = {}
-        self._reasons: deque[tuple[int, str, str]] = deque(maxlen=reasons)
+        self._reasons: deque[tuple[int, str, str, Source | None, str]] = deque(maxlen=reasons)
+        self._recent: OrderedDict[Source, None] = OrderedDict()
         self.topic_rates: dict[str, float | None] = {}
         self.rounds = 0
 
@@ -123,14 +132,34 @@ class LiveStats:
                 self._dep(deployment).features.append(features)
 
     def add_deadletter(
-        self, deployment: str | None, service: str, stage: str, reason: str, at_ms: int
+        self,
+        deployment: str | None,
+        service: str,
+        stage: str,
+        reason: str,
+        at_ms: int,
+        source: Source | None = None,
     ) -> None:
-        """One sampled dead letter (`deployment` None when it cannot be attributed)."""
+        """One sampled dead letter (`deployment` None when it cannot be attributed).
+
+        `source` is the refused record's (topic, partition, offset): letters from several
+        services for one record are counted once among `bad_records`.
+        """
         with self._lock:
             self._count(deployment, "deadletter")
+            new = source is None or source not in self._recent
+            if source is not None:
+                self._recent[source] = None
+                self._recent.move_to_end(source)
+                while len(self._recent) > RECENT_SOURCES:
+                    self._recent.popitem(last=False)
+            if new:
+                self._count(deployment, "bad_records")
             if deployment is not None and stage in SYSTEM_STAGES:
                 self._round[deployment]["errors"] += 1
-            self._reasons.append((at_ms, f"{service}/{stage}", reason))
+                if new:
+                    self._round[deployment]["record_errors"] += 1
+            self._reasons.append((at_ms, f"{service}/{stage}", reason, source, service))
 
     def end_round(self, now_ms: int, rates: Mapping[str, float | None]) -> None:
         """Turn the round's sample and the topics' rates into one point per deployment."""
@@ -157,14 +186,18 @@ class LiveStats:
             p50, p99 = (float(v) for v in np.percentile(recent, [50, 99]))
         events = self._share(counts, "events", rates)
         dead = self._share(counts, "deadletter", rates)
-        errors = self._share(counts, "errors", rates)
-        offered = events + dead
+        # Rates are of bad source records, not of letters: one event refused by the scorer and
+        # by drift is one bad event.
+        bad = self._share(counts, "bad_records", rates)
+        errors = self._share(counts, "record_errors", rates)
+        offered = events + bad
         return {
             "t": now_ms,
             "events_per_s": events,
             "predictions_per_s": self._share(counts, "served", rates),
             "deadletters_per_s": dead,
-            "deadletter_rate": dead / offered if offered else 0.0,
+            "bad_records_per_s": bad,
+            "deadletter_rate": bad / offered if offered else 0.0,
             "error_rate": errors / offered if offered else 0.0,
             "latency_p50_ms": p50,
             "latency_p99_ms": p99,
@@ -193,5 +226,25 @@ class LiveStats:
     def deadletter_reasons(self, since_ms: int) -> dict[str, int]:
         """Sampled dead letters since `since_ms`, by `service/stage reason`."""
         with self._lock:
-            counts = Counter(f"{where} {why}" for at, where, why in self._reasons if at >= since_ms)
-        return dict(counts.most_common())
+            found = Counter(
+                f"{where} {why}" for at, where, why, *_ in self._reasons if at >= since_ms
+            )
+        return dict(found.most_common())
+
+    def deadletter_sources(self, since_ms: int) -> dict[str, Any]:
+        """Sampled dead letters since `since_ms` grouped by source record (see refused_sources)."""
+        with self._lock:
+            letters = [
+                {
+                    "source_topic": src[0],
+                    "source_partition": src[1],
+                    "source_offset": src[2],
+                    "service": service,
+                    "reason": why,
+                    "stage": where.partition("/")[2],
+                    "failed_at": at,
+                }
+                for at, where, why, src, service in self._reasons
+                if at >= since_ms and src is not None
+            ]
+        return refused_sources.counts(refused_sources.group(letters))

@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from services.common import serde
 from services.common.errors import PoisonMessage
+from services.common.refused_sources import source_of
 from services.common.topics import TopicNamer
 from services.registry.live import LiveStats
 
@@ -171,7 +172,12 @@ class TailSampler:
                 _, letter = serde.decode(value, expected="DeadLetter")
                 dep = self._attribute(letter, known)
                 self._live.add_deadletter(
-                    dep, letter["service"], letter["stage"], letter["reason"], produced
+                    dep,
+                    letter["service"],
+                    letter["stage"],
+                    letter["reason"],
+                    produced,
+                    source_of(letter),
                 )
         except PoisonMessage:
             if logical == "events":

@@ -27,9 +27,10 @@ from services.common.errors import ConfigError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
+from services.common.record_applier import DeadLetterSink
 from services.common.runner import Runner, RunnerConfig
 from services.common.topic_decoder import TopicDecoder
-from services.common.topic_follower import TopicFollower
+from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.trainer.config import TrainerSettings
 from services.trainer.dataset import Dataset, load_dataset
@@ -97,7 +98,10 @@ def _ledger_apply(ledger: ModelLedger, namer: TopicNamer) -> Callable[[str, dict
 
 
 def follow_ledger(
-    settings: TrainerSettings, kafka: KafkaConfig, namer: TopicNamer
+    settings: TrainerSettings,
+    kafka: KafkaConfig,
+    namer: TopicNamer,
+    dead_letter: DeadLetterSink | None = None,
 ) -> tuple[ModelLedger, TopicFollower]:
     """A ledger replayed to the end of `models` and `deployments`, still following them."""
     ledger = ModelLedger(ModelVerifier(trusted_keys(settings)))
@@ -106,6 +110,7 @@ def follow_ledger(
         [namer.models, namer.deployments],
         TopicDecoder(namer),
         _ledger_apply(ledger, namer),
+        dead_letter=dead_letter,
     ).start()
     try:
         follower.wait_ready(settings.replay_timeout_s)
@@ -219,7 +224,11 @@ def run(
     serve_metrics(registry, settings.metrics_port, settings.metrics_host)
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, _client_id(settings))
-    ledger, follower = follow_ledger(settings, kafka, namer)
+    producer = Producer(kafka.producer())
+    dead_letters = DeadLetterWriter(namer.deadletter, "trainer", serde.encode)
+    # Only the long-running trainer dead-letters control records; a one-shot CLI run only reads.
+    sink = FollowerDeadLetters.own(kafka.producer(), namer.deadletter, "trainer", standard)
+    ledger, follower = follow_ledger(settings, kafka, namer, sink)
     handler = RetrainHandler(
         ledger,
         slice_reader(settings, kafka, namer),
@@ -235,10 +244,10 @@ def run(
         Consumer(
             kafka.consumer(settings.group_id, max_poll_interval_ms=settings.max_poll_interval_ms)
         ),
-        Producer(kafka.producer()),
+        producer,
         TopicDecoder(namer),
         handler,
-        DeadLetterWriter(namer.deadletter, "trainer", serde.encode),
+        dead_letters,
         standard,
     )
     log.info("trainer: key %s, waiting for retrain requests on %s", key.key_id, namer.retrain)

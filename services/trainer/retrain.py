@@ -10,7 +10,11 @@ A candidate the gate rejects is not published and no record is written: the regi
 governance events, and a rejected candidate never becomes a model anyone could deploy. The
 rejection is a log line with the full summary and `streamops_trainer_trainings_total{outcome=
 "rejected"}`. Data the trainer refuses (validation, ONNX parity) is handled the same way with
-outcome "refused"; a request for a deployment that does not exist is dead-lettered.
+outcome "refused"; a request for a deployment that does not exist, or asking for a number of
+rows outside 1..MAX_LAST_N, is dead-lettered. Deployments are handled one by one: a training
+that fails unexpectedly dead-letters that deployment's requests (HANDLER_FAILED, with the error;
+they can be sent again) and never the other deployments' outcomes in the same batch, which a
+retry of the whole batch would lose (their requests would then count as answered).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from services.common import serde
-from services.common.errors import Reason
+from services.common.errors import FatalError, PoisonMessage, Reason
 from services.common.messages import Inbound, Outbound, Rejected
 from services.common.signing import SigningKey
 from services.trainer.dataset import Dataset
@@ -37,6 +41,8 @@ from services.trainer.versions import ModelLedger
 log = logging.getLogger(__name__)
 
 Build = Callable[..., BuiltModel]
+
+MAX_LAST_N = 1_000_000  # rows a request may ask for (the slice reader scans at most this many)
 
 
 class SliceSource(Protocol):
@@ -84,11 +90,26 @@ class RetrainHandler:
     def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """One training per deployment named in the batch, in order of first appearance."""
         grouped: dict[str, list[Inbound]] = {}
-        for item in batch:
-            grouped.setdefault(item.record["deployment"], []).append(item)
         out: list[Outbound | Rejected] = []
+        for item in batch:
+            last_n = item.record.get("last_n")
+            if last_n is not None and not 1 <= last_n <= MAX_LAST_N:
+                detail = f"last_n {last_n} is outside 1..{MAX_LAST_N}"
+                out.append(Rejected(item, Reason.OUT_OF_RANGE, detail))
+                continue
+            grouped.setdefault(item.record["deployment"], []).append(item)
         for deployment, requests in grouped.items():
-            out.extend(self._deployment(deployment, requests))
+            try:
+                out.extend(self._deployment(deployment, requests))
+            except FatalError:
+                raise
+            except PoisonMessage as exc:
+                out.extend(Rejected(r, exc.reason, exc.detail) for r in requests)
+            except Exception as exc:
+                log.exception("retrain %s failed", deployment)
+                self.metrics.outcome("failed")
+                error = f"{type(exc).__name__}: {exc}"
+                out.extend(Rejected(r, Reason.HANDLER_FAILED, error) for r in requests)
         return out
 
     def _deployment(self, deployment: str, requests: list[Inbound]) -> list[Outbound | Rejected]:

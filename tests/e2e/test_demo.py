@@ -103,6 +103,8 @@ def test_demo_closes_the_loop(kafka_bootstrap, redis_password, prefix):
     events = int(_row(out, "events").split()[0].replace(",", ""))
     answered = _row(out, "served answers")
     assert answered.startswith(f"{events:,} events answered"), answered
-    assert _row(out, "dead letters") == "3 from drift (wrong_type), 3 from scorer (wrong_type)"
+    assert _row(out, "dead letters") == (
+        "3 bad source records, refused by drift and scorer (wrong_type); 6 dead letters"
+    )
     assert "services stopped\n" in out or out.rstrip().endswith("services stopped"), out[-500:]
     print(f"\ndemo e2e: {time.monotonic() - started:.0f} s")

@@ -162,7 +162,9 @@ async function overview(first) {
   }
   document.getElementById("cards").replaceChildren(cards);
   document.getElementById("inv").replaceChildren(inventory(data));
-  document.getElementById("reasons").replaceChildren(reasons);
+  const sources = data.deadletter_sources || {};
+  document.getElementById("reasons").replaceChildren(
+    el("p", {}, `bad source records (sampled, last 5 min): ${sources.summary || "none"}`), reasons);
   overviewCharts(data);
 }
 
