@@ -49,6 +49,15 @@ class EventColumns:
     times: np.ndarray  # event_time, int64
     columns: dict[str, tuple[str, np.ndarray]]  # name -> (kind, float64 or object array)
 
+    def take(self, keep: np.ndarray) -> EventColumns:
+        """The events whose ``keep`` (a mask or indices over these rows) is set."""
+        return EventColumns(
+            self.deployment,
+            self.rows[keep],
+            self.times[keep],
+            {name: (kind, a[keep]) for name, (kind, a) in self.columns.items()},
+        )
+
 
 @dataclass(frozen=True)
 class _NumericRun:

@@ -100,6 +100,7 @@ class PredictionRows:
 
     rows: np.ndarray  # indices into the batch, ascending
     tuples: list[PredictionTuple]
+    times: np.ndarray  # their event times (int64), for checks on the whole column
 
 
 class PredictionColumnsReader:
@@ -149,7 +150,7 @@ class PredictionColumnsReader:
                 if keep.any():
                     done[rows[keep]] = True
                     taken = _tuples(layout, ids[rows[keep]], *(c[keep] for c in columns))
-                    out.append(PredictionRows(rows[keep], taken))
+                    out.append(PredictionRows(rows[keep], taken, columns[-1][keep]))
         return out, np.flatnonzero(~done).tolist()
 
 

@@ -2,7 +2,8 @@
 
 Consumes: `events`, `predictions`, `actuals`, `models`, `deployments`.
 Produces: `drift` (DriftReport per window per deployment),
-`breaches` (ThresholdBreach, firing and resolved).
+`breaches` (ThresholdBreach, firing and resolved), `deadletter` (records it cannot read,
+records timed beyond ``max_future_skew_s``, records that make applying fail on their own).
 Stores: window aggregates, detector state and the prediction/actual join in Redis, with offsets.
 Exports: Prometheus metrics on `/metrics`.
 Runs as one process per group id (its state is one Redis namespace whose commit counter each

@@ -40,17 +40,18 @@ from confluent_kafka import (
 from prometheus_client import CollectorRegistry
 
 from services.common import serde
-from services.common.errors import FatalError, PoisonMessage, RetryableError
+from services.common.errors import FatalError, PoisonMessage, Reason, RetryableError
 from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import ConsumerLag, StandardMetrics, serve_metrics
 from services.common.prediction_columns import PredictionColumnsReader, PredictionTuple, as_tuple
 from services.common.topic_decoder import TopicDecoder
-from services.common.topic_follower import TopicFollower
+from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.drift.config import DriftSettings
 from services.drift.drift_metrics import DriftMetrics
+from services.drift.isolation import Coords, Isolation
 from services.drift.join import Joiner
 from services.drift.join_store import JoinKey, JoinStore, JoinWrites
 from services.drift.merge import Every, GroupClock, Merged, Merger, Shared, SharedWrites
@@ -59,6 +60,7 @@ from services.drift.publisher import Publisher
 from services.drift.redis_line import RedisLine
 from services.drift.reference import ReferenceBook
 from services.drift.state_store import ClosedSummary, Snapshot, StateStore, StateWrite
+from services.drift.time_bounds import TimeBounds
 
 log = logging.getLogger(__name__)
 SERVICE = "drift"
@@ -107,6 +109,9 @@ class DriftLoop:
         self.group_clock, self.merger = clock, merger
         self.monitors: dict[str, DeploymentMonitor] = {}
         self.assigned: set[tuple[str, int]] = set()
+        self.bounds = TimeBounds(settings.max_future_skew_s)
+        self.isolation = Isolation()
+        self.applying: list[Message] = []  # the messages being applied, blamed if it raises
         self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
         self.lag = ConsumerLag(standard.consumer_lag, SERVICE)  # how far behind the stream it is
         self.stop = threading.Event()
@@ -228,32 +233,71 @@ class DriftLoop:
         freeze_startup_objects()
         try:
             while not stop.is_set():
-                msgs = self.consumer.consume(
-                    self.settings.batch_size, self.settings.max_wait_ms / 1000
-                )
-                try:
-                    if msgs:
-                        self.process(msgs)
-                        if len(msgs) < self.settings.batch_size:
-                            # Caught up: no next batch to send it behind, so it goes now, and
-                            # its reply is read now (a reply left unread behind the next
-                            # batch's join read would be taken for an abandoned one).
-                            self._commit()
-                    else:
-                        self.producer.poll(0)
-                        self._commit()
-                        self._merge_quietly()
-                except RetryableError as exc:
-                    log.warning("batch not committed (%s): recovering", exc)
-                    self.standard.errors.labels(SERVICE, "redis").inc()
-                    self.recover()
+                wait_s = self.settings.max_wait_ms / 1000
+                self.step(self.consumer.consume(self.settings.batch_size, wait_s))
                 self.lag.maybe_update(self.consumer)
         finally:
             self._settle_quietly()
             self.producer.flush(5)
             self.consumer.close()
 
+    def step(self, msgs: list[Message]) -> None:
+        """Apply what one poll returned (or, if nothing, commit and merge); after a failure,
+        reload the state and rewind to its offsets."""
+        try:
+            if msgs:
+                self.process(msgs)
+                if len(msgs) < self.settings.batch_size:
+                    # Caught up: no next batch to send it behind, so it goes now, and its reply
+                    # is read now (a reply left unread behind the next batch's join read would
+                    # be taken for an abandoned one).
+                    self._commit()
+            else:
+                self.producer.poll(0)
+                self._commit()
+                self._merge_quietly()
+        except RetryableError as exc:
+            log.warning("batch not committed (%s): recovering", exc)
+            self.standard.errors.labels(SERVICE, "redis").inc()
+            self.recover()
+        except (FatalError, KafkaException, redis.RedisError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (a record's fault: services/drift/isolation.py)
+            self._isolate(exc)
+
+    def _isolate(self, exc: Exception) -> None:
+        """Applying a batch raised something unexpected: reload, rewind, and blame its records
+        (one at a time next, see ``services/drift/isolation.py``)."""
+        failed = [_coords(m) for m in self.applying if m.error() is None]
+        self.applying = []
+        log.warning(
+            "applying %d messages failed: recovering, then applying them one at a time",
+            len(failed),
+            exc_info=exc,
+        )
+        self.standard.errors.labels(SERVICE, "handler").inc()
+        if failed:
+            self.isolation.failed(failed, exc)
+        self.recover()
+
     def process(self, msgs: list[Message]) -> None:
+        """Apply one micro-batch; the messages of a batch that failed are applied one at a time,
+        each committed on its own."""
+        readable = (m for m in msgs if m.error() is None)
+        if len(msgs) == 1 or not self.isolation.suspect(map(_coords, readable)):
+            self.applying = msgs
+            self._process(msgs)
+            self.applying = []
+            return
+        for msg in msgs:
+            self.applying = [msg]
+            self._process([msg])
+            self._commit()
+            self.applying = []
+            if msg.error() is None:
+                self.isolation.passed(_coords(msg))
+
+    def _process(self, msgs: list[Message]) -> None:
         """Apply one micro-batch and hold its state and offsets as one transaction.
 
         Predictions and actuals are decoded first (the events and predictions of the batch as
@@ -261,6 +305,7 @@ class DriftLoop:
         previous batch's transaction, while the events are decoded and added to their windows.
         """
         started = time.perf_counter()
+        latest = self.bounds.latest()
         positions: dict[tuple[str, int], int] = {}
         consumed: dict[str, int] = defaultdict(int)
         inputs: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
@@ -279,17 +324,20 @@ class DriftLoop:
                 continue
             positions[tp] = msg.offset()
             consumed[tp[0]] += 1
-            if tp[0] == self.events:
+            error = self.isolation.culprit((*tp, msg.offset()))
+            if error is not None:
+                self._refuse(msg, PoisonMessage(Reason.HANDLER_FAILED, error), "handle")
+            elif tp[0] == self.events:
                 events.append(msg)
             elif tp[0] == self.predictions:
                 predictions.append(msg)
             else:
-                record = self._decode(msg)
+                record = self._decode(msg, "actual_time", latest)
                 if record is not None:
                     inputs[record["deployment"]][tp[0]].append(record)
         for topic, n in consumed.items():
             self.standard.consumed.labels(SERVICE, topic).inc(n)
-        for row in self._read_predictions(predictions):
+        for row in self._read_predictions(predictions, latest):
             inputs[row[1]][self.predictions].append(row)
         # The join read goes ahead of the previous batch's transaction on the same connection,
         # so its reply does not wait for the transaction's writes (the join store lays them over
@@ -297,7 +345,7 @@ class DriftLoop:
         keys = self._join_keys(inputs)
         fetch = self.joins.request(k for of_topic in keys.values() for k in of_topic)
         self._send_held()
-        for deployment, part in self._read_events(events):
+        for deployment, part in self._read_events(events, latest):
             inputs[deployment][self.events].append(part)
         # Events need nothing from Redis: they go into their windows before the wait for it. A
         # failed transaction still discards all of this (the state reloads from Redis).
@@ -381,40 +429,71 @@ class DriftLoop:
         self._hold([], set(), {})
         self._commit()
 
-    def _decode(self, msg: Message) -> dict[str, Any] | None:
-        """A message's record, or None once it has been dead-lettered."""
-        topic, value = msg.topic(), msg.value() or b""
-        try:
-            return self.decode(topic, value)[1]
-        except PoisonMessage as poison:
-            coords = (topic, msg.partition(), msg.offset())
-            self.publisher.dead_letter(coords, msg.key(), value, poison)
-            return None
+    def _refuse(self, msg: Message, poison: PoisonMessage, stage: str = "decode") -> None:
+        """Dead-letter a message: its original bytes, where it came from and why."""
+        self.publisher.dead_letter(_coords(msg), msg.key(), msg.value() or b"", poison, stage)
 
-    def _read_predictions(self, msgs: list[Message]) -> list[PredictionTuple]:
+    def _decode(self, msg: Message, time_field: str, latest: int) -> dict[str, Any] | None:
+        """A message's record, or None once it has been dead-lettered (unreadable, or its
+        ``time_field`` out of bounds)."""
+        try:
+            record = self.decode(msg.topic(), msg.value() or b"")[1]
+        except PoisonMessage as poison:
+            self._refuse(msg, poison)
+            return None
+        except Exception as exc:  # noqa: BLE001 (a decoder bug is this record's fault)
+            self.standard.errors.labels(SERVICE, "decode").inc()
+            log.warning("decoder failed on %s[%d]@%d: %r", *_coords(msg), exc)
+            self._refuse(msg, PoisonMessage(Reason.DECODE_FAILED, repr(exc)[:300]))
+            return None
+        poison = self.bounds.check(time_field, record[time_field], latest)
+        if poison is not None:
+            self._refuse(msg, poison)
+            return None
+        return record
+
+    def _read_predictions(self, msgs: list[Message], latest: int) -> list[PredictionTuple]:
         """A batch's predictions in batch order: read as columns, the others one by one."""
         blocks, rest = self.prediction_columns.read([m.value() or b"" for m in msgs])
-        if not rest and len(blocks) == 1:
+        refused = [self.bounds.refused(b.times, latest) for b in blocks]
+        if not rest and len(blocks) == 1 and not refused[0].any():
             return blocks[0].tuples
-        found = [(int(i), t) for b in blocks for i, t in zip(b.rows, b.tuples, strict=True)]
+        found = []
+        for b, out in zip(blocks, refused, strict=True):
+            for i, t, bad in zip(b.rows.tolist(), b.tuples, out.tolist(), strict=True):
+                if bad:
+                    self._refuse(msgs[i], self.bounds.refusal("event_time", t[-1], latest))
+                else:
+                    found.append((i, t))
         for i in rest:
-            record = self._decode(msgs[i])
+            record = self._decode(msgs[i], "event_time", latest)
             if record is not None:
                 self.prediction_columns.learn(record)  # its layout is read as columns next time
                 found.append((i, as_tuple(record)))
         found.sort(key=lambda item: item[0])
         return [t for _, t in found]
 
-    def _read_events(self, msgs: list[Message]) -> Iterator[tuple[str, EventPart]]:
+    def _read_events(self, msgs: list[Message], latest: int) -> Iterator[tuple[str, EventPart]]:
         """A batch's events by deployment: blocks read as columns, the others one by one."""
         blocks, rest = self.columns.read([m.value() or b"" for m in msgs])
         for block in blocks:
-            yield block.deployment, block
+            timely = self._timely(block, msgs, latest)
+            if timely.rows.size:
+                yield timely.deployment, timely
         for i in rest:
-            record = self._decode(msgs[i])
+            record = self._decode(msgs[i], "event_time", latest)
             if record is not None:
                 self.columns.learn(record)  # the next events of its layout are read as columns
                 yield record["deployment"], (i, record)
+
+    def _timely(self, block: EventColumns, msgs: list[Message], latest: int) -> EventColumns:
+        """The block's events whose times are in bounds; the others are dead-lettered."""
+        refused = self.bounds.refused(block.times, latest)
+        if not refused.any():
+            return block
+        for i, t in zip(block.rows[refused].tolist(), block.times[refused].tolist(), strict=True):
+            self._refuse(msgs[i], self.bounds.refusal("event_time", t, latest))
+        return block.take(~refused)
 
     def _join_keys(self, inputs: dict[str, dict[str, list[Any]]]) -> JoinKeys:
         """The join keys of each deployment's predictions and actuals, in their order."""
@@ -489,6 +568,10 @@ class DriftLoop:
         return m.close_due()
 
 
+def _coords(msg: Message) -> Coords:
+    return msg.topic(), msg.partition(), msg.offset()
+
+
 def _count(items: list[Any]) -> int:
     """Messages in a deployment's inputs of one topic (a block of columns holds many)."""
     return sum(p.rows.size if isinstance(p, EventColumns) else 1 for p in items)
@@ -534,6 +617,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
         [namer.models, namer.deployments],
         TopicDecoder(namer),
         lambda _topic, record: book.apply(record),
+        dead_letter=FollowerDeadLetters.own(kafka.producer(), namer.deadletter, SERVICE, standard),
     ).start()
     follower.wait_ready(settings.replay_timeout_s)
     client = redis.Redis(**settings.redis_options(), socket_timeout=10, socket_connect_timeout=5)

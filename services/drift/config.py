@@ -23,6 +23,10 @@ class DriftSettings(CommonSettings):
     # 0 = tumbling windows by event time; N = windows of N events (replays and tests).
     window_count: int = 0
     allowed_lateness_s: int = 10
+    # Events, predictions and actuals timed more than this beyond the wall clock are
+    # dead-lettered (future_event_time): one would move the watermark past every later event,
+    # which would all be late. Producers' clocks may run this far ahead.
+    max_future_skew_s: int = 300
     join_ttl_s: int = 86_400
     # Up to this many messages per micro-batch. A batch costs two Redis round trips (its join
     # read and its transaction) whatever its size, so when the loop is behind (Redis slowed by
@@ -55,6 +59,8 @@ class DriftSettings(CommonSettings):
             raise ValueError(f"detector must be one of {DETECTORS}, not {self.detector!r}")
         if self.window_seconds < 1 or self.window_count < 0 or self.allowed_lateness_s < 0:
             raise ValueError("window_seconds >= 1, window_count >= 0, allowed_lateness_s >= 0")
+        if self.max_future_skew_s < 0:
+            raise ValueError("max_future_skew_s >= 0")
         if self.batch_size < 1 or self.max_wait_ms < 0 or self.join_ttl_s < 1:
             raise ValueError("batch_size >= 1, max_wait_ms >= 0 and join_ttl_s >= 1")
         if self.fetch_min_bytes < 1 or self.fetch_wait_max_ms < 0:

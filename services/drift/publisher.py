@@ -60,13 +60,13 @@ class Publisher:
         key: bytes | None,
         value: bytes,
         poison: PoisonMessage,
+        stage: str = "decode",
     ) -> None:
         """The original bytes, where they came from and why, to the dead-letter topic."""
         topic, partition, offset = coords
         dl = self.deadletters
-        record = dl.record(
-            topic, partition, offset, key, value, "decode", poison.reason, poison.detail
-        )
+        reason, detail = poison.reason, poison.detail
+        record = dl.record(topic, partition, offset, key, value, stage, reason, detail)
         self._produce(dl.topic, key, "DeadLetter", record)
         self.standard.deadletter.labels(SERVICE, topic, poison.reason.value).inc()
 
