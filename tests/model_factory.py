@@ -74,3 +74,33 @@ def deployment(
         "policy": {"auto_approve": True, "retrain_after_windows": 3, "review_topic": None},
         "window_seconds": 60,
     }
+
+
+def runtime_bomb(kind: str, size: int = 100_000) -> bytes:
+    """A tiny ONNX graph (input x: float [None, 1]) that stores no large tensor but builds a
+    size x size float tensor when run: `constant_of_shape`, `expand` or `tile`."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    shape = numpy_helper.from_array(np.array([size, size], np.int64), "shape")
+    if kind == "constant_of_shape":
+        one = numpy_helper.from_array(np.ones(1, np.float32))
+        nodes = [
+            helper.make_node("ConstantOfShape", ["shape"], ["big"], value=one),
+            helper.make_node("Add", ["x", "big"], ["y"]),
+        ]
+    elif kind == "expand":
+        nodes = [helper.make_node("Expand", ["x", "shape"], ["y"])]
+    elif kind == "tile":
+        nodes = [helper.make_node("Tile", ["x", "shape"], ["y"])]
+    else:
+        raise ValueError(f"unknown bomb kind {kind!r}")
+    graph = helper.make_graph(
+        nodes,
+        "bomb",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    return model.SerializeToString()

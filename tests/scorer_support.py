@@ -1,4 +1,5 @@
-"""Helpers for scorer tests: topics with a published, deployed model, and a scorer process."""
+"""Helpers for scorer tests: topics with a published, deployed model, a scorer process, and the
+scorer's runner in-process over stand-ins for the Kafka clients (decode-and-handle path only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from services.common import serde
+from services.common.deadletter import DeadLetterWriter
+from services.common.metrics import StandardMetrics
+from services.common.runner import Runner, RunnerConfig
+from services.common.topic_decoder import TopicDecoder
+from services.common.topics import TopicNamer
+from services.scorer.scoring import ScoringHandler
 from services.trainer.dataset import credit_rows
 from tests.kafka_support import ServiceProcess, make_topics, produce
 from tests.model_factory import credit_content, keypair, published
@@ -111,3 +120,94 @@ def world(bootstrap: str, prefix: str, tmp_path: Path) -> ScorerWorld:
 def v1_signed(w: ScorerWorld) -> dict[str, Any]:
     """The credit v1 model, signed with the world's key."""
     return published(credit_content(1), w.key)
+
+
+class FakeMessage:
+    """A consumed message as the runner reads it (no error, a create-time timestamp)."""
+
+    def __init__(self, topic: str, offset: int, value: bytes, key: bytes | None = b"k") -> None:
+        self._topic, self._offset, self._value, self._key = topic, offset, value, key
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 1_700_000_000_000)
+
+
+class RecordingProducer:
+    """Keeps what the runner produces as (topic, key, value); every delivery succeeds."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any, bytes]] = []
+
+    def produce(self, topic, value, key=None, headers=None, on_delivery=None) -> None:
+        self.sent.append((topic, key, value))
+
+    def poll(self, _timeout: float) -> int:
+        return 0
+
+    def flush(self, _timeout: float) -> int:
+        return 0
+
+
+class NullConsumer:
+    """Accepts commits."""
+
+    def commit(self, offsets=None, asynchronous=True) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class InProcessScorer:
+    """The scorer's Runner, TopicDecoder and ScoringHandler, wired as `services.scorer.app` does."""
+
+    namer: TopicNamer
+    handler: ScoringHandler
+    runner: Runner
+    producer: RecordingProducer
+    registry: CollectorRegistry
+    offset: int = 0
+
+    def feed(self, values: list[bytes]) -> list[tuple[str, Any, bytes]]:
+        """Run one batch of raw `events` values; returns what it produced."""
+        before = len(self.producer.sent)
+        messages = []
+        for value in values:
+            messages.append(FakeMessage(self.namer.events, self.offset, value))
+            self.offset += 1
+        self.runner.process(messages)
+        return self.producer.sent[before:]
+
+
+def in_process_scorer(snapshot: Any, prefix: str = "t.", attempts: int = 3) -> InProcessScorer:
+    """An in-process scorer serving `snapshot` (a callable returning a model store Snapshot)."""
+    namer = TopicNamer(prefix)
+    handler = ScoringHandler(snapshot, namer.predictions, namer.review, serde.encode)
+    producer = RecordingProducer()
+    registry = CollectorRegistry()
+    runner = Runner(
+        RunnerConfig(service="scorer", topics=(namer.events,), handler_attempts=attempts),
+        NullConsumer(),
+        producer,
+        TopicDecoder(namer),
+        handler,
+        DeadLetterWriter(namer.deadletter, "scorer", serde.encode),
+        StandardMetrics(registry, "scorer"),
+    )
+    return InProcessScorer(namer, handler, runner, producer, registry)

@@ -27,11 +27,12 @@ from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
 from services.common.runner import Runner, RunnerConfig
 from services.common.topic_decoder import TopicDecoder
-from services.common.topic_follower import TopicFollower
+from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.common.transactional_runner import TransactionalRunner
 from services.scorer.config import ScorerSettings
 from services.scorer.inference import LoadedModel, load_model
+from services.scorer.model_probe import ProbeLimits
 from services.scorer.model_store import ModelStore
 from services.scorer.scoring import ScoringHandler
 
@@ -73,6 +74,21 @@ class ScorerMetrics:
             ["reason"],
             registry=registry,
         )
+        self.challenger_failures = Counter(
+            "streamops_scorer_challenger_failures_total",
+            "Batches a shadow challenger failed on (its rows skipped, the champion's served).",
+            ["deployment"],
+            registry=registry,
+        )
+        self.pending = Gauge(
+            "streamops_scorer_deployments_pending",
+            "Deployments held until the models they reference arrive.",
+            registry=registry,
+        )
+
+    def challenger_failed(self, deployment: str) -> None:
+        """Count one batch a shadow challenger of `deployment` failed on."""
+        self.challenger_failures.labels(deployment).inc()
 
     def observe(self, model: LoadedModel, role: str, rows: int, event_times: list[int]) -> None:
         """Count a model's predictions and their end-to-end latency."""
@@ -97,12 +113,36 @@ def build_store(settings: ScorerSettings, metrics: ScorerMetrics) -> ModelStore:
             "`streamops keys init` or set STREAMOPS_SCORER_TRUSTED_KEYS_DIR"
         )
 
+    probe = ProbeLimits(
+        memory_bytes=settings.probe_memory_mb << 20, timeout_s=settings.probe_timeout_s
+    )
+
     def load(content: Any) -> LoadedModel:
-        model = load_model(content)
+        model = load_model(content, probe=probe)
         metrics.model_load.observe(model.load_seconds)
         return model
 
-    return ModelStore(ModelVerifier(trusted), load)
+    store = ModelStore(
+        ModelVerifier(trusted), load, lambda d, status: _report(store, metrics, d, status)
+    )
+    return store
+
+
+def _report(store: ModelStore, metrics: ScorerMetrics, record: Any, status: str) -> None:
+    """Log and count what became of a Deployment record (at arrival, or once its models did)."""
+    metrics.pending.set(len(store.pending()))
+    if status == "applied":
+        version = record["champion"]["version"]
+        metrics.serving.labels(record["name"]).set(version)
+        log.info(
+            "deployment %s r%s: champion %s v%s",
+            record["name"],
+            record["revision"],
+            record["champion"]["model_name"],
+            version,
+        )
+    elif status.startswith("rejected:"):
+        metrics.rejected.labels(status.split(":", 1)[1]).inc()
 
 
 def _apply_control(store: ModelStore, namer: TopicNamer, metrics: ScorerMetrics):
@@ -112,19 +152,7 @@ def _apply_control(store: ModelStore, namer: TopicNamer, metrics: ScorerMetrics)
             if status.startswith("rejected:"):
                 metrics.rejected.labels(status.split(":", 1)[1]).inc()
         else:
-            status = store.on_deployment(record)
-            if status == "applied":
-                version = record["champion"]["version"]
-                metrics.serving.labels(record["name"]).set(version)
-                log.info(
-                    "deployment %s r%s: champion %s v%s",
-                    record["name"],
-                    record["revision"],
-                    record["champion"]["model_name"],
-                    version,
-                )
-            elif status.startswith("rejected:"):
-                metrics.rejected.labels(status.split(":", 1)[1]).inc()
+            _report(store, metrics, record, store.on_deployment(record))
 
     return apply
 
@@ -145,12 +173,14 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
         [namer.models, namer.deployments],
         decoder,
         _apply_control(store, namer, metrics),
+        dead_letter=FollowerDeadLetters.own(kafka.producer(), namer.deadletter, "scorer", standard),
     ).start()
     follower.wait_ready(settings.replay_timeout_s)
     log.info(
-        "control replay done: %d deployments, %d models loaded",
+        "control replay done: %d deployments, %d models loaded, %d deployments held",
         len(store.snapshot().deployments),
         len(store.snapshot().models),
+        len(store.pending()),
     )
 
     consumer_conf = kafka.consumer(
@@ -162,7 +192,11 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
     tx_id = f"{settings.group_id}-{_instance_id(settings)}"
     # Only failed deliveries are reported: the runner flushes once per commit interval and
     # counts what was produced since then.
-    transactions = {"transactional_id": tx_id} if exactly_once else {}
+    transactions = (
+        {"transactional_id": tx_id, "transaction_timeout_ms": settings.transaction_timeout_ms}
+        if exactly_once
+        else {}
+    )
     producer_conf = kafka.producer(
         delivery_report_only_error=True, linger_ms=settings.linger_ms, **transactions
     )
@@ -175,12 +209,18 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
             max_wait_s=settings.max_wait_ms / 1000,
             commit_interval_s=settings.commit_interval_ms / 1000,
             max_handle_s=0.8 * settings.max_poll_interval_ms / 1000,
+            transaction_timeout_s=settings.transaction_timeout_ms / 1000,
         ),
         Consumer(consumer_conf),
         Producer(producer_conf),
         decoder,
         ScoringHandler(
-            store.snapshot, namer.predictions, namer.review, serde.encode, metrics.observe
+            store.snapshot,
+            namer.predictions,
+            namer.review,
+            serde.encode,
+            metrics.observe,
+            metrics.challenger_failed,
         ),
         DeadLetterWriter(namer.deadletter, "scorer", serde.encode),
         standard,

@@ -32,10 +32,18 @@ class ScorerSettings(CommonSettings):
     # under load requests fill anyway while earlier ones are in flight.
     linger_ms: float = 0.0
     processing_guarantee: str = "at_least_once"
+    # Exactly-once only: the producer's transaction.timeout.ms (librdkafka's default). A
+    # transaction still blocked 15 s past it ends the process (services/common/watchdog.py).
+    transaction_timeout_ms: int = 60_000
     max_poll_interval_ms: int = 300_000
     trusted_keys_dir: str = ""  # default: <var_dir>/keys
     replay_timeout_s: float = 60.0
     metrics_port: int = 9102
+    # Before a model is served, one row is scored in a child process allowed this much address
+    # space beyond what its imports map; a model needing more is refused (model_probe). A
+    # credit model needs a few MB of it; the rest is headroom for larger legitimate models.
+    probe_memory_mb: int = 1024
+    probe_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.processing_guarantee not in GUARANTEES:
@@ -48,7 +56,11 @@ class ScorerSettings(CommonSettings):
             or self.max_wait_ms < 0
             or self.commit_interval_ms < 0
             or self.linger_ms < 0
+            or self.transaction_timeout_ms < 1000
         ):
             raise ValueError(
-                "batch_size must be >= 1, max_wait_ms, commit_interval_ms and linger_ms >= 0"
+                "batch_size must be >= 1, max_wait_ms, commit_interval_ms and linger_ms >= 0, "
+                "transaction_timeout_ms >= 1000"
             )
+        if self.probe_memory_mb < 1 or self.probe_timeout_s <= 0:
+            raise ValueError("probe_memory_mb must be >= 1 and probe_timeout_s > 0")

@@ -1,4 +1,5 @@
-"""Load a model's ONNX bytes into a session (after the guard) and predict on a batch of rows."""
+"""Load a model's ONNX bytes into a session (after the guard and the probe) and predict on a batch
+of rows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import onnxruntime as ort
 
 from services.common.onnx_inputs import onnx_inputs
 from services.scorer.model_guard import GuardLimits, inspect_model
+from services.scorer.model_probe import ProbeLimits, probe_model
+from services.scorer.sessions import new_session
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,19 +44,16 @@ class BatchPrediction:
         return None if self.probabilities is None else self.probabilities.max(axis=1)
 
 
-def _session(data: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # many scorer processes share few cores
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
-
-
-def load_model(content: Mapping[str, Any], limits: GuardLimits | None = None) -> LoadedModel:
-    """Guard-check and load a ModelContent (signature already verified by the caller)."""
+def load_model(
+    content: Mapping[str, Any],
+    limits: GuardLimits | None = None,
+    probe: ProbeLimits | None = None,
+) -> LoadedModel:
+    """Guard-check, probe and load a ModelContent (signature already verified by the caller)."""
     started = time.perf_counter()
     inspect_model(content["onnx"], limits)
-    session = _session(content["onnx"])
+    probe_model(content["onnx"], probe)  # runtime shapes, before this process allocates them
+    session = new_session(content["onnx"])
     return LoadedModel(
         model_id=content["model_id"],
         name=content["name"],

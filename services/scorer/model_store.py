@@ -6,6 +6,11 @@ key and it is not an older version replayed under its name (R9). Sessions are cr
 models a deployment references, before that deployment becomes visible, so the swap is one
 pointer assignment and an unapproved model is never scored (R8). Sessions nobody references any
 more are released. Readers take `snapshot()`, an immutable view, once per batch.
+
+The two topics are read independently, so a Deployment can arrive before a model it references.
+It is then held (the newest revision per deployment name, until a newer one is applied) and
+applied as soon as its last model is accepted: every scorer ends up serving the same champion,
+whatever order its replay saw the records in.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Verifier = Callable[[dict[str, Any]], dict[str, Any]]  # ModelPublished -> verified content
 Loader = Callable[[Mapping[str, Any]], LoadedModel]
+Resolved = Callable[[Mapping[str, Any], str], None]  # a held deployment and its final status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +48,11 @@ class Snapshot:
 class ModelStore:
     """Verified model contents, deployments, and sessions for the referenced models."""
 
-    def __init__(self, verify: Verifier, load: Loader) -> None:
+    def __init__(self, verify: Verifier, load: Loader, resolved: Resolved | None = None) -> None:
         self._verify = verify
         self._load = load
+        self._resolved = resolved
+        self._pending: dict[str, Mapping[str, Any]] = {}  # name -> newest held deployment
         self._contents: dict[str, Mapping[str, Any]] = {}
         self._latest: dict[str, tuple[int, str]] = {}  # name -> (version, model_id)
         self._deployments: dict[str, Mapping[str, Any]] = {}
@@ -55,6 +63,11 @@ class ModelStore:
     def snapshot(self) -> Snapshot:
         """The current view (never mutated: a new one replaces it on every change)."""
         return self._snapshot
+
+    def pending(self) -> dict[str, int]:
+        """Held deployments: name -> revision, waiting for a model they reference."""
+        with self._lock:
+            return {name: int(d["revision"]) for name, d in self._pending.items()}
 
     def _reject(self, reason: str, detail: str) -> str:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
@@ -78,40 +91,73 @@ class ModelStore:
                 )
             self._latest[name] = (version, model_id)
             self._contents[model_id] = content
+            retried = self._retry_held(model_id)
+        if self._resolved:
+            for deployment, status in retried:
+                self._resolved(deployment, status)
         return "accepted"
 
     def on_deployment(self, record: Mapping[str, Any]) -> str:
-        """Apply a Deployment record: load what it references, then swap it in."""
+        """Apply a Deployment record, or hold it until its models arrive; returns "applied",
+        "pending", "stale" or "rejected:<why>"."""
         with self._lock:
-            current = self._deployments.get(record["name"])
-            if current and int(current["revision"]) >= int(record["revision"]):
+            return self._offer(record)
+
+    def _offer(self, record: Mapping[str, Any]) -> str:
+        name, revision = record["name"], int(record["revision"])
+        current = self._deployments.get(name)
+        if current and int(current["revision"]) >= revision:
+            return "stale"
+        missing = [m for m in self._snapshot.models_of(record) if m not in self._contents]
+        if missing:
+            held = self._pending.get(name)
+            if held and int(held["revision"]) >= revision:
                 return "stale"
-            models = dict(self._snapshot.models)
-            wanted = Snapshot({record["name"]: record}, {}).models_of(record)
-            for model_id in wanted:
-                if model_id in models:
-                    continue
-                content = self._contents.get(model_id)
-                if content is None:
-                    log.warning(
-                        "deployment %s r%s references unknown model %s; not applied",
-                        record["name"],
-                        record["revision"],
-                        model_id[:12],
-                    )
-                    return "unknown_model"
-                try:
-                    models[model_id] = self._load(content)
-                except PoisonMessage as exc:
-                    self._reject(exc.reason.value, exc.detail)
-                    return f"rejected:{exc.reason.value}"
-                except Exception as exc:  # onnxruntime refused it: contain, keep serving
-                    self._reject(Reason.UNSAFE_MODEL.value, f"session failed: {exc!r}"[:300])
-                    return "rejected:unsafe_model"
-            self._deployments[record["name"]] = record
-            referenced = {
-                m for d in self._deployments.values() for m in Snapshot({}, {}).models_of(d)
-            }
-            models = {m: s for m, s in models.items() if m in referenced}
-            self._snapshot = Snapshot(dict(self._deployments), models)
+            self._pending[name] = record
+            log.warning(
+                "deployment %s r%s references model %s, not received yet; held (%d held)",
+                name,
+                revision,
+                missing[0][:12],
+                len(self._pending),
+            )
+            return "pending"
+        status = self._apply(record)
+        held = self._pending.get(name)
+        if status == "applied" and held and int(held["revision"]) <= revision:
+            del self._pending[name]  # older than what is now served
+        return status
+
+    def _retry_held(self, model_id: str) -> list[tuple[Mapping[str, Any], str]]:
+        """Offer again every held deployment that was waiting for `model_id`."""
+        done = []
+        for name, record in list(self._pending.items()):
+            wanted = self._snapshot.models_of(record)
+            if model_id not in wanted or not all(m in self._contents for m in wanted):
+                continue
+            del self._pending[name]
+            status = self._offer(record)
+            log.info("held deployment %s r%s: %s", name, record["revision"], status)
+            done.append((record, status))
+        return done
+
+    def _apply(self, record: Mapping[str, Any]) -> str:
+        """Load what a deployment references (all known), then swap it in."""
+        models = dict(self._snapshot.models)
+        for model_id in self._snapshot.models_of(record):
+            if model_id in models:
+                continue
+            content = self._contents[model_id]
+            try:
+                models[model_id] = self._load(content)
+            except PoisonMessage as exc:
+                self._reject(exc.reason.value, exc.detail)
+                return f"rejected:{exc.reason.value}"
+            except Exception as exc:  # onnxruntime refused it: contain, keep serving
+                self._reject(Reason.UNSAFE_MODEL.value, f"session failed: {exc!r}"[:300])
+                return "rejected:unsafe_model"
+        self._deployments[record["name"]] = record
+        referenced = {m for d in self._deployments.values() for m in Snapshot({}, {}).models_of(d)}
+        models = {m: s for m, s in models.items() if m in referenced}
+        self._snapshot = Snapshot(dict(self._deployments), models)
         return "applied"

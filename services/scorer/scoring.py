@@ -4,10 +4,17 @@ One onnxruntime run per model per batch. Events whose deployment is unknown, or 
 do not match the model signature, are rejected (dead-lettered by the runner) without holding
 back the rest of the batch. Every Prediction names the exact model (name, version, id) and its
 role, so nothing can be mistaken for the champion's answer.
+
+A shadow challenger never costs the champion its answers: whatever its run or its humility
+rules raise, its rows are skipped, the failure is counted and logged, and the champion's
+predictions go out. A served model's failure (the champion, or an A/B variant, which is the
+answer for its rows) is raised instead, so the runner isolates the event that causes it and
+dead-letters it rather than answering those events with no prediction at all.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +30,12 @@ from services.scorer.inference import LoadedModel, predict
 from services.scorer.model_store import Snapshot
 from services.scorer.routing import Variant, assign, shadow_plan
 
+log = logging.getLogger(__name__)
+
 NO_VERDICT = Verdict()  # shared, never mutated: rows with no rules to apply
 Encode = Callable[[str, dict[str, Any]], bytes]
 Observer = Callable[[LoadedModel, str, int, list[int]], None]  # model, role, rows, event times
+FailureCounter = Callable[[str], None]  # deployment name
 
 
 def check_features(features: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]) -> None:
@@ -61,12 +71,15 @@ class ScoringHandler:
         review_topic: str,
         encode: Encode,
         observe: Observer | None = None,
+        challenger_failed: FailureCounter | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.predictions_topic = predictions_topic
         self.review_topic = review_topic
         self.encode = encode
         self.observe = observe
+        self.challenger_failed = challenger_failed
+        self.challenger_failures: dict[str, int] = {}  # deployment -> count
 
     def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Score a batch; one output list in input order per deployment group."""
@@ -112,23 +125,58 @@ class ScoringHandler:
         review: set[int] = set()
         for variant, idx in plan:
             model = view.models[variant.model_id]
-            rows = [good[i].record["features"] for i in idx]
-            result = predict(model, rows)
-            verdicts = self._humility(deployment, model, rows, result.top_probability())
             if variant.served:
-                review.update(idx[j] for j, v in enumerate(verdicts) if v.route)
-            scored = int(time.time() * 1000)
-            for j, i in enumerate(idx):
-                out.append(
-                    self._prediction(good[i], model, variant, result, j, verdicts[j], scored)
-                )
-            if self.observe:
-                self.observe(
-                    model, variant.role, len(idx), [good[i].record["event_time"] for i in idx]
-                )
+                out.extend(self._score_variant(deployment, model, variant, good, idx, review))
+                continue
+            try:
+                out.extend(self._score_variant(deployment, model, variant, good, idx, review))
+            except Exception as exc:  # a shadow's fault is never the champion's
+                self._count_challenger_failure(deployment["name"], model, len(idx), exc)
         for i in sorted(review):
             out.append(Outbound(self.review_topic, good[i].key, good[i].value))
         return out
+
+    def _score_variant(
+        self,
+        deployment: Mapping[str, Any],
+        model: LoadedModel,
+        variant: Variant,
+        good: list[Inbound],
+        idx: list[int],
+        review: set[int],
+    ) -> list[Outbound]:
+        """One model's predictions for the events at `idx`; adds served rows to `review`."""
+        rows = [good[i].record["features"] for i in idx]
+        result = predict(model, rows)
+        verdicts = self._humility(deployment, model, rows, result.top_probability())
+        scored = int(time.time() * 1000)
+        out = [
+            self._prediction(good[i], model, variant, result, j, verdicts[j], scored)
+            for j, i in enumerate(idx)
+        ]
+        if variant.served:
+            review.update(idx[j] for j, v in enumerate(verdicts) if v.route)
+        if self.observe:
+            self.observe(model, variant.role, len(idx), [good[i].record["event_time"] for i in idx])
+        return out
+
+    def _count_challenger_failure(
+        self, deployment: str, model: LoadedModel, rows: int, exc: Exception
+    ) -> None:
+        n = self.challenger_failures.get(deployment, 0) + 1
+        self.challenger_failures[deployment] = n
+        if self.challenger_failed:
+            self.challenger_failed(deployment)
+        if n & (n - 1) == 0:  # 1st, 2nd, 4th, 8th...: a broken challenger cannot flood the log
+            log.warning(
+                "challenger %s v%s of %s failed on %d rows (failure %d), rows skipped: %r",
+                model.name,
+                model.version,
+                deployment,
+                rows,
+                n,
+                exc,
+            )
 
     @staticmethod
     def _humility(

@@ -70,6 +70,6 @@ def test_a_deployment_naming_an_unknown_or_unloadable_model_is_not_applied():
 
     store = ModelStore(verify, failing_load)
     store.on_model(record("m", 1, "a"))
-    assert store.on_deployment(deployment(1, "zzz")) == "unknown_model"
+    assert store.on_deployment(deployment(1, "zzz")) == "pending"  # held until "zzz" arrives
     assert store.on_deployment(deployment(2, "a")) == "rejected:unsafe_model"
     assert store.snapshot().deployments == {}
