@@ -5,7 +5,9 @@ the consumed offsets are sent to the same transaction with the consumer's group 
 (so a zombie from an older generation is fenced), and the transaction commits. On an abortable
 error the transaction is aborted and the consumer rewound to the first offset of the batch, so
 the batch is processed again from scratch; a fenced or fatal producer ends the process
-(the supervisor restarts it with the same transactional id, which fences any zombie).
+(the supervisor restarts it with the same transactional id, which fences any zombie), and so
+does a transaction still blocked `STUCK_AFTER_TIMEOUT_S` past the transaction timeout (a
+watchdog: some transactional calls ignore their timeouts once the broker was lost).
 Downstream readers use `isolation.level=read_committed`.
 """
 
@@ -13,13 +15,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from services.common.errors import FatalError
 from services.common.runner import Runner, next_offsets
+from services.common.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
+
+# By then the coordinator has aborted the transaction itself: exiting loses nothing more.
+STUCK_AFTER_TIMEOUT_S = 15.0
 
 
 class TransactionalRunner(Runner):
@@ -27,6 +34,10 @@ class TransactionalRunner(Runner):
 
     init_timeout_s: float = 30.0
     max_commit_attempts: int = 5
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchdog = Watchdog(self.config.transaction_timeout_s + STUCK_AFTER_TIMEOUT_S)
 
     def run(self, stop: threading.Event) -> None:
         """Initialise transactions (fencing older instances), then loop like the base runner."""
@@ -42,7 +53,9 @@ class TransactionalRunner(Runner):
         positions: dict[tuple[str, int], tuple[int, int]] = {}
         try:
             positions = self.work(messages)
-            self.finish(positions)
+            # Only the transaction's own calls are watched: handling is bounded elsewhere (R5).
+            with self.watchdog.guard("committing a transaction"):
+                self.finish(positions)
         except KafkaException as exc:
             err = exc.args[0]
             if err.txn_requires_abort():
@@ -77,7 +90,8 @@ class TransactionalRunner(Runner):
         self._unreported.clear()  # aborted outputs are never read
         log.warning("aborting transaction (%s); rewinding %d partitions", why, len(positions))
         try:
-            self.producer.abort_transaction()
+            with self.watchdog.guard("aborting a transaction"):
+                self.producer.abort_transaction()
         except KafkaException as exc:
             raise FatalError(f"abort_transaction failed: {exc.args[0]}") from None
         for (topic, partition), (first, _last) in positions.items():
