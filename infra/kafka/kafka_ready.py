@@ -1,11 +1,13 @@
-"""Exit 0 when the Kafka broker at HOST:PORT answers a metadata request with at least one broker.
+"""Exit 0 when the Kafka broker at HOST:PORT answers a metadata request listing enough brokers.
 
 Used by `infra/kafka/kafka.sh` to decide that the broker is ready, which an open port alone does
 not prove (the listener opens before the node is unfenced). Prefers confluent-kafka, the client
 the services use; falls back to one hand-encoded Metadata v4 request over a socket so that a bare
 `python3` without the project's virtualenv can still check.
 
-Usage: python3 kafka_ready.py HOST:PORT [TIMEOUT_SECONDS]
+Usage: python3 kafka_ready.py HOST:PORT [TIMEOUT_SECONDS] [--brokers N] [--node ID]
+  --brokers N  at least N brokers listed (default 1): a cluster knows all its members
+  --node ID    broker ID itself listed: a restarted node is listed once it is unfenced
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ METADATA_API_KEY = 3
 METADATA_VERSION = 4
 
 
-def _ready_confluent(bootstrap: str, timeout: float) -> bool:
+def _brokers_confluent(bootstrap: str, timeout: float) -> set[int]:
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    return bool(admin.list_topics(timeout=timeout).brokers)
+    return set(admin.list_topics(timeout=timeout).brokers)
 
 
 def _read_exact(sock: socket.socket, size: int) -> bytes:
@@ -36,7 +38,7 @@ def _read_exact(sock: socket.socket, size: int) -> bytes:
     return data
 
 
-def _ready_socket(bootstrap: str, timeout: float) -> bool:
+def _brokers_socket(bootstrap: str, timeout: float) -> set[int]:
     host, _, port = bootstrap.rpartition(":")
     client_id = b"streamops-ready"
     body = struct.pack(">hhih", METADATA_API_KEY, METADATA_VERSION, 1, len(client_id)) + client_id
@@ -47,27 +49,49 @@ def _ready_socket(bootstrap: str, timeout: float) -> bool:
         (size,) = struct.unpack(">i", _read_exact(sock, 4))
         reply = _read_exact(sock, size)
     correlation_id, _throttle_ms, broker_count = struct.unpack_from(">iii", reply, 0)
-    return correlation_id == 1 and broker_count > 0
+    if correlation_id != 1:
+        raise ConnectionError(f"unexpected correlation id {correlation_id}")
+    ids, at = set(), 12
+    for _ in range(broker_count):  # node_id, host, port, rack (nullable string)
+        (node_id,) = struct.unpack_from(">i", reply, at)
+        (host_len,) = struct.unpack_from(">h", reply, at + 4)
+        at += 6 + host_len + 4
+        (rack_len,) = struct.unpack_from(">h", reply, at)
+        at += 2 + max(rack_len, 0)
+        ids.add(node_id)
+    return ids
 
 
 def main(argv: list[str]) -> int:
     """Check once; print why not ready on stderr."""
-    bootstrap = argv[1] if len(argv) > 1 else "127.0.0.1:9092"
-    timeout = float(argv[2]) if len(argv) > 2 else 3.0
+    args, options = [], {"--brokers": 1, "--node": None}
+    rest = iter(argv[1:])
+    for arg in rest:
+        if arg in options:
+            options[arg] = int(next(rest))
+        else:
+            args.append(arg)
+    bootstrap = args[0] if args else "127.0.0.1:9092"
+    timeout = float(args[1]) if len(args) > 1 else 3.0
     try:
         import confluent_kafka  # noqa: F401
 
-        check = _ready_confluent
+        brokers_of = _brokers_confluent
     except ImportError:
-        check = _ready_socket
+        brokers_of = _brokers_socket
     try:
-        ready = check(bootstrap, timeout)
+        brokers = brokers_of(bootstrap, timeout)
     except Exception as exc:
         print(f"not ready: {exc}", file=sys.stderr)
         return 1
-    if not ready:
-        print("not ready: metadata lists no broker yet", file=sys.stderr)
-    return 0 if ready else 1
+    node, wanted = options["--node"], options["--brokers"]
+    if node is not None and node not in brokers:
+        print(f"not ready: metadata does not list broker {node} yet", file=sys.stderr)
+        return 1
+    if len(brokers) < wanted:
+        print(f"not ready: metadata lists {len(brokers)} of {wanted} brokers", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

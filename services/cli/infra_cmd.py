@@ -31,6 +31,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "infra", help="start, stop or inspect the local Kafka and Redis (and Prometheus)"
     )
     p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        help="`up`: one Kafka node, or a three-node cluster with every topic replicated "
+        "three times (default: STREAMOPS_KAFKA_BROKERS or 1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -42,6 +49,8 @@ def _script(part: str, action: str, environ: dict[str, str]) -> int:
 
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Run the scripts for `up`, `down` or `status`; `up` also creates the topics."""
+    if getattr(args, "brokers", None):
+        environ = {**environ, "STREAMOPS_KAFKA_BROKERS": str(args.brokers)}
     if args.action == "up":
         for part in ("kafka", "redis"):
             if _script(part, "start", environ) != 0:

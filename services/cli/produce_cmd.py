@@ -22,7 +22,7 @@ from services.cli.cli_settings import cli_settings
 from services.common import serde
 from services.common.errors import ConfigError, PoisonMessage
 from services.common.kafka_config import KafkaConfig
-from services.common.producing import produce_waiting
+from services.common.producing import delivery_outcome, produce_waiting
 from services.common.progress import Progress
 from services.common.topics import TopicNamer
 
@@ -92,10 +92,10 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
         source, total = _lines(stream, args.format, args.deployment), None
     producer = Producer(KafkaConfig.from_settings(settings, "streamops-cli").producer())
-    counts = {"acked": 0, "failed": 0, "invalid": 0}
+    counts = {"acked": 0, "failed": 0, "unknown": 0, "invalid": 0}
 
     def on_delivery(err: Any, _msg: Any) -> None:
-        counts["failed" if err else "acked"] += 1
+        counts[delivery_outcome(err)] += 1
 
     progress = Progress(f"producing to {topic}", total)
     header = [serde.fingerprint_header(spec.record)]
@@ -124,12 +124,12 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if args.rate > 0:
             time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
         progress.update(n)
-    unknown = producer.flush(30)
+    unknown = producer.flush(30) + counts["unknown"]
     progress.done()
     print(
         f"acknowledged {counts['acked']}, failed {counts['failed']}, invalid {counts['invalid']}"
         + (
-            f", unknown {unknown} (not acknowledged within 30 s; check before resending)"
+            f", unknown {unknown} (timed out, perhaps written; check before resending)"
             if unknown
             else ""
         )

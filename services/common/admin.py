@@ -14,6 +14,15 @@ from services.common.topics import TopicNamer, TopicSpec
 log = logging.getLogger(__name__)
 
 
+def replication_for(broker_count: int) -> tuple[int, dict[str, str]]:
+    """Replication factor and topic config for a cluster of `broker_count` brokers."""
+    if broker_count >= 3:
+        # With acks=all a write then needs two copies: one broker may die without losing an
+        # acknowledged record or stopping producers.
+        return 3, {"min.insync.replicas": "2"}
+    return max(broker_count, 1), {}
+
+
 def ensure_topics(
     admin_conf: dict[str, Any],
     namer: TopicNamer,
@@ -23,18 +32,25 @@ def ensure_topics(
     """Create missing topics; returns {physical name: "created" | "exists"}."""
     admin = AdminClient(admin_conf)
     try:
-        existing = set(admin.list_topics(timeout=timeout_s).topics)
+        metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise RetryableError(
             f"cannot reach Kafka at {admin_conf.get('bootstrap.servers')}: {exc}; "
             "start it with `streamops infra up` (or `make up`)"
         ) from None
+    existing = set(metadata.topics)
+    replicas, replicated = replication_for(len(metadata.brokers))
     wanted: list[tuple[str, TopicSpec]] = [
         (name, spec) for name, spec in namer.all() if only is None or spec.logical in only
     ]
     status = {name: "exists" for name, _ in wanted if name in existing}
     new = [
-        NewTopic(name, num_partitions=spec.partitions, replication_factor=1, config=spec.config)
+        NewTopic(
+            name,
+            num_partitions=spec.partitions,
+            replication_factor=replicas,
+            config={**replicated, **spec.config},
+        )
         for name, spec in wanted
         if name not in existing
     ]
@@ -60,8 +76,12 @@ def create_topic(
 ) -> None:
     """Create one topic (tests use unique names); fails if it already exists."""
     admin = AdminClient(admin_conf)
-    futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
-        request_timeout=timeout_s,
+    replicas, replicated = replication_for(len(admin.list_topics(timeout=timeout_s).brokers))
+    topic = NewTopic(
+        name,
+        num_partitions=partitions,
+        replication_factor=replicas,
+        config={**replicated, **(config or {})},
     )
+    futures = admin.create_topics([topic], request_timeout=timeout_s)
     futures[name].result()

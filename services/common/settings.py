@@ -26,7 +26,16 @@ SERVICES = ("trainer", "scorer", "drift", "alerting", "registry", "cli")
 
 # Read by the infra/ shell scripts, not by Python services; accepted so they are not "unknown".
 INFRA_KEYS = frozenset(
-    {"CACHE", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "REDIS_PORT", "PYTHON", "TEST_TIMEOUT"}
+    {
+        "CACHE",
+        "KAFKA_PORT",
+        "KAFKA_CONTROLLER_PORT",
+        "KAFKA_BROKERS",
+        "KAFKA_HEAP",
+        "REDIS_PORT",
+        "PYTHON",
+        "TEST_TIMEOUT",
+    }
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
