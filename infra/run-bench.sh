@@ -21,4 +21,6 @@ echo "==> drift: detection quality on seeded scenarios, drain rate vs the scorer
 timeout 600 "$PYTHON" -m loadtest.bench_drift || exit 1
 echo "==> alerting: breach-to-webhook latency vs a bare consumer, deliveries/s vs direct POSTs"
 timeout 900 "$PYTHON" -m loadtest.bench_alerting || exit 1
+echo "==> faults: kill -9 recovery (R2), lag after rebalances (R4), hot-swap time (R8) vs targets"
+timeout 420 "$PYTHON" -m loadtest.bench_faults || exit 1
 "$PYTHON" -m loadtest.benchmarks_md || exit 1

@@ -1,7 +1,8 @@
 """Writes BENCHMARKS.md from loadtest/results/*.json, with the machine and versions.
 
 Most result files become a figure / value / target table; the drift results carry their own
-targets and verdicts (``targets``, ``met``) and get a target / measured / verdict table first.
+targets and verdicts (``targets``, ``met``) and get a target / measured / verdict table first;
+the fault results (``checks``, each with its target and verdict) get such a table, then details.
 """
 
 from __future__ import annotations
@@ -146,6 +147,32 @@ def drift_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cell(value: Any) -> str:
+    if isinstance(value, list) and value and not any(isinstance(v, list | dict) for v in value):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
+
+
+def checks_lines(data: dict[str, Any]) -> list[str]:
+    """Judged figures (``checks``: id, figure, target, measured, met), then each part's details."""
+    lines = ["| id | figure | target | measured | verdict |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {c['id']} | {c['figure']} | {c['target']} | {_cell(c['measured'])} | "
+        f"{_verdict(c['met'])} |"
+        for c in data["checks"]
+    ]
+    lines += ["", "| part | detail | value |", "|---|---|---|"]
+    lines += [
+        f"| {part} | {k} | {_cell(v)} |"
+        for part, details in data.items()
+        if part != "checks"
+        for k, v in details.items()
+    ]
+    return lines
+
+
 def main() -> int:
     """Render every result file as a table."""
     lines = [
@@ -164,6 +191,8 @@ def main() -> int:
         lines += [f"## {path.stem}", ""]
         if "met" in data:
             lines += drift_lines(data)
+        elif "checks" in data:
+            lines += checks_lines(data)
         else:
             targets = TARGETS.get(path.stem, {})
             lines += ["| figure | value | target |", "|---|---|---|"]
