@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 # At shutdown, how long to keep serving a rebalance so that deferred commits can land.
 DEFERRED_COMMIT_WAIT_S = 4.0
+# In a revoke callback the partitions are still ours: a commit refused as mid-rebalance is
+# retried this long (the callback holds up the rebalance meanwhile).
+REVOKE_COMMIT_WAIT_S = 2.0
+REVOKE_COMMIT_RETRY_S = 0.1
+_DEFERRING = (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION)
 
 Decoder = Callable[[str, bytes], tuple[str, dict[str, Any]]]
 
@@ -59,6 +64,9 @@ class RunnerConfig:
     max_handle_s: float = 240.0
     flush_timeout_s: float = 30.0
     shutdown_flush_s: float = 5.0
+    # Exactly-once only: the producer's transaction.timeout.ms. A batch's transaction still
+    # blocked `STUCK_AFTER_TIMEOUT_S` past it ends the process (services/common/watchdog.py).
+    transaction_timeout_s: float = 60.0
 
 
 def next_offsets(positions: dict[tuple[str, int], tuple[int, int]]) -> list[TopicPartition]:
@@ -93,6 +101,7 @@ class Runner:
         self._pending: dict[tuple[str, int], int] = {}  # delivered, not yet committed
         self._sent: dict[tuple[str, int], int] = {}  # committed asynchronously, not confirmed
         self._last_commit = 0.0  # monotonic time of the last commit attempt
+        self._revoked: set[tuple[str, int]] = set()  # revoked while the batch was being taken
         self.batches = 0
         self.lag = ConsumerLag(metrics.consumer_lag, config.service)
 
@@ -119,6 +128,7 @@ class Runner:
         """Up to `batch_size` messages: those already here, else the first to arrive and its
         company, waiting `max_wait_s` for the batch to fill."""
         size, consume = self.config.batch_size, self.consumer.consume
+        self._revoked.clear()
         messages = consume(num_messages=size, timeout=0)
         if not messages:
             messages = consume(num_messages=1, timeout=self.config.idle_wait_s)
@@ -128,7 +138,23 @@ class Runner:
             messages.extend(
                 consume(num_messages=size - len(messages), timeout=self.config.max_wait_s)
             )
-        return messages
+        return self._drop_revoked(messages) if self._revoked else messages
+
+    def _drop_revoked(self, messages: list[Message]) -> list[Message]:
+        """Drop messages of partitions revoked while the batch was taken (R4).
+
+        A consume call that serves a revoke can follow one that returned messages of the
+        revoked partitions; their new owner starts from the committed offset and reads them
+        again, so handling them here would answer them twice.
+        """
+        owned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        kept = [m for m in messages if m.error() is not None or (m.topic(), m.partition()) in owned]
+        if len(kept) < len(messages):
+            log.info(
+                "dropped %d messages of revoked partitions; their new owner handles them",
+                len(messages) - len(kept),
+            )
+        return kept
 
     def _shutdown(self) -> None:
         remaining = self.producer.flush(self.config.shutdown_flush_s)
@@ -182,6 +208,22 @@ class Runner:
                     "decode",
                     poison.reason,
                     poison.detail,
+                )
+                continue
+            except (FatalError, KafkaException):
+                raise
+            except Exception as exc:  # noqa: BLE001 (a decoder bug is this record's fault)
+                self.metrics.errors.labels(self.config.service, "decode").inc()
+                log.warning("decoder failed on %s[%d]@%d: %r", topic, partition, offset, exc)
+                self._dead_letter(
+                    topic,
+                    partition,
+                    offset,
+                    msg.key(),
+                    value,
+                    "decode",
+                    Reason.DECODE_FAILED,
+                    repr(exc)[:300],
                 )
                 continue
             ts_type, ts = msg.timestamp()
@@ -340,20 +382,21 @@ class Runner:
 
     def _commit_delivered(
         self, only: set[tuple[str, int]] | None = None, asynchronous: bool = False
-    ) -> None:
+    ) -> int | None:
         """Wait for the outputs still in flight, then commit (``_commit_pending``)."""
         if self._produced or self._unreported:
             self._flush_or_die()
-        self._commit_pending(only, asynchronous)
+        return self._commit_pending(only, asynchronous)
 
     def _commit_pending(
         self, only: set[tuple[str, int]] | None = None, asynchronous: bool = False
-    ) -> None:
+    ) -> int | None:
         """Commit delivered batches' offsets; keep them if the group is mid-rebalance.
 
         An asynchronous commit's outcome is not awaited: its offsets are committed again, and
         waited for, by the next synchronous commit of their partitions (when the stream goes
-        quiet, at a revoke, at a stop). A lost one only replays delivered events.
+        quiet, at a revoke, at a stop). A lost one only replays delivered events. Returns the
+        error code of a commit deferred by a rebalance, else None.
         """
         keys = [k for k in self._pending if only is None or k in only]
         # Offsets sent asynchronously, outcome unknown: a synchronous commit sends them again.
@@ -361,7 +404,7 @@ class Runner:
             k: o for k, o in self._sent.items() if not asynchronous and (only is None or k in only)
         }
         if not keys and not unsure:
-            return
+            return None
         chosen = unsure | {k: self._pending[k] for k in keys}
         offsets = [TopicPartition(t, p, o) for (t, p), o in chosen.items()]
         self._last_commit = time.monotonic()
@@ -369,27 +412,28 @@ class Runner:
             self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as exc:
             code = exc.args[0].code()
-            if code in (KafkaError.REBALANCE_IN_PROGRESS, KafkaError.ILLEGAL_GENERATION):
+            if code in _DEFERRING:
                 # Still ours until the revoke callback runs: commit there, or after the next batch.
                 log.info("commit deferred, the group is rebalancing (%s)", exc.args[0].name())
-                return
+                return code
             self.metrics.errors.labels(self.config.service, "commit").inc()
             log.info("offsets not committed (%s); the batch will be replayed", exc)
             for key in keys:
                 self._pending.pop(key, None)
             for key in unsure:
                 self._sent.pop(key, None)
-            return  # slow suspects stay known: the replayed batch isolates them (R5)
+            return None  # slow suspects stay known: the replayed batch isolates them (R5)
         for key in keys:
             self._pending.pop(key, None)
         if asynchronous:
             self._sent.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
-            return
+            return None
         for key in unsure:
             self._sent.pop(key, None)
         if self._slow:  # committed past them: they will not come back
             done = {(tp.topic, tp.partition): tp.offset for tp in offsets}
             self._slow = {k: n for k, n in self._slow.items() if k[2] >= done.get((k[0], k[1]), -1)}
+        return None
 
     def _settle_deferred_commits(self) -> None:
         """Commit what a rebalance deferred before leaving, or a clean stop would duplicate it.
@@ -410,9 +454,32 @@ class Runner:
             )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Before partitions move to another member, commit what was delivered for them."""
-        self._commit_delivered({(tp.topic, tp.partition) for tp in partitions})
-        self.lag.forget((tp.topic, tp.partition) for tp in partitions)
+        """Before partitions move to another member, commit what was delivered for them.
+
+        The callback still owns them, so a commit refused as mid-rebalance is retried here.
+        Whatever is still uncommitted afterwards is the new owner's to replay: it is never
+        committed from here later (that could move the new owner's offsets back), and messages
+        of these partitions taken for the current batch are dropped (``_drop_revoked``).
+        """
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._revoked |= revoked
+        deferred = self._commit_delivered(revoked)
+        deadline = time.monotonic() + REVOKE_COMMIT_WAIT_S
+        while deferred == KafkaError.REBALANCE_IN_PROGRESS and time.monotonic() < deadline:
+            time.sleep(REVOKE_COMMIT_RETRY_S)
+            deferred = self._commit_pending(revoked)
+        left = {k for k in revoked if k in self._pending or k in self._sent}
+        if left:
+            self.metrics.errors.labels(self.config.service, "commit").inc()
+            log.warning(
+                "offsets of %d revoked partitions not committed; their new owner replays "
+                "their last delivered batch",
+                len(left),
+            )
+            for key in left:
+                self._pending.pop(key, None)
+                self._sent.pop(key, None)
+        self.lag.forget(revoked)
 
     def _dead_letter(
         self,
@@ -434,6 +501,8 @@ class Runner:
         if err.code() == KafkaError._PARTITION_EOF:
             return
         self.metrics.errors.labels(self.config.service, "consume").inc()
-        if err.fatal():
+        # A static member fenced after a broker restart gets _FATAL with fatal() False: the
+        # consumer is dead all the same, and only a restart brings the process back.
+        if err.fatal() or err.code() == KafkaError._FATAL:
             raise FatalError(f"fatal consumer error: {err}")
         log.warning("consumer error: %s", err)

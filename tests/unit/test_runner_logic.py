@@ -529,3 +529,86 @@ def test_a_revoke_commits_its_partitions_delivered_and_unconfirmed_offsets():
     log.clear()
     runner._commit_delivered()  # partition 0's asynchronous commit is confirmed now
     assert log == [("commit", [("in", 0, 2)])]
+
+
+class RevokingConsumer(FakeConsumer):
+    """Hands out queued batches; the second consume call serves a revoke of partition 1."""
+
+    def __init__(self, log, runner, batches):
+        super().__init__(log)
+        self.runner, self.batches, self.calls = runner, list(batches), 0
+        self.owned = [("in", 0), ("in", 1)]
+
+    def consume(self, num_messages, timeout):
+        from confluent_kafka import TopicPartition
+
+        self.calls += 1
+        if self.calls == 2:
+            self.owned = [("in", 0)]
+            self.runner._on_revoke(self, [TopicPartition("in", 1)])
+        return self.batches.pop(0) if self.batches else []
+
+    def assignment(self):
+        from confluent_kafka import TopicPartition
+
+        return [TopicPartition(t, p) for t, p in self.owned]
+
+
+def test_messages_of_a_partition_revoked_while_the_batch_is_taken_are_not_handled():
+    runner, log, _ = make(Upper())
+    first = [Msg("in", 0, 5, b"a"), Msg("in", 1, 9, b"b")]
+    runner.consumer = RevokingConsumer(log, runner, [first, [Msg("in", 0, 6, b"c")]])
+    batch = runner.next_batch()
+    assert [(m.partition(), m.offset()) for m in batch] == [(0, 5), (0, 6)]
+    runner.process(batch)
+    assert [e[2] for e in log if e[0] == "produce"] == [b"A", b"C"]
+    assert [e for e in log if e[0] == "commit"] == [("commit", [("in", 0, 7)])]
+    runner.consumer.batches = [[Msg("in", 0, 7, b"d")]]
+    assert len(runner.next_batch()) == 1, "a batch without a revoke is not filtered"
+
+
+class RefusingConsumer(FakeConsumer):
+    """Refuses the first `refusals` commits with `code`."""
+
+    def __init__(self, log, code, refusals):
+        super().__init__(log)
+        self.code, self.refusals, self.attempts = code, refusals, 0
+
+    def commit(self, offsets=None, asynchronous=True):
+        from confluent_kafka import KafkaError, KafkaException
+
+        self.attempts += 1
+        if self.refusals:
+            self.refusals -= 1
+            raise KafkaException(KafkaError(self.code))
+        super().commit(offsets=offsets, asynchronous=asynchronous)
+
+
+def test_a_revoke_retries_a_commit_refused_mid_rebalance_while_it_still_owns_them(monkeypatch):
+    from confluent_kafka import KafkaError, TopicPartition
+
+    import services.common.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "REVOKE_COMMIT_RETRY_S", 0.0)
+    runner, log, _ = make(Upper())
+    runner.consumer = consumer = RefusingConsumer(log, KafkaError.REBALANCE_IN_PROGRESS, 1)
+    runner.process([Msg("in", 0, 5, b"a"), Msg("in", 1, 9, b"b")])  # the batch's commit deferred
+    consumer.refusals = 2  # and the revoke's first two attempts
+    runner._on_revoke(consumer, [TopicPartition("in", 1)])
+    assert consumer.attempts == 4 and log[-1] == ("commit", [("in", 1, 10)])
+    assert runner._pending == {("in", 0): 6}
+
+
+def test_offsets_a_revoke_could_not_commit_are_left_to_the_new_owner():
+    from confluent_kafka import KafkaError, TopicPartition
+
+    runner, log, registry = make(Upper())
+    runner.consumer = consumer = RefusingConsumer(log, KafkaError.ILLEGAL_GENERATION, 2)
+    runner.process([Msg("in", 0, 5, b"a"), Msg("in", 1, 9, b"b")])  # deferred
+    runner._on_revoke(consumer, [TopicPartition("in", 1)])  # refused for good: not retried
+    assert consumer.attempts == 2 and not [e for e in log if e[0] == "commit"]
+    runner._commit_delivered()
+    # Partition 1 moved on: committing offset 10 for it now could move its new owner back.
+    assert [e for e in log if e[0] == "commit"] == [("commit", [("in", 0, 6)])]
+    errors = {"service": "t", "category": "commit"}
+    assert registry.get_sample_value("streamops_errors_total", errors) == 1
