@@ -314,7 +314,9 @@ class DriftLoop:
         for msg in msgs:
             err = msg.error()
             if err is not None:
-                if err.fatal():
+                # A static member fenced after a broker pause gets _FATAL with fatal() False:
+                # the consumer is dead all the same, and only a restart brings it back.
+                if err.fatal() or err.code() == KafkaError._FATAL:
                     raise FatalError(f"fatal consumer error: {err}")
                 if err.code() != KafkaError._PARTITION_EOF:
                     self.standard.errors.labels(SERVICE, "consume").inc()

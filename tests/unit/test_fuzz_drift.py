@@ -410,3 +410,22 @@ def test_no_input_escapes_the_drift_loop(cases):
     assert counted(loop) - before == accepted_events + len(cases)
     for tp, end in ((tp, len(log)) for tp, log in loop.log.logs.items()):
         assert loop.store.offsets[tp] == end
+
+
+class _FencedMessage:
+    """What consume returns once a static member was fenced after a broker pause: an error
+    whose code is _FATAL while its ``fatal()`` says False."""
+
+    def error(self):
+        from confluent_kafka import KafkaError
+
+        return KafkaError(KafkaError._FATAL, "FENCED_INSTANCE_ID")
+
+
+def test_a_consumer_fenced_after_a_broker_pause_ends_the_loop_instead_of_stalling_it():
+    from services.common.errors import FatalError
+
+    loop = rig()
+    assert not _FencedMessage().error().fatal()  # why fatal() alone missed it
+    with pytest.raises(FatalError, match="FENCED_INSTANCE_ID"):
+        loop.step([_FencedMessage()])

@@ -612,3 +612,15 @@ def test_offsets_a_revoke_could_not_commit_are_left_to_the_new_owner():
     assert [e for e in log if e[0] == "commit"] == [("commit", [("in", 0, 6)])]
     errors = {"service": "t", "category": "commit"}
     assert registry.get_sample_value("streamops_errors_total", errors) == 1
+
+
+def test_a_consumer_fenced_after_a_broker_restart_ends_the_process():
+    """librdkafka reports a fenced static member with the code _FATAL while its fatal() says
+    False: the runner must exit (to be restarted), not keep polling a dead consumer (R1)."""
+    from confluent_kafka import KafkaError
+
+    runner, _log, _registry = make(Upper())
+    fenced = KafkaError(KafkaError._FATAL, "FENCED_INSTANCE_ID")
+    assert not fenced.fatal()
+    with pytest.raises(FatalError, match="FENCED_INSTANCE_ID"):
+        runner._on_consume_error(fenced)
