@@ -1,7 +1,7 @@
 # streamops: every target works from a fresh clone on a fresh machine.
 #   make test   set up, start Kafka + Redis, run lint + unit + integration + e2e, stop them
 #   make demo   set up, start everything, run the demo scenario (ARGS=--keep leaves it running)
-#   make up / make down / make status
+#   make up / make down / make status   (make up BROKERS=3: a three-node Kafka cluster)
 #   make bench  benchmarks (writes BENCHMARKS.md and loadtest/results/)
 
 PYTHON_BOOT ?= python3.11
@@ -9,8 +9,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ARGS ?=
+BROKERS ?= 1
 
-.PHONY: help venv up down status lint test unit demo bench clean
+.PHONY: help venv up down status lint test unit demo bench soak clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -27,7 +28,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 up: venv
-	@PYTHON=$(PY) $(VENV)/bin/streamops infra up
+	@PYTHON=$(PY) $(VENV)/bin/streamops infra up --brokers $(BROKERS)
 
 down:
 	@if [ -x $(VENV)/bin/streamops ]; then $(VENV)/bin/streamops infra down; \
@@ -53,6 +54,10 @@ demo: venv
 
 bench: venv
 	@PYTHON=$(PY) bash infra/run-bench.sh $(ARGS)
+
+# The R17 soak, 30 minutes unless DURATION=5m (or ARGS=--duration 300) says otherwise.
+soak: venv
+	@PYTHON=$(PY) bash infra/run-soak.sh $(if $(DURATION),--duration $(DURATION)) $(ARGS)
 
 clean: down
 	rm -rf var
