@@ -23,6 +23,7 @@ import numpy as np
 from services.common.errors import PoisonMessage, Reason
 
 MISSING_CATEGORY = "missing"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Rows (one mapping per event), columns (feature name -> values) or a 2-D matrix in spec order.
 FeatureData = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]] | np.ndarray
@@ -45,19 +46,33 @@ def category_text(value: Any) -> str | None:
 
 
 def numeric_value(value: Any, feature: str = "?") -> float:
-    """The value as a float, NaN when missing; raises PoisonMessage for non-numbers."""
+    """The value as a float, NaN when missing; raises PoisonMessage for non-numbers and for
+    numbers a float32 input cannot hold (they would reach the model as infinities)."""
     if type(value) is float:  # the common case, checked first: a float is already the answer
-        return value
+        if -FLOAT32_MAX <= value <= FLOAT32_MAX or math.isnan(value):
+            return value
+        raise _beyond_float32(value, feature)
     if value is None or value == "":
         return math.nan
     if isinstance(value, bool):
         raise PoisonMessage(Reason.WRONG_TYPE, f"feature {feature!r}: boolean is not a number")
     try:
-        return float(value)
+        number = float(value)
+    except OverflowError:
+        raise _beyond_float32(value, feature) from None
     except (TypeError, ValueError):
         raise PoisonMessage(
             Reason.WRONG_TYPE, f"feature {feature!r}: {str(value)[:40]!r} is not a number"
         ) from None
+    if -FLOAT32_MAX <= number <= FLOAT32_MAX or math.isnan(number):
+        return number
+    raise _beyond_float32(value, feature)
+
+
+def _beyond_float32(value: Any, feature: str) -> PoisonMessage:
+    return PoisonMessage(
+        Reason.OUT_OF_RANGE, f"feature {feature!r}: {str(value)[:40]} is beyond float32's range"
+    )
 
 
 def _spec_field(spec: Any, key: str) -> Any:

@@ -59,3 +59,16 @@ def test_a_boolean_among_numbers_is_refused() -> None:
 def test_an_empty_category_among_plain_ones_is_missing() -> None:
     inputs = onnx_inputs([{"x": 1.0, "c": "a"}, {"x": 2.0, "c": ""}], SPECS)
     assert inputs["c"].ravel().tolist() == ["a", MISSING_CATEGORY]
+
+
+@pytest.mark.parametrize("value", [1e308, -3.5e38, 10**39, -(10**400)])
+def test_a_number_beyond_float32_is_refused_not_served_as_infinity(value) -> None:
+    with pytest.raises(PoisonMessage) as caught:
+        numeric_value(value, "loan")
+    assert caught.value.reason is Reason.OUT_OF_RANGE
+    assert "loan" in caught.value.detail
+
+
+@pytest.mark.parametrize("value", [3.4e38, -3.4e38, 5e-324, 0.0, 2**24])
+def test_numbers_within_float32_pass_unchanged(value) -> None:
+    assert numeric_value(value, "loan") == float(value)
