@@ -23,6 +23,7 @@ from services.drift.drift_metrics import DriftMetrics
 from services.drift.join_store import JoinStore
 from services.drift.reference import ReferenceBook
 from services.drift.state_store import Snapshot
+from tests.record_fuzz import mutated_bytes
 
 # The times a far-future case uses: the year 2300, well within a long and ISO-8601.
 FAR_FUTURE_MS = 10_413_792_000_000
@@ -149,22 +150,8 @@ def hostile_json(draw: Any, kind: str) -> bytes:
     return text.encode()
 
 
-@st.composite
-def mutated(draw: Any, valid: bytes) -> bytes:
-    """``valid`` with bit flips, a cut, or bytes appended (one or more of them)."""
-    data = bytearray(valid)
-    for _ in range(draw(st.integers(0, 4))):
-        i = draw(st.integers(0, len(data) - 1))
-        data[i] ^= 1 << draw(st.integers(0, 7))
-    what = draw(st.sampled_from(["flips", "cut", "append", "varint"]))
-    if what == "cut":
-        data = data[: draw(st.integers(0, len(data)))]
-    elif what == "append":
-        data += draw(st.binary(min_size=1, max_size=16))
-    elif what == "varint":  # a long varint (a huge time or length) spliced in after the header
-        i = draw(st.integers(10, len(data)))
-        data[i:i] = b"\xff" * draw(st.integers(1, 12)) + b"\x01"
-    return bytes(data)
+# The byte mutations every fuzz test uses (bit flips, cuts, appended or spliced bytes).
+mutated = mutated_bytes
 
 
 def json_record(record: dict[str, Any]) -> bytes:

@@ -105,7 +105,7 @@ def mutated_bytes(draw: Any, valid: bytes) -> bytes:
     for _ in range(draw(st.integers(0, 4))):
         i = draw(st.integers(0, len(data) - 1))
         data[i] ^= 1 << draw(st.integers(0, 7))
-    what = draw(st.sampled_from(["flips", "cut", "append", "insert"]))
+    what = draw(st.sampled_from(["flips", "cut", "append", "insert", "varint"]))
     if what == "cut":
         data = data[: draw(st.integers(0, len(data)))]
     elif what == "append":
@@ -113,4 +113,7 @@ def mutated_bytes(draw: Any, valid: bytes) -> bytes:
     elif what == "insert":
         i = draw(st.integers(10, len(data)))
         data[i:i] = draw(st.binary(min_size=1, max_size=12))
+    elif what == "varint":  # a long varint (a huge time or length) spliced in after the header
+        i = draw(st.integers(10, len(data)))
+        data[i:i] = b"\xff" * draw(st.integers(1, 12)) + b"\x01"
     return bytes(data)

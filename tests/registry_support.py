@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -144,3 +146,49 @@ class RedisStub:
             return copy.copy(self.DEFAULTS.get(name))
 
         return command
+
+
+def eventually(check: Callable[[], Any], timeout_s: float = 20.0, what: str = "") -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout_s} s: {what}")
+
+
+def drift_report(model_id: str = "m1") -> dict[str, Any]:
+    """A DriftReport of one window of the credit deployment (one feature, accuracy 0.9)."""
+    return {
+        "deployment": "credit",
+        "model_id": model_id,
+        "model_version": 1,
+        "window_start": 1_000,
+        "window_end": 61_000,
+        "event_count": 10,
+        "prediction_count": 10,
+        "features": [
+            {
+                "name": "age",
+                "psi": 0.3,
+                "ks": 0.01,
+                "js": 0.2,
+                "chi2_p": None,
+                "importance": 0.1,
+                "missing_rate": 0.0,
+                "out_of_range_rate": 0.0,
+                "unseen_rate": 0.0,
+            }
+        ],
+        "weighted_drift": 0.03,
+        "prediction_psi": 0.01,
+        "metrics": {"accuracy": 0.9},
+        "label_coverage": 0.5,
+        "label_delay_ms_p50": 100.0,
+        "schema_violations": 0,
+        "late_events": 0,
+        "change_point": False,
+        "challengers": [],
+    }

@@ -197,7 +197,7 @@ class Runner:
             positions[(topic, partition)] = (first, offset)
             value = msg.value() or b""
             try:
-                name, record = self.decoder(topic, value)
+                name, record = self._decode(topic, partition, offset, value)
             except PoisonMessage as poison:
                 self._dead_letter(
                     topic,
@@ -208,22 +208,6 @@ class Runner:
                     "decode",
                     poison.reason,
                     poison.detail,
-                )
-                continue
-            except (FatalError, KafkaException):
-                raise
-            except Exception as exc:  # noqa: BLE001 (a decoder bug is this record's fault)
-                self.metrics.errors.labels(self.config.service, "decode").inc()
-                log.warning("decoder failed on %s[%d]@%d: %r", topic, partition, offset, exc)
-                self._dead_letter(
-                    topic,
-                    partition,
-                    offset,
-                    msg.key(),
-                    value,
-                    "decode",
-                    Reason.DECODE_FAILED,
-                    repr(exc)[:300],
                 )
                 continue
             ts_type, ts = msg.timestamp()
@@ -251,6 +235,20 @@ class Runner:
                 else:
                     self._produce(item)
         return positions
+
+    def _decode(
+        self, topic: str, partition: int, offset: int, value: bytes
+    ) -> tuple[str, dict[str, Any]]:
+        """Decode one message; anything but a broker or fatal error is the record's fault
+        (PoisonMessage), a decoder bug included."""
+        try:
+            return self.decoder(topic, value)
+        except (PoisonMessage, FatalError, KafkaException):
+            raise
+        except Exception as exc:  # noqa: BLE001 (a decoder bug is this record's fault)
+            self.metrics.errors.labels(self.config.service, "decode").inc()
+            log.warning("decoder failed on %s[%d]@%d: %r", topic, partition, offset, exc)
+            raise PoisonMessage(Reason.DECODE_FAILED, repr(exc)[:300]) from None
 
     def finish(self, positions: dict[tuple[str, int], tuple[int, int]]) -> None:
         """At least once: a batch's offsets are committed only once its outputs are delivered.

@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from tests.model_factory import credit_content, keypair, published
 from tests.registry_support import (
     BAD_THRESHOLD,
     TOKENS,
+    eventually,
     governance_request,
     registry_settings,
 )
@@ -37,17 +37,6 @@ from tests.registry_support import (
 pytestmark = pytest.mark.integration
 
 ED, BO = ({"Authorization": f"Bearer {n}-token"} for n in ("ed", "bo"))
-
-
-def eventually(check: Callable[[], Any], timeout_s: float = 20.0, what: str = "") -> Any:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 @pytest.fixture()

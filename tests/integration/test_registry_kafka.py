@@ -9,7 +9,7 @@ import io
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -24,23 +24,12 @@ from services.registry.app import Registry
 from services.registry.config import RegistrySettings
 from tests.kafka_support import free_port, make_topics, produce, read_all
 from tests.model_factory import credit_content, keypair, published
-from tests.registry_support import registry_settings
+from tests.registry_support import drift_report, eventually, registry_settings
 
 pytestmark = pytest.mark.integration
 
 TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
 ANA, BO, ED, VI = ({"Authorization": f"Bearer {n}-token"} for n in ("ana", "bo", "ed", "vi"))
-
-
-def eventually(check: Callable[[], Any], timeout_s: float = 20.0, what: str = "") -> Any:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
 @pytest.fixture()
@@ -71,40 +60,6 @@ def _publish_models(s: RegistrySettings, key, tmp_path) -> tuple[dict, dict]:
     values += [serde.encode("ModelPublished", unsigned), b"not a model at all"]
     produce(s.kafka_bootstrap, f"{s.topic_prefix}models", [(b"credit", v) for v in values])
     return v1, v2
-
-
-def _drift_report(v1: dict) -> dict[str, Any]:
-    return {
-        "deployment": "credit",
-        "model_id": v1["model_id"],
-        "model_version": 1,
-        "window_start": 1_000,
-        "window_end": 61_000,
-        "event_count": 10,
-        "prediction_count": 10,
-        "features": [
-            {
-                "name": "age",
-                "psi": 0.3,
-                "ks": 0.01,
-                "js": 0.2,
-                "chi2_p": None,
-                "importance": 0.1,
-                "missing_rate": 0.0,
-                "out_of_range_rate": 0.0,
-                "unseen_rate": 0.0,
-            }
-        ],
-        "weighted_drift": 0.03,
-        "prediction_psi": 0.01,
-        "metrics": {"accuracy": 0.9},
-        "label_coverage": 0.5,
-        "label_delay_ms_p50": 100.0,
-        "schema_violations": 0,
-        "late_events": 0,
-        "change_point": False,
-        "challengers": [],
-    }
 
 
 def _decide(client: TestClient, who: dict, body: dict, approver: dict) -> dict:
@@ -181,7 +136,7 @@ def test_replay_rejections_governance_rebuild_and_restart(reg_settings):
         produce(
             s.kafka_bootstrap,
             f"{s.topic_prefix}drift",
-            [(b"credit", serde.encode("DriftReport", _drift_report(v1)))],
+            [(b"credit", serde.encode("DriftReport", drift_report(v1["model_id"])))],
         )
         eventually(
             lambda: client.get("/deployments/credit/drift", headers=VI).json(),

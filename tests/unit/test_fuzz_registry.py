@@ -28,7 +28,7 @@ from services.registry.view import RegistryView
 from tests.alerting_support import breach
 from tests.model_factory import credit_content, deployment, keypair, published
 from tests.record_fuzz import encoded, hostile_record, hostile_values, mutated_bytes
-from tests.registry_support import RedisStub, governance_request
+from tests.registry_support import RedisStub, drift_report, governance_request
 
 pytestmark = pytest.mark.unit
 
@@ -42,40 +42,6 @@ FUZZ = settings(
 _KEY_DIR = Path(tempfile.mkdtemp(prefix="fuzz-registry-keys-"))
 KEY = keypair(_KEY_DIR)
 TRUSTED = signing.load_public_keys(_KEY_DIR)
-
-
-def _drift_report() -> dict[str, Any]:
-    return {
-        "deployment": "credit",
-        "model_id": "m1",
-        "model_version": 1,
-        "window_start": 1_000,
-        "window_end": 61_000,
-        "event_count": 10,
-        "prediction_count": 10,
-        "features": [
-            {
-                "name": "age",
-                "psi": 0.3,
-                "ks": 0.01,
-                "js": 0.2,
-                "chi2_p": None,
-                "importance": 0.1,
-                "missing_rate": 0.0,
-                "out_of_range_rate": 0.0,
-                "unseen_rate": 0.0,
-            }
-        ],
-        "weighted_drift": 0.03,
-        "prediction_psi": 0.01,
-        "metrics": {"accuracy": 0.9},
-        "label_coverage": 0.5,
-        "label_delay_ms_p50": 100.0,
-        "schema_violations": 0,
-        "late_events": 0,
-        "change_point": False,
-        "challengers": [],
-    }
 
 
 def _threshold() -> dict[str, Any]:
@@ -102,7 +68,7 @@ SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
         "GovernanceEvent",
         governance_request("credit", "ed", None, {"thresholds": [_threshold()]}),
     ),
-    NAMER.drift: ("DriftReport", _drift_report()),
+    NAMER.drift: ("DriftReport", drift_report()),
     NAMER.breaches: ("ThresholdBreach", breach()),
 }
 TOPICS = [NAMER.models, *SAMPLES]
