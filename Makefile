@@ -3,6 +3,7 @@
 #   make demo   set up, start everything, run the demo scenario (ARGS=--keep leaves it running)
 #   make up / make down / make status   (make up BROKERS=3: a three-node Kafka cluster)
 #   make bench  benchmarks (writes BENCHMARKS.md and loadtest/results/)
+#   make soak   30 minutes of load and faults on a private Kafka + Redis (DURATION=5m: shorter)
 
 PYTHON_BOOT ?= python3.11
 VENV := .venv
@@ -14,7 +15,7 @@ BROKERS ?= 1
 .PHONY: help venv up down status lint test unit demo bench soak clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# //'
+	@sed -n '2,6p' Makefile | sed 's/^# //'
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11 (or run make PYTHON_BOOT=/path/to/python3.11)"; exit 1; }
