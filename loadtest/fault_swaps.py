@@ -14,30 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import onnx
-
 from loadtest import fault_timing as timing
 from loadtest.fault_probes import Feeder, delete_topics, read_rows, stamp_appends, stop
 from services.common.topics import TopicNamer
 from tests.kafka_support import wait_caught_up
 from tests.model_factory import credit_content, deployment, published
-from tests.scorer_support import world
-
-
-def variant(onnx_bytes: bytes, n: int) -> bytes:
-    """The same model with another doc string: new bytes, new model id, same predictions."""
-    model = onnx.load_from_string(onnx_bytes)
-    model.doc_string = f"variant {n}"
-    return model.SerializeToString()
-
-
-def rss_mb(pid: int) -> float:
-    """A process's resident set (MB)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
+from tests.scorer_support import rss_mb, variant, world
 
 
 def run(bootstrap: str, tmp: Path, versions: int, rate: int) -> dict[str, Any]:
@@ -62,13 +44,13 @@ def run(bootstrap: str, tmp: Path, versions: int, rate: int) -> dict[str, Any]:
         proc.start().wait_for_log("control replay done", timeout_s=120)
         feeder.start()
         time.sleep(3)
-        rss.append(rss_mb(proc.proc.pid))
+        rss.append(round(rss_mb(proc.proc.pid), 1))
         for v in approved[1:]:
             step = time.monotonic()
             w.deploy(deployment(records[v]["content"], revision=v))
             w.publish(*(records[u] for u in (v + 1, v + 2) if u in records))
             time.sleep(max(0.0, step + 1.0 - time.monotonic()))
-            rss.append(rss_mb(proc.proc.pid))
+            rss.append(round(rss_mb(proc.proc.pid), 1))
         time.sleep(1)
         feeder.finish()
         wait_caught_up(bootstrap, group, w.namer.events, timeout_s=120)

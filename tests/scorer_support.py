@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import onnx
 from prometheus_client import CollectorRegistry
 
 from services.common import serde
@@ -211,3 +212,19 @@ def in_process_scorer(snapshot: Any, prefix: str = "t.", attempts: int = 3) -> I
         StandardMetrics(registry, "scorer"),
     )
     return InProcessScorer(namer, handler, runner, producer, registry)
+
+
+def variant(onnx_bytes: bytes, n: int) -> bytes:
+    """The same model with a different doc string: new bytes, new model id, same predictions."""
+    model = onnx.load_from_string(onnx_bytes)
+    model.doc_string = f"variant {n}"
+    return model.SerializeToString()
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident set (MB)."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0

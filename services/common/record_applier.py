@@ -30,6 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from services.common.deadletter import DeadLetterWriter
 from services.common.errors import PoisonMessage, Reason, RetryableError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,20 @@ class Refusal:
     reason: Reason
     error: str
     attempts: int
+
+    def dead_letter(self, writer: DeadLetterWriter) -> dict[str, Any]:
+        """The DeadLetter record of this refusal, as ``writer``'s service writes it."""
+        return writer.record(
+            self.topic,
+            self.partition,
+            self.offset,
+            self.key,
+            self.value,
+            self.stage,
+            self.reason,
+            self.error,
+            self.attempts,
+        )
 
 
 DeadLetterSink = Callable[[Refusal], None]

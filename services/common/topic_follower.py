@@ -55,17 +55,7 @@ class FollowerDeadLetters:
 
     def __call__(self, refusal: Refusal) -> None:
         """Produce the dead letter and wait for it (refusals are rare; losing one is not ok)."""
-        record = self._writer.record(
-            refusal.topic,
-            refusal.partition,
-            refusal.offset,
-            refusal.key,
-            refusal.value,
-            refusal.stage,
-            refusal.reason,
-            refusal.error,
-            refusal.attempts,
-        )
+        record = refusal.dead_letter(self._writer)
         self._producer.produce(self._writer.topic, self._writer.encode(record), refusal.key)
         if self._producer.flush(self._flush_timeout_s):
             log.error("a dead letter for %s was not delivered in time", refusal.topic)

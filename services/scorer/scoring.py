@@ -125,12 +125,12 @@ class ScoringHandler:
         review: set[int] = set()
         for variant, idx in plan:
             model = view.models[variant.model_id]
-            if variant.served:
-                out.extend(self._score_variant(deployment, model, variant, good, idx, review))
-                continue
             try:
                 out.extend(self._score_variant(deployment, model, variant, good, idx, review))
-            except Exception as exc:  # a shadow's fault is never the champion's
+            except Exception as exc:
+                if variant.served:  # the runner isolates the event that causes it
+                    raise
+                # A shadow's fault is never the champion's.
                 self._count_challenger_failure(deployment["name"], model, len(idx), exc)
         for i in sorted(review):
             out.append(Outbound(self.review_topic, good[i].key, good[i].value))

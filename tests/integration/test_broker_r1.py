@@ -6,8 +6,8 @@ delivery report says acked, failed or unknown. Read back afterwards: nothing ack
 lost or moved, nothing is duplicated, each partition keeps the order of sending, and each
 unknown message is found written once or not at all (checked, never resent). The scorer's half
 scores a stream across a broker kill: every event answered, duplicates within the
-at-least-once bound, and none under read_committed in exactly-once mode (a strict xfail for
-now: see EOS_HANGS below).
+at-least-once bound, and none under read_committed in exactly-once mode (where a transaction
+left blocked by the lost broker ends the scorer through its watchdog, and it is restarted).
 """
 
 from __future__ import annotations

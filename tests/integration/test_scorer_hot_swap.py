@@ -10,33 +10,17 @@ from __future__ import annotations
 import threading
 import time
 
-import onnx
 import pytest
 
 from services.common import serde
 from tests.kafka_support import read_all, wait_caught_up
 from tests.model_factory import credit_content, deployment, published
-from tests.scorer_support import world
+from tests.scorer_support import rss_mb, variant, world
 
 pytestmark = pytest.mark.integration
 
 VERSIONS = 20
 RATE = 400  # events per second while swapping
-
-
-def variant(onnx_bytes: bytes, n: int) -> bytes:
-    """The same model with a different doc string: new bytes, new model id, same predictions."""
-    model = onnx.load_from_string(onnx_bytes)
-    model.doc_string = f"variant {n}"
-    return model.SerializeToString()
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_r8_hot_swap_under_load_serves_only_approved_versions(kafka_bootstrap, prefix, tmp_path):

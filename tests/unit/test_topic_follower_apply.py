@@ -169,17 +169,7 @@ def test_a_tombstone_is_neither_applied_nor_dead_lettered():
 def test_the_dead_letter_record_of_a_refusal_names_the_service_and_encodes():
     refusal = Refusal(NAMER.drift, 1, 2, b"k", b"raw", "apply", Reason.HANDLER_FAILED, "x", 3)
     writer = DeadLetterWriter(NAMER.deadletter, "registry", serde.encode)
-    record = writer.record(
-        refusal.topic,
-        refusal.partition,
-        refusal.offset,
-        refusal.key,
-        refusal.value,
-        refusal.stage,
-        refusal.reason,
-        refusal.error,
-        refusal.attempts,
-    )
+    record = refusal.dead_letter(writer)
     _, back = serde.decode(writer.encode(record), expected="DeadLetter")
     assert back["service"] == "registry" and back["original"] == b"raw"
     assert (back["source_partition"], back["source_offset"], back["attempts"]) == (1, 2, 3)
