@@ -18,6 +18,11 @@ from typing import Any
 RECOVERY_LIMIT_S = 60.0
 GROWTH_LIMIT = 0.10  # relative, median RSS of the last 20% vs the period just after warm-up
 TAIL_FRACTION = 0.20
+# A process restarted by a fault first catches up a backlog in large batches, and the allocator
+# keeps that high-water mark: RSS is judged within each process, from this long after its start
+# (the first process: from the end of warm-up), never across a restart.
+SETTLE_S = 60.0
+MIN_JUDGED_S = 90.0  # a process that lived less than this after settling is too short to judge
 # A restarted service reconnects (broker, coordinator, Redis) with a few more sockets than the
 # process it replaced; a descriptor leak grows without bound, so a few more are not growth.
 FD_SLACK = 8
@@ -87,6 +92,52 @@ def growth(samples: Sequence[tuple[float, float]], warmup_end: float, run_end: f
     if not early or not late:
         return Growth(0.0, 0.0)
     return Growth(statistics.median(early), statistics.median(late))
+
+
+def process_growth(
+    samples: Sequence[tuple[float, float, int]], warmup_end: float, run_end: float
+) -> list[tuple[int, float, Growth]]:
+    """(pid, judged span, growth) of each process in (t, value, pid) samples that lived long
+    enough after settling; growth within a process, from settled to its last 20%."""
+    spans: dict[int, list[tuple[float, float]]] = {}
+    for t, value, pid in samples:
+        spans.setdefault(pid, []).append((t, value))
+    out = []
+    for pid, points in spans.items():
+        first, last = points[0][0], min(points[-1][0], run_end)
+        start = warmup_end if first <= warmup_end else first + SETTLE_S
+        if last - start >= MIN_JUDGED_S:
+            out.append((pid, last - start, growth(points, start, last)))
+    return out
+
+
+def check_process_growth(
+    series: Mapping[str, Sequence[tuple[float, float, int]]],
+    warmup_end: float,
+    run_end: float,
+    what: str,
+    limit: float = GROWTH_LIMIT,
+) -> Check:
+    """Every process of every service long-lived enough to judge grows less than `limit`
+    (relative) within its own life; a service with no such process fails."""
+    parts, bad = [], []
+    for name, samples in sorted(series.items()):
+        judged = process_growth(samples, warmup_end, run_end)
+        if not judged:
+            bad.append(f"{name}: no process lived {MIN_JUDGED_S:.0f} s after settling")
+            continue
+        changes = [(g.ratio - 1.0, pid, span) for pid, span, g in judged]
+        worst, pid, span = max(changes)
+        parts.append(
+            f"{name} {worst:+.1%}" + (f" (worst of {len(judged)})" if len(judged) > 1 else "")
+        )
+        if worst >= limit:
+            bad.append(f"{name} {worst:+.1%} (pid {pid}, over {span:.0f} s)")
+    return Check(
+        f"{what} growth within each process < {limit:.0%} after settling",
+        bool(series) and not bad,
+        ", ".join(parts) + (f"; failing: {', '.join(bad)}" if bad else ""),
+    )
 
 
 def check_delivery(delivery: Delivery, bound: int) -> list[Check]:

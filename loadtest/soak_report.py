@@ -28,6 +28,19 @@ def series(
     return out
 
 
+def process_series(
+    samples: Sequence[Mapping[str, Any]], field: str
+) -> dict[str, list[tuple[float, float, int]]]:
+    """Per-name (t, value, pid) series of a dict-valued sample field, gaps left out."""
+    out: dict[str, list[tuple[float, float, int]]] = {}
+    for s in samples:
+        pids = s.get("pid") or {}
+        for name, value in (s.get(field) or {}).items():
+            if value is not None and name in pids:
+                out.setdefault(name, []).append((float(s["t"]), float(value), int(pids[name])))
+    return out
+
+
 def evaluate(
     samples: Sequence[Mapping[str, Any]],
     faults: Sequence[Mapping[str, Any]],
@@ -43,7 +56,7 @@ def evaluate(
     return [
         *soak_check.check_delivery(delivery, dup_bound),
         soak_check.check_recovery(faults),
-        soak_check.check_growth(series(samples, "rss_mb"), warmup_s, end_s, "RSS"),
+        soak_check.check_process_growth(process_series(samples, "rss_mb"), warmup_s, end_s, "RSS"),
         soak_check.check_growth(
             series(samples, "fds"), warmup_s, end_s, "open files", slack=soak_check.FD_SLACK
         ),

@@ -48,7 +48,8 @@ class Sampler:
     def sample(self) -> dict[str, Any]:
         """One sample now."""
         s = self.stack
-        stats = {n: process_stats(pid) for n, pid in s.services.pids().items()}
+        pids = s.services.pids()
+        stats = {n: process_stats(pid) for n, pid in pids.items()}
         lag: dict[str, int | None] = {}
         for name, reader in (("scorer", s.scorer_lag), ("drift", s.drift_lag)):
             try:
@@ -58,6 +59,7 @@ class Sampler:
         used = redis_used_memory(self.redis)
         return {
             "t": round(time.monotonic() - s.started, 1),
+            "pid": pids,
             "rss_mb": {n: round(v[0], 1) for n, v in stats.items() if v},
             "fds": {n: v[1] for n, v in stats.items() if v},
             "lag": lag,

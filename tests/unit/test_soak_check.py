@@ -187,8 +187,8 @@ def test_parse_duration_refuses_nonsense(text: str) -> None:
 
 def test_evaluate_reads_rss_fds_and_redis_from_the_samples() -> None:
     samples = [
-        {"t": float(t), "rss_mb": {"scorer-1": 100.0}, "fds": {"scorer-1": 40},
-         "redis_mb": 2.0 + (t >= 80)}
+        {"t": float(t), "pid": {"scorer-1": 9}, "rss_mb": {"scorer-1": 100.0},
+         "fds": {"scorer-1": 40}, "redis_mb": 2.0 + (t >= 80)}
         for t in range(100)
     ]  # fmt: skip
     checks = soak_report.evaluate(
@@ -196,7 +196,56 @@ def test_evaluate_reads_rss_fds_and_redis_from_the_samples() -> None:
         count_delivery([True], [1]), 0, 0.0, 99.0, {"scorer-1": 90}, {"scorer-1": 91},
     )  # fmt: skip
     by_name = {c.name: c.passed for c in checks}
-    assert by_name["RSS growth < 10% after warm-up"]
+    assert by_name["RSS growth within each process < 10% after settling"]
     assert by_name["open files growth < 10% (or <= 8 more) after warm-up"]
     assert not by_name["Redis used_memory growth < 10% after warm-up"]  # 2 -> 3 MiB
     assert [c.passed for c in checks].count(False) == 1
+
+
+# -- RSS within each process ------------------------------------------------------------------
+
+
+def test_a_restart_that_catches_up_at_a_higher_flat_level_is_not_growth() -> None:
+    # The first process sits at 140 MiB; killed at 120 s, its successor catches up a backlog,
+    # keeps 157 MiB and stays there: +12% across the restart, flat within each process.
+    samples = [(float(t), 140.0, 1) for t in range(0, 120, 2)]
+    samples += [(float(t), 157.0, 2) for t in range(122, 300, 2)]
+    check = soak_check.check_process_growth({"drift": samples}, 10.0, 300.0, "RSS")
+    assert check.passed, check.detail
+    assert (
+        soak_check.check_growth(
+            {"drift": [(t, v) for t, v, _ in samples]}, 10.0, 300.0, "RSS"
+        ).passed
+        is False
+    )  # the across-restart comparison this check replaces would fail
+
+
+def test_growth_within_one_process_fails_and_names_it() -> None:
+    samples = [(float(t), 100.0, 1) for t in range(0, 100, 2)]
+    samples += [(float(t), 100.0 + (t - 100) * 0.2, 7) for t in range(100, 400, 2)]
+    check = soak_check.check_process_growth({"drift": samples}, 10.0, 400.0, "RSS")
+    assert not check.passed
+    assert "drift" in check.detail.split("failing:")[1] and "pid 7" in check.detail
+
+
+def test_a_process_judged_from_its_settling_not_its_start() -> None:
+    # The successor climbs for its first 60 s (catching up), then is flat: not growth.
+    climb = [(float(t), 100.0 + min(t - 100, 60) * 0.5, 2) for t in range(100, 400, 2)]
+    assert soak_check.check_process_growth({"drift": climb}, 10.0, 400.0, "RSS").passed
+    assert [pid for pid, _, _ in soak_check.process_growth(climb, 10.0, 400.0)] == [2]
+
+
+def test_a_service_with_no_process_long_enough_to_judge_fails() -> None:
+    short = [(float(t), 100.0, t // 50) for t in range(0, 300, 2)]  # a new pid every 50 s
+    check = soak_check.check_process_growth({"alerting": short}, 10.0, 300.0, "RSS")
+    assert not check.passed and "no process lived" in check.detail
+
+
+def test_process_series_pairs_each_value_with_the_pid_sampled_with_it() -> None:
+    samples = [
+        {"t": 1.0, "pid": {"drift": 5}, "rss_mb": {"drift": 80.0, "gone": 3.0}},
+        {"t": 2.0, "pid": {"drift": 6}, "rss_mb": {"drift": 81.0}},
+    ]
+    assert soak_report.process_series(samples, "rss_mb") == {
+        "drift": [(1.0, 80.0, 5), (2.0, 81.0, 6)]
+    }
