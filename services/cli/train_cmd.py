@@ -14,6 +14,7 @@ from services.common.settings import load_settings
 from services.trainer import __main__ as trainer_main
 from services.trainer.app import TrainJob, train_once
 from services.trainer.config import TrainerSettings
+from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.onnx_export import ExportError
 from services.trainer.summary import render_summary
 from services.trainer.training import ESTIMATORS, SEARCHES
@@ -24,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `train` and `trainer run`."""
     p = sub.add_parser("train", help="train, sign and publish one model")
     src = p.add_argument_group("data (one of)")
-    src.add_argument("--dataset", help="CSV path or builtin:credit[?rows=..&seed=..&function=..]")
+    src.add_argument(
+        "--dataset",
+        help="CSV, JSON lines (.jsonl) or Parquet file, or builtin:credit[?rows=..&seed=..]",
+    )
     src.add_argument(
         "--from-stream",
         action="store_true",
@@ -36,7 +40,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimator", choices=ESTIMATORS, help="default: setting, hgb")
     p.add_argument("--search", choices=SEARCHES, help="hyper-parameter search (default grid)")
     p.add_argument("--trials", type=int, help="random search trials (default 4)")
-    p.add_argument("--label", help="label column of a CSV (default: label, target, approved)")
+    p.add_argument("--label", help="label column of a data file (default: label, target, approved)")
+    p.add_argument("--task", choices=TASKS, help="default: inferred from the label column")
+    p.add_argument(
+        "--categorical", metavar="A,B", help="columns to treat as categories (numbers included)"
+    )
+    p.add_argument("--drop", metavar="C,D", help="columns that are not features")
     p.add_argument("--seed", type=int, help="split, CV and estimator seed (default 0)")
     p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
     p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
@@ -67,13 +76,25 @@ def job_from_args(args: argparse.Namespace) -> TrainJob:
         raise ConfigError(f"--trials must be at least 1, got {args.trials}")
     if not args.model_name.strip():
         raise ConfigError("--model-name must not be empty")
+    if args.from_stream and (args.task or args.categorical or args.drop):
+        raise ConfigError("--task, --categorical and --drop go with --dataset (a retrain keeps "
+                          "its champion's columns)")  # fmt: skip
     return TrainJob(
         model_name=args.model_name,
         dataset=args.dataset,
         label=args.label,
         deployment=args.deployment,
         last_n=args.last,
+        choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
     )
+
+
+def column_list(text: str | None) -> tuple[str, ...]:
+    """Column names from "A,B" (spaces around commas ignored; a name may contain spaces)."""
+    names = tuple(c.strip() for c in (text or "").split(",") if c.strip())
+    if text is not None and not names:
+        raise ConfigError("a column list needs at least one name, e.g. --drop id,notes")
+    return names
 
 
 def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> TrainerSettings:

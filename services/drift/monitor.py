@@ -292,9 +292,7 @@ class DeploymentMonitor:
             if self.config.shards > 1:  # one process's part: figures come after the merge
                 ref = agg.reference
                 key = w.seq if self.config.window_count else w.start // self.windows.size_ms
-                self.partials.append(
-                    PartialWindow(ref.deployment, ref.model_id, key, agg.state())
-                )
+                self.partials.append(PartialWindow(ref.deployment, ref.model_id, key, agg.state()))
                 continue
             out.append(self.evaluate(agg))
         return out

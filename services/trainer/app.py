@@ -33,7 +33,7 @@ from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.trainer.config import TrainerSettings
-from services.trainer.dataset import Dataset, load_dataset
+from services.trainer.dataset import ColumnChoices, Dataset, load_dataset
 from services.trainer.gate import ChampionGate
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.model_build import TrainOptions, build_model
@@ -59,6 +59,7 @@ class TrainJob:
     label: str | None = None
     deployment: str | None = None  # with last_n: train from the stream slice
     last_n: int | None = None
+    choices: ColumnChoices = ColumnChoices()  # task, categorical and dropped columns of a file
 
 
 def options_from(settings: TrainerSettings) -> TrainOptions:
@@ -143,7 +144,10 @@ def _load(
 ) -> Dataset:
     if job.dataset is not None:
         say(f"loading {job.dataset}")
-        return load_dataset(job.dataset, label=job.label)
+        ds = load_dataset(job.dataset, label=job.label, choices=job.choices)
+        for column, why in ds.left_out.items():
+            say(f"column {column!r} is not a feature: {why}")
+        return ds
     if job.deployment is None or job.last_n is None:
         raise ConfigError("training from the stream needs a deployment and --last N")
     dep = ledger.deployment(job.deployment)
@@ -157,6 +161,7 @@ def _load(
         feature_names=[s["name"] for s in specs] if specs else None,
         categorical=[s["name"] for s in specs if s["kind"] == "categorical"] if specs else (),
         progress=say,
+        task=champion["task"] if champion else None,
     )
 
 

@@ -1,7 +1,7 @@
 """A versioned tabular data set: feature columns, a label, feature kinds and a content hash.
 
 Sources: ``builtin:credit`` (river's Agrawal credit-approval generator, deterministic),
-a CSV file (stdlib ``csv``; empty cells are missing) or records from a stream slice. pandas is
+a table file (CSV, JSON lines or Parquet: ``table_files``) or records from a stream slice. pandas is
 deliberately not used: numeric columns are float64 arrays with NaN for missing values and
 categorical columns are object arrays of strings with None for missing values.
 
@@ -12,7 +12,6 @@ categorical columns are object arrays of strings with None for missing values.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -34,8 +33,51 @@ from services.trainer.credit import (
     CREDIT_LABEL,
     credit_rows,
 )
+from services.trainer.table_files import read_table
 
 MAX_CLASSES = 20
+TASKS = ("classification", "regression")
+# Columns that identify a row rather than describe it: never features unless named in
+# --categorical (a model keyed on row ids learns nothing and one-hot encodes every row).
+IDENTIFIER_COLUMNS = ("id", "association_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnChoices:
+    """What the user said about a table's columns: task, categorical columns, dropped columns."""
+
+    task: str | None = None  # None: inferred from the label
+    categorical: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.task is not None and self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
+
+    def features(
+        self, header: Sequence[str], label: str | None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The feature columns of a table in header order, and the columns left out with why."""
+        named = (*self.categorical, *self.drop)
+        unknown = [c for c in named if c not in header]
+        if unknown:
+            raise ConfigError(
+                f"no column {', '.join(map(repr, unknown))} in the data set "
+                f"(columns: {', '.join(header)})"
+            )
+        if label is not None and label in named:
+            raise ConfigError(f"{label!r} is the label; it cannot be dropped or a feature")
+        names, left_out = [], {}
+        for column in header:
+            if column == label:
+                continue
+            if column in self.drop:
+                left_out[column] = "dropped (--drop)"
+            elif column.lower() in IDENTIFIER_COLUMNS and column not in self.categorical:
+                left_out[column] = "an identifier, not a feature (--categorical uses it)"
+            else:
+                names.append(column)
+        return names, left_out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +128,10 @@ class Dataset:
     version: DataVersion
     # Numeric columns holding values that are not numbers: column -> a few offending values.
     unparseable: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # Columns the user marked categorical: they may have as many categories as they like.
+    marked_categorical: tuple[str, ...] = ()
+    # Columns of the source that are not features (dropped, identifiers) and why.
+    left_out: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -155,15 +201,25 @@ def _feature_column(
     return FeatureSpec(name, "categorical", categories), texts, ()
 
 
-def _label_column(raw: list[Any]) -> tuple[np.ndarray, str]:
+def _label_column(raw: list[Any], task: str | None) -> tuple[np.ndarray, str]:
+    """Label values and the task: as asked, else regression for numbers that are not a few
+    integers, classification otherwise."""
     present = [v for v in raw if category_text(v) is not None]
     numbers = [_as_number(v) for v in present]
-    if present and all(n is not None for n in numbers):
+    if task is None and present and all(n is not None for n in numbers):
         integral = all(float(n).is_integer() for n in numbers)
         if not (integral and len(set(numbers)) <= MAX_CLASSES):
-            values = [_as_number(v) for v in raw]
-            labels = np.array([None if math.isnan(v) else v for v in values], dtype=object)
-            return labels, "regression"
+            task = "regression"
+    if task == "regression":
+        values = [_as_number(v) for v in raw]
+        bad = [i for i, n in enumerate(values) if n is None]
+        if bad:
+            raise ConfigError(
+                f"regression needs a numeric label; row {bad[0] + 1} has {raw[bad[0]]!r} "
+                f"({len(bad)} such rows)"
+            )
+        labels = np.array([None if math.isnan(v) else v for v in values], dtype=object)
+        return labels, "regression"
     return np.array([category_text(v) for v in raw], dtype=object), "classification"
 
 
@@ -186,11 +242,14 @@ def from_records(
     categorical: Sequence[str] = (),
     feature_names: Sequence[str] | None = None,
     parse_text: bool = False,
+    task: str | None = None,
+    left_out: Mapping[str, str] | None = None,
 ) -> Dataset:
     """Build a Dataset from feature rows and labels; hashes them unless a hash is given.
 
     A column of mostly numbers is numeric (its other values are recorded as unparseable);
-    strings are categories unless ``parse_text`` (CSV, where every cell is text) is set.
+    strings are categories unless ``parse_text`` (CSV, where every cell is text) is set. The
+    task is ``task`` when given, else inferred from the labels.
     """
     names = (
         list(feature_names)
@@ -206,9 +265,10 @@ def from_records(
         columns[name] = values
         if bad:
             unparseable[name] = bad
-    label_values, task = (None, "classification")
+    label_values, inferred = (None, task or "classification")
     if labels is not None:
-        label_values, task = _label_column(list(labels))
+        label_values, inferred = _label_column(list(labels), task)
+    task = inferred
     schema = [(s.name, "float" if s.kind == "numeric" else "string") for s in specs]
     if label_name is not None and label_values is not None:
         schema.append((label_name, "string" if task == "classification" else "float"))
@@ -225,7 +285,17 @@ def from_records(
     version = DataVersion(
         kind, uri, content_hash, len(records), tuple(schema), tuple(stream_slices)
     )
-    return Dataset(columns, tuple(specs), label_name, label_values, task, version, unparseable)
+    return Dataset(
+        columns,
+        tuple(specs),
+        label_name,
+        label_values,
+        task,
+        version,
+        unparseable,
+        tuple(c for c in categorical if c in columns),
+        dict(left_out or {}),
+    )
 
 
 def _builtin_credit(spec: str) -> Dataset:
@@ -260,51 +330,39 @@ def _builtin_credit(spec: str) -> Dataset:
     )
 
 
-def _csv_file(path: Path, label: str | None, categorical: Sequence[str]) -> Dataset:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read data set {str(path)!r}: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    reader = csv.reader(text.splitlines())
-    header = [h.strip() for h in next(reader, [])]
-    if not header or len(set(header)) != len(header) or "" in header:
-        raise ConfigError(f"{path}: needs a header row with unique, non-empty column names")
-    records = []
-    for line_no, cells in enumerate(reader, start=2):
-        if not cells:
-            continue
-        if len(cells) != len(header):
-            raise ConfigError(f"{path}:{line_no}: {len(cells)} cells, header has {len(header)}")
-        records.append({h: (c.strip() or None) for h, c in zip(header, cells, strict=True)})
+def _table_file(path: Path, label: str | None, choices: ColumnChoices) -> Dataset:
+    table = read_table(path)
     if label is None:
-        label = next((c for c in ("label", "target", CREDIT_LABEL) if c in header), None)
-    labels = [r.get(label) for r in records] if label in header else None
+        label = next((c for c in ("label", "target", CREDIT_LABEL) if c in table.header), None)
+    names, left_out = choices.features(table.header, label)
+    labels = [r.get(label) for r in table.records] if label in table.header else None
     return from_records(
-        records,
+        table.records,
         labels,
         label_name=label,
         kind="file",
         uri=str(path.resolve()),
-        content_hash=hashlib.sha256(data).hexdigest(),
-        categorical=categorical,
-        feature_names=[h for h in header if h != label],
-        parse_text=True,
+        content_hash=table.content_hash,
+        categorical=choices.categorical,
+        feature_names=names,
+        parse_text=table.text_cells,
+        task=choices.task,
+        left_out=left_out,
     )
 
 
-def load_dataset(spec: str, label: str | None = None, categorical: Sequence[str] = ()) -> Dataset:
-    """Load ``builtin:credit[?rows=&seed=&function=]`` or a CSV file; parquet is refused."""
+def load_dataset(
+    spec: str, label: str | None = None, choices: ColumnChoices | None = None
+) -> Dataset:
+    """Load ``builtin:credit[?rows=&seed=&function=]`` or a CSV, JSON lines or Parquet file."""
+    choices = choices or ColumnChoices()
     if spec == BUILTIN_CREDIT or spec.startswith(BUILTIN_CREDIT + "?"):
         if label not in (None, CREDIT_LABEL):
             raise ConfigError(f"builtin:credit has label {CREDIT_LABEL!r}, not {label!r}")
+        if choices != ColumnChoices():
+            raise ConfigError("builtin:credit has fixed columns; --task, --categorical and "
+                              "--drop apply to your own files")  # fmt: skip
         return _builtin_credit(spec)
     if spec.startswith("builtin:"):
         raise ConfigError(f"unknown built-in data set {spec!r}; available: {BUILTIN_CREDIT}")
-    path = Path(spec)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        raise ConfigError(f"{spec}: parquet is not supported yet (no pyarrow); convert it to CSV")
-    return _csv_file(path, label, categorical)
+    return _table_file(Path(spec), label, choices)

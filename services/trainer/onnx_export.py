@@ -1,8 +1,9 @@
 """Convert a fitted pipeline to ONNX (never pickle) and check it agrees with scikit-learn.
 
-The model gets one input per feature, shape ``[None, 1]``, float for numbers and string for
-categories, in feature-spec order: the pipeline's ColumnTransformer selects columns by integer
-index and skl2onnx maps index i to the i-th input. Classifiers output ``label`` and a plain
+The model gets one input per feature named exactly as the column (whatever its spelling),
+shape ``[None, 1]``, float for numbers and string for categories, in feature-spec order: the
+pipeline's ColumnTransformer selects columns by integer index and skl2onnx maps index i to the
+i-th input. Classifiers output ``label`` and a plain
 ``probabilities`` array (no ZipMap), in the order of the pipeline's ``classes_``.
 """
 
@@ -21,6 +22,7 @@ from sklearn.pipeline import Pipeline
 from services.common.errors import StreamopsError
 from services.common.onnx_inputs import onnx_inputs
 from services.trainer.dataset import FeatureSpec
+from services.trainer.onnx_graph import restore_input_names
 
 MIN_LABEL_AGREEMENT = 0.999
 MAX_PROB_DIFF = 1e-4
@@ -70,6 +72,7 @@ def to_onnx(pipeline: Pipeline, feature_specs: Sequence[FeatureSpec]) -> bytes:
         )
     except Exception as exc:  # skl2onnx raises many unrelated types; callers need one
         raise ExportError(f"skl2onnx could not convert the pipeline: {exc}") from exc
+    restore_input_names(model, [s.name for s in feature_specs])
     return model.SerializeToString()
 
 

@@ -54,6 +54,7 @@ class SliceSource(Protocol):
         last_n: int,
         feature_names: Sequence[str] | None = None,
         categorical: Sequence[str] = (),
+        task: str | None = None,
     ) -> Dataset:
         """A stream Dataset whose version records the offset ranges it was read from."""
         ...
@@ -158,6 +159,7 @@ class RetrainHandler:
             last_n,
             feature_names=[s["name"] for s in specs],
             categorical=[s["name"] for s in specs if s["kind"] == "categorical"],
+            task=champion["task"],
         )
         plan = self.ledger.plan(name, deployment)
         log.info(

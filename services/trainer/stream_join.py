@@ -124,6 +124,7 @@ def joined_dataset(
     slices: Sequence[Mapping[str, Any]],
     feature_names: Sequence[str] | None = None,
     categorical: Sequence[str] = (),
+    task: str | None = None,
 ) -> Dataset:
     """A stream Dataset of the rows, ordered by (event time, association id) and hashed.
 
@@ -155,4 +156,5 @@ def joined_dataset(
         stream_slices=slices,
         categorical=categorical,
         feature_names=names,
+        task=task,  # a retrain keeps its champion's task whatever the slice's labels look like
     )

@@ -57,6 +57,7 @@ class StreamSliceReader:
         feature_names: Sequence[str] | None = None,
         categorical: Sequence[str] = (),
         progress: Callable[[str], None] | None = None,
+        task: str | None = None,
     ) -> Dataset:
         """The newest ``last_n`` labelled events of ``deployment`` as a stream Dataset."""
         join = SliceJoin(deployment)
@@ -93,6 +94,7 @@ class StreamSliceReader:
             slices=slices,
             feature_names=feature_names,
             categorical=categorical,
+            task=task,
         )
 
     def replay(
@@ -101,6 +103,7 @@ class StreamSliceReader:
         slices: Sequence[Mapping[str, Any]],
         feature_names: Sequence[str] | None = None,
         categorical: Sequence[str] = (),
+        task: str | None = None,
     ) -> Dataset:
         """Join exactly the recorded offset ranges again (same rows, same content hash)."""
         join = SliceJoin(deployment)
@@ -123,6 +126,7 @@ class StreamSliceReader:
             slices=list(slices),
             feature_names=feature_names,
             categorical=categorical,
+            task=task,
         )
 
     # -- reading ---------------------------------------------------------------------------

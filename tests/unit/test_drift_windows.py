@@ -146,9 +146,7 @@ def test_a_window_restored_from_state_has_its_counts_and_a_missing_feature_start
     assert WindowAggregate.from_state(ref, state).state() == state
     del state["stats"]["c"], state["quality"]["c"]
     again = WindowAggregate.from_state(ref, state)
-    assert {k: s.count for k, s in again.stats["x"].items()} == {
-        k: 50 for k in w.stats["x"]
-    }
+    assert {k: s.count for k, s in again.stats["x"].items()} == {k: 50 for k in w.stats["x"]}
     assert set(again.stats["c"]) == set(w.stats["c"])
     assert all(s.count == 0 for s in again.stats["c"].values())
     assert again.quality["c"].count == 0 and again.quality["x"].count == 50

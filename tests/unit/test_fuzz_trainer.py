@@ -62,7 +62,9 @@ class Slices:
         self.asked: list[tuple[str, int]] = []
         self.fail = fail
 
-    def read(self, deployment: str, last_n: int, feature_names=None, categorical=()) -> Any:
+    def read(
+        self, deployment: str, last_n: int, feature_names=None, categorical=(), task=None
+    ) -> Any:
         self.asked.append((deployment, last_n))
         if self.fail is not None:
             raise self.fail

@@ -60,7 +60,7 @@ class Slices:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, list[str]]] = []
 
-    def read(self, deployment, last_n, feature_names=None, categorical=()):
+    def read(self, deployment, last_n, feature_names=None, categorical=(), task=None):
         self.calls.append((deployment, last_n, list(feature_names or [])))
         return types.SimpleNamespace(rows=100)
 

@@ -1,0 +1,76 @@
+"""Edits of a converted ONNX graph so its inputs are exactly the data set's column names.
+
+skl2onnx turns input names into identifiers (``intensity-mean`` becomes ``intensity_mean``,
+``a.b`` becomes ``a_b``), while the scorer and the parity check feed inputs by the column's
+real name. ONNX names are plain strings to onnxruntime, so the graph's inputs are renamed back
+to the columns, in order; an internal tensor that happens to carry a column's name (a column
+called ``label``) is renamed out of the way first.
+
+>>> from onnx import helper, TensorProto
+>>> x = helper.make_tensor_value_info("a_b", TensorProto.FLOAT, [None, 1])
+>>> y = helper.make_tensor_value_info("label", TensorProto.FLOAT, [None, 1])
+>>> g = helper.make_graph([helper.make_node("Identity", ["a_b"], ["label"])], "g", [x], [y])
+>>> m = helper.make_model(g)
+>>> restore_input_names(m, ["label"])
+>>> [i.name for i in m.graph.input], [o.name for o in m.graph.output]
+(['label'], ['label__1'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from onnx import GraphProto, ModelProto
+
+
+def _names(graph: GraphProto) -> set[str]:
+    names = {v.name for v in (*graph.input, *graph.output, *graph.value_info)}
+    names |= {t.name for t in graph.initializer}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def rename_tensor(graph: GraphProto, old: str, new: str) -> None:
+    """Rename one tensor everywhere in the graph (subgraphs of If/Loop/Scan included)."""
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        if value.name == old:
+            value.name = new
+    for tensor in graph.initializer:
+        if tensor.name == old:
+            tensor.name = new
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+        for attribute in node.attribute:
+            if attribute.g.node:
+                rename_tensor(attribute.g, old, new)
+            for sub in attribute.graphs:
+                rename_tensor(sub, old, new)
+
+
+def _fresh(name: str, taken: set[str]) -> str:
+    n = 1
+    while f"{name}__{n}" in taken:
+        n += 1
+    return f"{name}__{n}"
+
+
+def restore_input_names(model: ModelProto, names: Sequence[str]) -> None:
+    """Give the graph's first len(names) inputs these names, in order, in place."""
+    graph = model.graph
+    inputs = [graph.input[i].name for i in range(len(names))]
+    if len(graph.input) < len(names):
+        raise ValueError(f"the graph has {len(graph.input)} inputs, {len(names)} names given")
+    for current, wanted in zip(inputs, names, strict=True):
+        if current == wanted:
+            continue
+        taken = _names(graph)
+        if wanted in taken:  # an internal tensor (or output) already has the column's name
+            rename_tensor(graph, wanted, _fresh(wanted, taken | set(names)))
+        rename_tensor(graph, current, wanted)
