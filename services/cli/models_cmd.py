@@ -1,4 +1,5 @@
-"""`streamops models list|show|compare|lineage`: what the registry knows about models."""
+"""`streamops models list|show|compare|lineage`: what the registry knows about models;
+`streamops models import` publishes one trained elsewhere (`import_cmd`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from typing import Any
 
 from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.import_cmd import add_import_parser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lineage = actions.add_parser("lineage", help="a model's lineage graph")
     lineage.add_argument("model_id")
     add_client_arguments(lineage)
+    add_import_parser(actions)
     p.set_defaults(func=run)
 
 
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         for v in answer["versions"]:
             print(
                 f"v{v['version']:<4} {v['model_id'][:12]} {v['estimator']:8} "
-                f"{_when(v['created_at'])}  {_metrics(v['metrics'])}"
+                f"{_when(v['created_at'])}  {_metrics(v['metrics'])}  {v.get('origin', '')}"
             )
     elif action == "compare":
         _print_compare(answer)

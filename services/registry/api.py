@@ -28,7 +28,7 @@ from services.registry.governance import Governor, Refused
 from services.registry.lineage import lineage_graph
 from services.registry.live import LiveStats
 from services.registry.roles import ANONYMOUS, Principal, TokenTable
-from services.registry.view import RegistryView
+from services.registry.view import RegistryView, origin
 
 API_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 STATUS = {"unauthorized": 401, "not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
@@ -217,7 +217,8 @@ def create_app(
                         "onnx_size",
                     )
                 }
-                | {"metrics": r["lineage"]["metrics"]}
+                # Versions viewed before origins were recorded get theirs from the lineage.
+                | {"metrics": r["lineage"]["metrics"], "origin": origin(r["lineage"])}
                 for r in rows
                 if r is not None
             ],

@@ -24,7 +24,7 @@ from services.registry.dashboard_data import (
 )
 from services.registry.governance import Refused
 from services.registry.live import LiveStats
-from services.registry.view import RegistryView
+from services.registry.view import RegistryView, origin
 
 STATIC = Path(__file__).with_name("static")
 FILES = {
@@ -106,7 +106,11 @@ class DashboardData:
         reports = self.view.drift(name, WINDOWS_SHOWN)
         model_name = current["champion"]["model_name"]
         versions = [self.view.model_by_id(m) for m in self.view.versions(model_name).values()]
-        rows = [{**v, "metrics": v["lineage"]["metrics"]} for v in versions if v is not None]
+        rows = [
+            {**v, "metrics": v["lineage"]["metrics"], "origin": origin(v["lineage"])}
+            for v in versions
+            if v is not None
+        ]
         champion = self.view.model_by_id(current["champion"]["model_id"])
         return {
             "deployment": current,

@@ -171,6 +171,7 @@ def lineage_rows(versions: Sequence[Mapping[str, Any]], champion_id: str | None)
                 "model_id": v["model_id"],
                 "version": v["version"],
                 "estimator": v["estimator"],
+                "origin": v.get("origin", ""),
                 "created_at": v["created_at"],
                 "metrics": v.get("metrics", {}),
                 "champion": v["model_id"] == champion_id,

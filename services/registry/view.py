@@ -29,6 +29,24 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def origin(lineage: Mapping[str, Any]) -> str:
+    """Where a version came from, in words: imported from a file, or trained on a data set.
+
+    >>> origin({"search_space": '{"origin": "imported", "file": "m.skops", "sha256": "ab12"}'})
+    'imported from m.skops (sha256 ab12)'
+    >>> origin({"search_space": "{}", "dataset": {"kind": "stream", "uri": "stream:e+a"}})
+    'trained on stream stream:e+a'
+    """
+    try:
+        space = json.loads(lineage["search_space"])
+    except ValueError:
+        space = {}
+    if isinstance(space, dict) and space.get("origin") == "imported":
+        return f"imported from {space.get('file')} (sha256 {space.get('sha256')})"
+    data = lineage.get("dataset") or {}
+    return f"trained on {data.get('kind')} {data.get('uri')}"
+
+
 def model_summary(content: Mapping[str, Any], key_id: str) -> dict[str, Any]:
     """Everything the registry shows about a model, without the ONNX bytes."""
     onnx = content["onnx"]

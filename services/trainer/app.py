@@ -37,6 +37,7 @@ from services.trainer.dataset import ColumnChoices, Dataset, load_dataset
 from services.trainer.gate import ChampionGate
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.model_build import TrainOptions, build_model
+from services.trainer.model_import import import_model
 from services.trainer.onnx_export import ExportError
 from services.trainer.publisher import ModelPublisher, load_signing_key, signed_record
 from services.trainer.retrain import RetrainHandler
@@ -165,6 +166,36 @@ def _load(
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class ImportJob:
+    """A model trained elsewhere to publish: its file, reference data and trusted types."""
+
+    model_name: str
+    model_file: str
+    reference: str
+    label: str | None = None
+    choices: ColumnChoices = ColumnChoices()
+    trust: tuple[str, ...] = ()
+
+
+class _OneShot:
+    """What a one-shot CLI run needs: signing key, topics, Kafka and the ledger at start."""
+
+    def __init__(self, settings: TrainerSettings, say: Say) -> None:
+        self.key = load_signing_key(settings.private_keys_dir())  # before any work: fail fast
+        self.namer = TopicNamer(settings.topic_prefix)
+        self.kafka = KafkaConfig.from_settings(settings, _client_id(settings))
+        say(f"reading {self.namer.models} and {self.namer.deployments}")
+        self.ledger, follower = follow_ledger(settings, self.kafka, self.namer)
+        follower.stop()  # one-shot: the state at start is what versions are based on
+
+    def publish(self, content: dict[str, Any], say: Say) -> Any:
+        """Sign and publish; the broker's delivery report."""
+        say(f"signing with key {self.key.key_id}; publishing to {self.namer.models}")
+        publisher = ModelPublisher(self.kafka.producer(), self.namer.models)
+        return publisher.publish(signed_record(content, self.key))
+
+
 def train_once(
     settings: TrainerSettings,
     job: TrainJob,
@@ -173,15 +204,10 @@ def train_once(
 ) -> TrainingSummary:
     """Train, sign and publish one model; raises DataValidationError or ExportError if refused."""
     started = time.perf_counter()
-    key = load_signing_key(settings.private_keys_dir())  # before any work: fail fast
     metrics = metrics or TrainerMetrics(CollectorRegistry())
-    namer = TopicNamer(settings.topic_prefix)
-    kafka = KafkaConfig.from_settings(settings, _client_id(settings))
-    say(f"reading {namer.models} and {namer.deployments}")
-    ledger, follower = follow_ledger(settings, kafka, namer)
-    follower.stop()  # one-shot: the state at start is what versions are based on
-    ds = _load(job, settings, ledger, kafka, namer, say)
-    plan = ledger.plan(job.model_name, job.deployment)
+    run = _OneShot(settings, say)
+    ds = _load(job, settings, run.ledger, run.kafka, run.namer, say)
+    plan = run.ledger.plan(job.model_name, job.deployment)
     say(
         f"{ds.rows} rows, data {ds.version.content_hash[:12]}; training {job.model_name} "
         f"v{plan.version} ({settings.estimator}, {settings.search} search)"
@@ -198,11 +224,8 @@ def train_once(
         metrics.outcome("refused")
         raise
     metrics.seconds.observe(time.perf_counter() - started)
-    say(f"trained in {built.result.train_seconds:.1f} s; signing with key {key.key_id}")
-    record = signed_record(built.content, key)
-    say(f"publishing to {namer.models}")
-    publisher = ModelPublisher(kafka.producer(), namer.models)
-    delivery = publisher.publish(record)
+    say(f"trained in {built.result.train_seconds:.1f} s")
+    delivery = run.publish(built.content, say)
     metrics.outcome("published")
     metrics.model_bytes.observe(delivery.size_bytes)
     return summarize(
@@ -210,6 +233,42 @@ def train_once(
         outcome="published",
         parent_source=plan.parent_source,
         train_seconds=built.result.train_seconds,
+        total_seconds=time.perf_counter() - started,
+        record_bytes=delivery.size_bytes,
+        location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
+    )
+
+
+def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) -> TrainingSummary:
+    """Import, sign and publish a model trained elsewhere; raises ImportRefused or
+    DataValidationError (nothing published) when it cannot be served as it is."""
+    started = time.perf_counter()
+    run = _OneShot(settings, say)
+    say(f"loading reference data {job.reference}")
+    ds = load_dataset(job.reference, label=job.label, choices=job.choices)
+    for column, why in ds.left_out.items():
+        say(f"column {column!r} is not a feature: {why}")
+    plan = run.ledger.plan(job.model_name, None)
+    say(f"{ds.rows} reference rows; importing {job.model_file} as {job.model_name} v{plan.version}")
+    imported = import_model(
+        Path(job.model_file),
+        ds,
+        name=job.model_name,
+        version=plan.version,
+        parent_id=plan.parent_id,
+        trust=job.trust,
+        seed=settings.seed,
+    )
+    say(
+        f"converted ({imported.source.fmt}, {imported.source.description}); ONNX agrees on "
+        f"{imported.parity.label_agreement:.2%} of {imported.parity.rows} rows"
+    )
+    delivery = run.publish(imported.content, say)
+    return summarize(
+        imported.content,
+        outcome="published",
+        parent_source=plan.parent_source,
+        train_seconds=0.0,
         total_seconds=time.perf_counter() - started,
         record_bytes=delivery.size_bytes,
         location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",

@@ -1,4 +1,7 @@
-"""Edits of a converted ONNX graph so its inputs are exactly the data set's column names.
+"""Edits of an ONNX graph so it takes and gives what the scorer feeds and reads.
+
+The scorer feeds one ``[N, 1]`` input per feature, named as the column, and reads the label
+(or value) as the first output and, for classifiers, a plain probability matrix as the second.
 
 skl2onnx turns input names into identifiers (``intensity-mean`` becomes ``intensity_mean``,
 ``a.b`` becomes ``a_b``), while the scorer and the parity check feed inputs by the column's
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from onnx import GraphProto, ModelProto
+from onnx import GraphProto, ModelProto, TensorProto, helper
 
 
 def _names(graph: GraphProto) -> set[str]:
@@ -74,3 +77,52 @@ def restore_input_names(model: ModelProto, names: Sequence[str]) -> None:
         if wanted in taken:  # an internal tensor (or output) already has the column's name
             rename_tensor(graph, wanted, _fresh(wanted, taken | set(names)))
         rename_tensor(graph, current, wanted)
+
+
+def features_as_inputs(model: ModelProto, names: Sequence[str]) -> None:
+    """Give a model that takes one float tensor ``[N, len(names)]`` one ``[N, 1]`` input per
+    column instead, concatenated in order into the tensor it expects; in place.
+
+    Models converted from NumPy-fitted estimators (XGBoost, LightGBM, scikit-learn without
+    column names) take one matrix; the scorer feeds one input per feature.
+    """
+    graph = model.graph
+    matrix = graph.input[0]
+    elem = matrix.type.tensor_type.elem_type
+    if len(graph.input) != 1 or elem != TensorProto.FLOAT:
+        raise ValueError("expected one float tensor input")
+    dims = matrix.type.tensor_type.shape.dim
+    width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else None
+    if width is not None and width != len(names):
+        raise ValueError(f"the model's input has {width} columns, the data set {len(names)}")
+    taken = _names(graph)
+    for name in names:
+        if name in taken:
+            rename_tensor(graph, name, _fresh(name, taken | set(names)))
+    columns = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 1]) for n in names]
+    concat = helper.make_node("Concat", list(names), [matrix.name], axis=1, name="columns")
+    del graph.input[:]
+    graph.input.extend(columns)
+    graph.node.insert(0, concat)
+
+
+def plain_probabilities(model: ModelProto) -> list[str] | None:
+    """Replace a ZipMap (probabilities as a list of {class: p} maps) by the float matrix it
+    wraps, in place; the class labels it named, in column order, or None without a ZipMap."""
+    graph = model.graph
+    for node in graph.node:
+        if node.op_type != "ZipMap":
+            continue
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        labels = attrs.get("classlabels_strings") or attrs.get("classlabels_int64s") or []
+        classes = [v.decode() if isinstance(v, bytes) else str(v) for v in labels]
+        matrix, mapped = node.input[0], node.output[0]
+        graph.node.remove(node)
+        for i, out in enumerate(graph.output):
+            if out.name == mapped:
+                graph.output.remove(out)
+                graph.output.insert(
+                    i, helper.make_tensor_value_info(matrix, TensorProto.FLOAT, [None, None])
+                )
+        return classes
+    return None

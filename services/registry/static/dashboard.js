@@ -312,9 +312,9 @@ function tables(d) {
     d.firing.map((r) => [figure(r),
       el("span", { class: `pill ${r.severity === "critical" ? "firing" : "warning"}` }, r.severity),
       num(fmt.num(r.value, 3)), num(fmt.num(r.threshold, 3)), fmt.time(r.observed_at)])));
-  document.getElementById("versions").replaceChildren(table(["version", "model id", "estimator", "created", "holdout metrics"],
+  document.getElementById("versions").replaceChildren(table(["version", "model id", "estimator", "origin", "created", "holdout metrics"],
     d.lineage.nodes.map((n) => [`v${n.version}${n.champion ? " (champion)" : ""}`, n.model_id.slice(0, 16),
-      n.estimator, fmt.time(n.created_at),
+      n.estimator, n.origin, fmt.time(n.created_at),
       Object.entries(n.metrics).map(([k, v]) => `${k} ${fmt.num(v, 3)}`).join(", ")])));
   document.getElementById("audit").replaceChildren(table(["at", "action", "actor", "reason", "request"],
     d.audit.map((e) => [fmt.time(e.at), e.action, e.actor, e.reason, (e.request_id || "").slice(0, 12)])));

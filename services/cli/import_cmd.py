@@ -1,0 +1,73 @@
+"""`streamops models import`: publish a model trained elsewhere as a new signed version.
+
+Exit codes: 0 published, 1 refused (untrusted types, a conversion that disagrees, reference
+data that does not fit; the message says why and nothing is published), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.cli.train_cmd import column_list, settings_from_args
+from services.common.errors import ConfigError
+from services.trainer.app import ImportJob, import_once
+from services.trainer.dataset import TASKS, ColumnChoices
+from services.trainer.model_sources import ImportRefused
+from services.trainer.summary import render_summary
+from services.trainer.validation import DataValidationError
+
+
+def add_import_parser(actions: argparse._SubParsersAction) -> None:
+    """Register `models import` under `models`."""
+    p = actions.add_parser(
+        "import",
+        help="publish a model trained elsewhere (.skops, .onnx, XGBoost .json/.ubj)",
+        description="Convert a model trained elsewhere to ONNX, measure it on reference data "
+        "(metrics, monitoring baseline, importances), sign it and publish it as the next "
+        "version of NAME. Pickles are never loaded.",
+    )
+    p.add_argument("--name", required=True, help="model name (the models topic's key)")
+    p.add_argument("--model", required=True, metavar="FILE", help=".skops, .onnx, .json or .ubj")
+    p.add_argument(
+        "--reference",
+        required=True,
+        metavar="DATA",
+        help="labelled rows the model did not train on: CSV, JSON lines or Parquet",
+    )
+    p.add_argument("--label", help="label column of DATA (default: label, target, approved)")
+    p.add_argument("--trust", metavar="T1,T2", help="types of a .skops file you trust to load")
+    p.add_argument("--task", choices=TASKS, help="how to read DATA's label (default: inferred)")
+    p.add_argument("--categorical", metavar="A,B", help="columns of DATA that are categories")
+    p.add_argument("--drop", metavar="C,D", help="columns of DATA that are not model inputs")
+    p.add_argument("--seed", type=int, help="seed of the permutation importances (default 0)")
+    p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
+    p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    """Import and publish; progress on stderr, the summary on stdout."""
+    if not args.name.strip():
+        raise ConfigError("--name must not be empty")
+    job = ImportJob(
+        model_name=args.name,
+        model_file=args.model,
+        reference=args.reference,
+        label=args.label,
+        choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
+        trust=column_list(args.trust),
+    )
+    args.estimator = args.search = args.trials = None  # training flags `settings_from_args` reads
+    settings = settings_from_args(args, environ)
+
+    def say(line: str) -> None:
+        print(f"import: {line}", file=sys.stderr, flush=True)
+
+    try:
+        summary = import_once(settings, job, say)
+    except (ImportRefused, DataValidationError) as exc:
+        print(f"streamops: refused, nothing published: {exc}", file=sys.stderr)
+        return 1
+    print(render_summary(summary))
+    return 0
