@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 SAMPLED = ("events", "predictions", "deadletter")
 ROUND_READ_S = 1.0  # the most one round spends fetching
+# After a broker pause, librdkafka can keep a partition's leader unknown for a consumer that has
+# no assignment ("Local: Unknown partition" on every watermark query, for minutes, found by the
+# soak); a new consumer looks the leaders up afresh.
+REPLACE_AFTER = 3  # failed rounds in a row
 
 
 class TailSampler:
@@ -40,6 +44,7 @@ class TailSampler:
         known: Callable[[], set[str]],
         per_partition: int,
         interval_s: float,
+        consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
     ) -> None:
         conf = dict(consumer_conf)
         conf.update(
@@ -51,7 +56,11 @@ class TailSampler:
                 "fetch.wait.max.ms": 100,
             }
         )
-        self._consumer = Consumer(conf)
+        self._conf = conf
+        self._factory = consumer_factory
+        self._consumer = consumer_factory(conf)
+        self._failures = 0
+        self.replaced = 0  # consumers replaced after failing rounds
         self._topics = {namer.name(t): t for t in SAMPLED}
         self._live = live
         self._known = known
@@ -82,13 +91,35 @@ class TailSampler:
         try:
             while not self._stop.is_set():
                 started = time.monotonic()
-                try:
-                    self.sample_once()
-                except KafkaException as exc:
-                    log.warning("sampling round failed (retrying next round): %s", exc)
+                self.round()
                 self._stop.wait(max(0.0, self._interval_s - (time.monotonic() - started)))
         finally:
             self._consumer.close()
+
+    def round(self) -> bool:
+        """One sampling round; a broker error is logged and retried next round, and after
+        REPLACE_AFTER failed rounds in a row the consumer is replaced. True when it sampled."""
+        try:
+            self.sample_once()
+        except KafkaException as exc:
+            self._failures += 1
+            log.warning("sampling round failed (retrying next round): %s", exc)
+            if self._failures >= REPLACE_AFTER:
+                self._replace()
+            return False
+        self._failures = 0
+        return True
+
+    def _replace(self) -> None:
+        log.warning("sampling failed %d rounds in a row: replacing the consumer", self._failures)
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.info("closing the failing consumer: %s", exc)
+        self._consumer = self._factory(self._conf)
+        self._partitions.clear()
+        self._failures = 0
+        self.replaced += 1
 
     def _partitions_of(self, topic: str) -> list[int]:
         if topic not in self._partitions:
