@@ -45,10 +45,12 @@ from services.common.deadletter import DeadLetterWriter
 from services.common.errors import ConfigError, PoisonMessage, Reason, RetryableError
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.topics import TopicNamer
+from services.common.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
 SERVICE = "alerting"
+SHUTDOWN_LIMIT_S = 8.0  # then the process exits whatever faust still waits on (R16: <= 10 s)
 REDIS_RETRY_S = 1.0
 BATCH_MAX = 500  # breaches handled per state save
 BATCH_WITHIN_S = 0.02
@@ -130,6 +132,7 @@ class AlertingService:
         self.dead_letters = DeadLetterWriter(self.namer.deadletter, SERVICE, serde.encode)
         self.policy, self.resolver = policy, resolver
         self.stopping: asyncio.Event | None = None
+        self._shutdown_deadline = Watchdog(SHUTDOWN_LIMIT_S)
         self._ready = asyncio.Event()  # set once the store and deliverer exist (in `serve`)
         self.app = self._faust_app()
 
@@ -199,6 +202,10 @@ class AlertingService:
         return app
 
     def _on_shutdown(self, *_args: Any, **_kwargs: Any) -> None:
+        # faust's shutdown waits on its consumer and producer; with the broker gone they never
+        # answer (R16: exit within 10 s). The outbox is in Redis and offsets not committed are
+        # read again at restart, so a forced exit loses nothing.
+        self._shutdown_deadline.arm("shutdown (the broker does not answer)")
         if self.stopping is not None:
             self.stopping.set()
 

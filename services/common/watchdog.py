@@ -62,14 +62,18 @@ class Watchdog:
     @contextlib.contextmanager
     def guard(self, what: str) -> Iterator[None]:
         """Watch the block: if it runs longer than the limit, the watchdog fires."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
-            self._thread.start()
-        self._armed = (what, time.monotonic())
+        self.arm(what)
         try:
             yield
         finally:
             self._armed = None
+
+    def arm(self, what: str) -> None:
+        """Fire unless the process is gone within the limit (a shutdown that must end)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
+            self._thread.start()
+        self._armed = (what, time.monotonic())
 
     def _watch(self) -> None:
         while True:

@@ -233,10 +233,10 @@ def test_users_tables_train_serve_and_monitor_without_skew(
         _wait_drift_at(redis_client, namespace, targets, drift)
 
         # 4. One later event per deployment moves the watermark past the window's end: the
-        # window closes with every row joined (the late event's own window stays open).
+        # window closes with every row joined (the closing event's own window stays open).
         closing = start + WINDOW_S * 1000 + LATENESS_S * 1000
-        late = [_feature_event(c, 10**6, closing, c.stream.iloc[0].to_dict()) for c in cases]
-        produce(kafka_bootstrap, namer.events, late)
+        closers = [_feature_event(c, 10**6, closing, c.stream.iloc[0].to_dict()) for c in cases]
+        produce(kafka_bootstrap, namer.events, closers)
         reports = _reports(kafka_bootstrap, namer.drift, set(contents), drift)
         code, _ = drift.terminate()
         assert code == 0, drift.log_tail()
@@ -271,7 +271,6 @@ def test_users_tables_train_serve_and_monitor_without_skew(
         assert report["label_delay_ms_p50"] == pytest.approx(LABEL_DELAY_MS)
         assert report["schema_violations"] == 0 and report["late_events"] == 0
         metrics = report["metrics"]
-        print("FIGURES", case.name, n, metrics, offline)
         if case.task == "classification":
             assert abs(metrics["accuracy"] - offline) <= 0.005, (case.name, metrics, offline)
             assert offline > 0.9, (case.name, offline)  # a real model, not a constant
