@@ -260,6 +260,9 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             print(f"--keep: services left running; dashboard {registry_url}/dashboard#token="
                   f"{viewer}")  # fmt: skip
             print(f"  topics under {prefix!r}; logs in {plan.log_dir}/demo-*.log")
+            print("  to use the CLI on this stack (train, models import, deploy, produce):")
+            print(f"    export STREAMOPS_TOPIC_PREFIX={prefix} STREAMOPS_CLI_REGISTRY_URL="
+                  f"{registry_url} STREAMOPS_CLI_TOKEN={owner}")  # fmt: skip
             print("  stop them with: .venv/bin/streamops demo --stop   (then `make down`)")
         else:
             codes = supervisor.stop_all()

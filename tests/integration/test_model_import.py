@@ -104,3 +104,31 @@ def test_imported_models_are_published_served_and_answer_as_offline(
             row = served[aid]
             assert row["prediction"] == expected[i], f"{name} row {i}"
             assert math.isclose(row["probabilities"]["1"], proba[i][1], abs_tol=1e-6)
+
+
+def test_publish_model_from_python_publishes_the_next_version(kafka_bootstrap, prefix, tmp_path):
+    import skops.io as sio
+
+    from services.client import publish_model
+
+    w = world(kafka_bootstrap, prefix, tmp_path)
+    files = write_models(tmp_path / "models")
+    pipeline = sio.load(files.skops, trusted=sio.get_untrusted_types(file=files.skops))
+    reference = files.x_reference.assign(y=files.y_reference)
+    lines: list[str] = []
+    summary = publish_model(
+        pipeline,
+        reference=reference,
+        label="y",
+        name="cancer",
+        prefix=prefix,
+        keys_dir=str(w.keys_dir),
+        progress=lines.append,
+    )
+    assert (summary.name, summary.version, summary.outcome) == ("cancer", 1, "published")
+    assert any("publishing to" in line for line in lines)
+    (content,) = _models(w)
+    assert content["model_id"] == summary.model_id
+    assert [f["name"] for f in content["signature_in"]["features"]] == [*NUMERIC, "grade"]
+    assert json.loads(content["lineage"]["search_space"])["format"] == "skops"
+    assert content["lineage"]["parity"]["label_agreement"] == 1.0
