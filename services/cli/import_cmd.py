@@ -7,14 +7,14 @@ data that does not fit; the message says why and nothing is published), 2 bad ar
 from __future__ import annotations
 
 import argparse
-import sys
 
-from services.cli.train_cmd import column_list, settings_from_args
+from services.cli.train_cmd import column_list, publish_and_report
 from services.common.errors import ConfigError
+from services.common.settings import load_settings
 from services.trainer.app import ImportJob, import_once
+from services.trainer.config import TrainerSettings
 from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.model_sources import ImportRefused
-from services.trainer.summary import render_summary
 from services.trainer.validation import DataValidationError
 
 
@@ -58,16 +58,8 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
         trust=column_list(args.trust),
     )
-    args.estimator = args.search = args.trials = None  # training flags `settings_from_args` reads
-    settings = settings_from_args(args, environ)
-
-    def say(line: str) -> None:
-        print(f"import: {line}", file=sys.stderr, flush=True)
-
-    try:
-        summary = import_once(settings, job, say)
-    except (ImportRefused, DataValidationError) as exc:
-        print(f"streamops: refused, nothing published: {exc}", file=sys.stderr)
-        return 1
-    print(render_summary(summary))
-    return 0
+    overrides = {"topic_prefix": args.prefix, "keys_dir": args.keys_dir, "seed": args.seed}
+    settings = load_settings(TrainerSettings, "trainer", environ, overrides)
+    return publish_and_report(
+        "import", lambda say: import_once(settings, job, say), (ImportRefused, DataValidationError)
+    )

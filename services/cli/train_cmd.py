@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from services.common.errors import ConfigError
 from services.common.settings import load_settings
@@ -16,7 +17,7 @@ from services.trainer.app import TrainJob, train_once
 from services.trainer.config import TrainerSettings
 from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.onnx_export import ExportError
-from services.trainer.summary import render_summary
+from services.trainer.summary import TrainingSummary, render_summary
 from services.trainer.training import ESTIMATORS, SEARCHES
 from services.trainer.validation import DataValidationError
 
@@ -114,13 +115,25 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Train and publish; print progress on stderr and the summary on stdout."""
     job = job_from_args(args)
     settings = settings_from_args(args, environ)
+    return publish_and_report(
+        "train", lambda say: train_once(settings, job, say), (DataValidationError, ExportError)
+    )
+
+
+def publish_and_report(
+    verb: str,
+    publish: Callable[[Callable[[str], None]], TrainingSummary],
+    refusals: tuple[type[Exception], ...],
+) -> int:
+    """Run a publishing command: progress on stderr, the summary on stdout; exit 1 and say
+    nothing was published when it is refused."""
 
     def say(line: str) -> None:
-        print(f"train: {line}", file=sys.stderr, flush=True)
+        print(f"{verb}: {line}", file=sys.stderr, flush=True)
 
     try:
-        summary = train_once(settings, job, say)
-    except (DataValidationError, ExportError) as exc:
+        summary = publish(say)
+    except refusals as exc:
         print(f"streamops: refused, nothing published: {exc}", file=sys.stderr)
         return 1
     print(render_summary(summary))

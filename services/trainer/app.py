@@ -44,7 +44,7 @@ from services.trainer.retrain import RetrainHandler
 from services.trainer.stream_slice import StreamSliceReader
 from services.trainer.summary import TrainingSummary, summarize
 from services.trainer.validation import DataValidationError
-from services.trainer.versions import ModelLedger
+from services.trainer.versions import ModelLedger, VersionPlan
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,14 @@ def slice_reader(
     )
 
 
+def _load_file(spec: str, label: str | None, choices: ColumnChoices, say: Say) -> Dataset:
+    say(f"loading {spec}")
+    ds = load_dataset(spec, label=label, choices=choices)
+    for column, why in ds.left_out.items():
+        say(f"column {column!r} is not a feature: {why}")
+    return ds
+
+
 def _load(
     job: TrainJob,
     settings: TrainerSettings,
@@ -144,11 +152,7 @@ def _load(
     say: Say,
 ) -> Dataset:
     if job.dataset is not None:
-        say(f"loading {job.dataset}")
-        ds = load_dataset(job.dataset, label=job.label, choices=job.choices)
-        for column, why in ds.left_out.items():
-            say(f"column {column!r} is not a feature: {why}")
-        return ds
+        return _load_file(job.dataset, job.label, job.choices, say)
     if job.deployment is None or job.last_n is None:
         raise ConfigError("training from the stream needs a deployment and --last N")
     dep = ledger.deployment(job.deployment)
@@ -189,11 +193,22 @@ class _OneShot:
         self.ledger, follower = follow_ledger(settings, self.kafka, self.namer)
         follower.stop()  # one-shot: the state at start is what versions are based on
 
-    def publish(self, content: dict[str, Any], say: Say) -> Any:
-        """Sign and publish; the broker's delivery report."""
+    def publish(
+        self, content: dict[str, Any], plan: VersionPlan, train_s: float, started: float, say: Say
+    ) -> TrainingSummary:
+        """Sign and publish; the summary of what the broker acknowledged."""
         say(f"signing with key {self.key.key_id}; publishing to {self.namer.models}")
         publisher = ModelPublisher(self.kafka.producer(), self.namer.models)
-        return publisher.publish(signed_record(content, self.key))
+        delivery = publisher.publish(signed_record(content, self.key))
+        return summarize(
+            content,
+            outcome="published",
+            parent_source=plan.parent_source,
+            train_seconds=train_s,
+            total_seconds=time.perf_counter() - started,
+            record_bytes=delivery.size_bytes,
+            location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
+        )
 
 
 def train_once(
@@ -225,18 +240,10 @@ def train_once(
         raise
     metrics.seconds.observe(time.perf_counter() - started)
     say(f"trained in {built.result.train_seconds:.1f} s")
-    delivery = run.publish(built.content, say)
+    summary = run.publish(built.content, plan, built.result.train_seconds, started, say)
     metrics.outcome("published")
-    metrics.model_bytes.observe(delivery.size_bytes)
-    return summarize(
-        built.content,
-        outcome="published",
-        parent_source=plan.parent_source,
-        train_seconds=built.result.train_seconds,
-        total_seconds=time.perf_counter() - started,
-        record_bytes=delivery.size_bytes,
-        location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
-    )
+    metrics.model_bytes.observe(summary.record_bytes or 0)
+    return summary
 
 
 def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) -> TrainingSummary:
@@ -244,10 +251,7 @@ def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) 
     DataValidationError (nothing published) when it cannot be served as it is."""
     started = time.perf_counter()
     run = _OneShot(settings, say)
-    say(f"loading reference data {job.reference}")
-    ds = load_dataset(job.reference, label=job.label, choices=job.choices)
-    for column, why in ds.left_out.items():
-        say(f"column {column!r} is not a feature: {why}")
+    ds = _load_file(job.reference, job.label, job.choices, say)
     plan = run.ledger.plan(job.model_name, None)
     say(f"{ds.rows} reference rows; importing {job.model_file} as {job.model_name} v{plan.version}")
     imported = import_model(
@@ -263,16 +267,7 @@ def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) 
         f"converted ({imported.source.fmt}, {imported.source.description}); ONNX agrees on "
         f"{imported.parity.label_agreement:.2%} of {imported.parity.rows} rows"
     )
-    delivery = run.publish(imported.content, say)
-    return summarize(
-        imported.content,
-        outcome="published",
-        parent_source=plan.parent_source,
-        train_seconds=0.0,
-        total_seconds=time.perf_counter() - started,
-        record_bytes=delivery.size_bytes,
-        location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
-    )
+    return run.publish(imported.content, plan, 0.0, started, say)
 
 
 def run(
