@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from services.common.errors import ConfigError
 from services.common.settings import load_settings
@@ -17,6 +18,7 @@ from services.trainer.app import TrainJob, train_once
 from services.trainer.config import TrainerSettings
 from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.onnx_export import ExportError
+from services.trainer.search_space import read_search_space
 from services.trainer.summary import TrainingSummary, render_summary
 from services.trainer.training import ESTIMATORS, SEARCHES
 from services.trainer.validation import DataValidationError
@@ -41,6 +43,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--estimator", choices=ESTIMATORS, help="default: setting, hgb")
     p.add_argument("--search", choices=SEARCHES, help="hyper-parameter search (default grid)")
     p.add_argument("--trials", type=int, help="random search trials (default 4)")
+    p.add_argument(
+        "--search-space",
+        metavar="FILE.yaml",
+        help="parameters to search: name: [values], or name: {loguniform|randint: [low, high]}",
+    )
     p.add_argument("--label", help="label column of a data file (default: label, target, approved)")
     p.add_argument("--task", choices=TASKS, help="default: inferred from the label column")
     p.add_argument(
@@ -87,6 +94,7 @@ def job_from_args(args: argparse.Namespace) -> TrainJob:
         deployment=args.deployment,
         last_n=args.last,
         choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
+        space=read_search_space(Path(args.search_space)) if args.search_space else None,
     )
 
 

@@ -61,6 +61,7 @@ class TrainJob:
     deployment: str | None = None  # with last_n: train from the stream slice
     last_n: int | None = None
     choices: ColumnChoices = ColumnChoices()  # task, categorical and dropped columns of a file
+    space: dict[str, Any] | None = None  # a search space from a YAML file
 
 
 def options_from(settings: TrainerSettings) -> TrainOptions:
@@ -233,7 +234,7 @@ def train_once(
             name=job.model_name,
             version=plan.version,
             parent_id=plan.parent_id,
-            options=options_from(settings),
+            options=dataclasses.replace(options_from(settings), space=job.space),
         )
     except (DataValidationError, ExportError):
         metrics.outcome("refused")

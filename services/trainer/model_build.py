@@ -8,6 +8,7 @@ of the holdout, or whose probabilities differ by more than ``max_prob_gap``, is 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
@@ -23,7 +24,8 @@ from services.trainer.onnx_export import (
     check_parity,
     to_onnx,
 )
-from services.trainer.training import TrainResult, train
+from services.trainer.search_space import parse as parse_space
+from services.trainer.training import TrainResult, estimator_params, train
 from services.trainer.validation import ValidationReport, validate_dataset
 
 
@@ -40,6 +42,8 @@ class TrainOptions:
     # Measured gaps are ~1e-7 for every estimator (trees get no scaler, see training.py); raise
     # this only with a reason, since the gap is recorded in the model's lineage either way.
     max_prob_gap: float = MAX_PROB_DIFF
+    # A user's search space (parameter -> list or distribution), checked once the task is known.
+    space: Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,9 @@ def build_model(
     """Validate ``ds``, train, convert, check parity and compute the baseline; unsigned."""
     opts = options or TrainOptions()
     report = validate_dataset(ds)
+    space = None
+    if opts.space is not None:
+        space = parse_space(opts.space, estimator_params(opts.estimator, ds.task), opts.search)
     result = train(
         ds,
         estimator=opts.estimator,
@@ -80,6 +87,7 @@ def build_model(
         seed=opts.seed,
         holdout_fraction=opts.holdout_fraction,
         cv_folds=opts.cv_folds,
+        space=space,
     )
     onnx = to_onnx(result.pipeline, result.feature_specs)
     parity = check_parity(result.pipeline, onnx, result.x_holdout, result.feature_specs)

@@ -112,6 +112,11 @@ def _estimator(name: str, task: str, seed: int) -> Any:
     }[name]()
 
 
+def estimator_params(name: str, task: str) -> set[str]:
+    """The hyper-parameters a search space may name for this estimator and task."""
+    return set(_estimator(name, task, 0).get_params(deep=False))
+
+
 def build_pipeline(feature_specs: Sequence[FeatureSpec], estimator: Any) -> Pipeline:
     """The preprocessing + estimator pipeline over a matrix whose columns follow the specs."""
     numeric = [i for i, s in enumerate(feature_specs) if s.kind == "numeric"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from sklearn.datasets import load_breast_cancer
 from services.common.errors import ConfigError
 from services.trainer.dataset import ColumnChoices, load_dataset
 from services.trainer.model_build import TrainOptions, build_model
+from services.trainer.search_space import parse as parse_space
+from services.trainer.search_space import read_search_space
 from services.trainer.validation import DataValidationError, validate_dataset
 
 pytestmark = pytest.mark.unit
@@ -185,3 +188,51 @@ def test_a_non_numeric_cell_in_a_numeric_column_is_refused_naming_it(tmp_path):
     ds = load_dataset(str(_write_csv(tmp_path / "t.csv", ["weight", "label"], rows)))
     with pytest.raises(DataValidationError, match=r"numeric column 'weight' .* 'n/a\?'"):
         validate_dataset(ds)
+
+
+# -- search space from YAML ---------------------------------------------------------------------
+
+
+def test_a_yaml_search_space_is_searched_and_recorded(tmp_path):
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text("C: [0.05, 0.5]\n")
+    space = read_search_space(space_file)
+    ds = load_dataset(str(_cancer_csv(tmp_path / "d.csv", ["x1", "x2", "x3"])))
+    options = TrainOptions(estimator="logreg", cv_folds=2, space=space)
+    built = build_model(ds, name="m", version=1, parent_id=None, options=options)
+    recorded = json.loads(built.content["lineage"]["search_space"])
+    assert recorded["space"] == {"C": [0.05, 0.5]}
+    assert json.loads(built.content["lineage"]["params"]["C"]) in (0.05, 0.5)
+
+
+def test_a_random_space_takes_distributions_and_a_grid_refuses_them():
+    known = {"learning_rate", "max_leaf_nodes"}
+    raw = {"learning_rate": {"loguniform": [0.01, 0.3]}, "max_leaf_nodes": [15, 31]}
+    assert parse_space(raw, known, "random")["learning_rate"] == ("loguniform", 0.01, 0.3)
+    with pytest.raises(ConfigError, match="learning_rate: a distribution needs --search random"):
+        parse_space(raw, known, "grid")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"Cee": [1.0]}, "not parameters of the estimator: Cee"),
+        ({"C": []}, "C: give a non-empty list"),
+        ({"C": {"uniform": [0, 1]}}, "unknown distribution 'uniform'"),
+        ({"C": {"loguniform": [0, 1]}}, "low > 0 for loguniform"),
+        ({"C": {"randint": [5]}}, r"randint takes \[low, high\]"),
+    ],
+)
+def test_bad_search_spaces_name_the_parameter(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_space(raw, {"C", "max_iter"}, "random")
+
+
+def test_a_search_space_file_that_is_not_a_mapping_is_refused(tmp_path):
+    bad = tmp_path / "s.yaml"
+    bad.write_text("- C\n- 1\n")
+    with pytest.raises(ConfigError, match="a mapping of parameter names"):
+        read_search_space(bad)
+    bad.write_text("C: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        read_search_space(bad)
