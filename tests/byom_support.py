@@ -1,6 +1,6 @@
 """Models trained "elsewhere" for the import tests: a scikit-learn Pipeline saved with skops, an
-ONNX file and an XGBoost model, all on breast-cancer columns with dashed names and a text column,
-plus the reference rows (the last 30%) they never trained on."""
+ONNX file, an XGBoost and a LightGBM model, all on breast-cancer columns with dashed names and a
+text column, plus the reference rows (the last 30%) they never trained on."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ class Files:
     skops: Path
     onnx: Path
     xgboost: Path
+    lightgbm: Path
     untrusted: Path
     reference: Path  # all columns + label
     reference_numeric: Path  # numeric columns + label (for the one-matrix models)
@@ -49,6 +50,7 @@ class Files:
 
 def write_models(folder: Path) -> Files:
     """Train the three models on the first 70% and write them with the reference rows."""
+    import lightgbm
     import xgboost
     from skl2onnx import to_onnx
 
@@ -70,6 +72,7 @@ def write_models(folder: Path) -> Files:
         skops=folder / "pipeline.skops",
         onnx=folder / "forest.onnx",
         xgboost=folder / "booster.json",
+        lightgbm=folder / "lightgbm.txt",
         untrusted=folder / "custom.skops",
         reference=folder / "reference.csv",
         reference_numeric=folder / "reference-numeric.csv",
@@ -84,6 +87,8 @@ def write_models(folder: Path) -> Files:
     files.onnx.write_bytes(to_onnx(forest.fit(matrix, y_train), matrix[:1]).SerializeToString())
     booster = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0)
     booster.fit(matrix, y_train).save_model(files.xgboost)
+    gbm = lightgbm.LGBMClassifier(n_estimators=30, num_leaves=8, random_state=0, verbose=-1)
+    gbm.fit(matrix, y_train).booster_.save_model(str(files.lightgbm))
     reference = files.x_reference.assign(label=files.y_reference)
     reference.to_csv(files.reference, index=False)
     reference.drop(columns=["grade"]).to_csv(files.reference_numeric, index=False)

@@ -15,6 +15,7 @@ from services.trainer.app import ImportJob, import_once
 from services.trainer.config import TrainerSettings
 from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.model_sources import ImportRefused
+from services.trainer.onnx_export import MAX_PROB_DIFF
 from services.trainer.validation import DataValidationError
 
 
@@ -40,6 +41,13 @@ def add_import_parser(actions: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=TASKS, help="how to read DATA's label (default: inferred)")
     p.add_argument("--categorical", metavar="A,B", help="columns of DATA that are categories")
     p.add_argument("--drop", metavar="C,D", help="columns of DATA that are not model inputs")
+    p.add_argument(
+        "--max-gap",
+        type=float,
+        default=MAX_PROB_DIFF,
+        help="largest probability (or value) gap allowed between ONNX and the original "
+        f"(default {MAX_PROB_DIFF:g}; the measured gap is recorded in the lineage)",
+    )
     p.add_argument("--seed", type=int, help="seed of the permutation importances (default 0)")
     p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
     p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
@@ -50,6 +58,8 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Import and publish; progress on stderr, the summary on stdout."""
     if not args.name.strip():
         raise ConfigError("--name must not be empty")
+    if not 0 <= args.max_gap < 1:
+        raise ConfigError(f"--max-gap must be in [0, 1), got {args.max_gap}")
     job = ImportJob(
         model_name=args.name,
         model_file=args.model,
@@ -57,6 +67,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         label=args.label,
         choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
         trust=column_list(args.trust),
+        max_gap=args.max_gap,
     )
     overrides = {"topic_prefix": args.prefix, "keys_dir": args.keys_dir, "seed": args.seed}
     settings = load_settings(TrainerSettings, "trainer", environ, overrides)

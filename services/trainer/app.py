@@ -38,7 +38,7 @@ from services.trainer.gate import ChampionGate
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.model_build import TrainOptions, build_model
 from services.trainer.model_import import import_model
-from services.trainer.onnx_export import ExportError
+from services.trainer.onnx_export import MAX_PROB_DIFF, ExportError
 from services.trainer.publisher import ModelPublisher, load_signing_key, signed_record
 from services.trainer.retrain import RetrainHandler
 from services.trainer.stream_slice import StreamSliceReader
@@ -181,6 +181,7 @@ class ImportJob:
     label: str | None = None
     choices: ColumnChoices = ColumnChoices()
     trust: tuple[str, ...] = ()
+    max_gap: float = MAX_PROB_DIFF  # largest probability (or value) gap ONNX may show
 
 
 class _OneShot:
@@ -263,6 +264,7 @@ def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) 
         parent_id=plan.parent_id,
         trust=job.trust,
         seed=settings.seed,
+        max_gap=job.max_gap,
     )
     say(
         f"converted ({imported.source.fmt}, {imported.source.description}); ONNX agrees on "

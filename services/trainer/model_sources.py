@@ -1,12 +1,13 @@
-"""Read a model trained elsewhere into the ONNX the scorer serves: skops, ONNX or XGBoost files.
+"""Read a model trained elsewhere into the ONNX the scorer serves: skops, ONNX, XGBoost, LightGBM.
 
 Pickles are never loaded. A ``.skops`` file is opened with skops' secure loader, which
 reconstructs only types it trusts: the scikit-learn, NumPy and SciPy types skops trusts by
 default, ``SAFE_TYPES`` below, and whatever the user names with ``--trust``; any other type is
 refused before anything is built, with the list of types to review. XGBoost models come as the
-booster's own JSON or UBJSON files (``save_model``). Every source ends as an ONNX graph with one
-``[N, 1]`` input per column and plain outputs (``onnx_graph``), plus, where the original model
-can run here, a predictor to check the conversion against.
+booster's own JSON or UBJSON files (``save_model``), LightGBM models as its text format. Every
+source ends as an ONNX graph with one ``[N, 1]`` input per column and plain outputs
+(``onnx_graph``), plus, where the original model can run here, a predictor to check the
+conversion against.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from services.common.errors import StreamopsError
 from services.trainer.dataset import Dataset, FeatureSpec
 from services.trainer.onnx_graph import (
     features_as_inputs,
+    forget_output_shapes,
     plain_probabilities,
     restore_input_names,
 )
@@ -32,6 +34,7 @@ from services.trainer.onnx_graph import (
 SKOPS = ".skops"
 ONNX = ".onnx"
 XGBOOST = (".json", ".ubj")
+LIGHTGBM = ".txt"  # LightGBM's own text format (Booster.save_model)
 # skops lists numpy.dtype as untrusted, yet it is a plain descriptor that runs no code; every
 # scikit-learn pipeline holds one.
 SAFE_TYPES = ("numpy.dtype",)
@@ -246,16 +249,8 @@ def _xgboost(path: Path, ds: Dataset) -> Source:
     task = "classification" if objective.startswith(("binary:", "multi:")) else "regression"
     model = xgboost.XGBClassifier() if task == "classification" else xgboost.XGBRegressor()
     model.load_model(str(path))
-    specs = ds.feature_specs
-    if any(s.kind != "numeric" for s in specs):
-        text = ", ".join(s.name for s in specs if s.kind != "numeric")
-        raise ImportRefused(f"XGBoost models take numbers only; text columns: {text}")
     width = booster.num_features()
-    if width != len(specs):
-        raise ImportRefused(
-            f"the model takes {width} columns, the reference data has {len(specs)} features; "
-            "drop the extra columns with --drop"
-        )
+    specs = _numeric_specs(ds, width, "XGBoost")
     try:
         graph = convert_xgboost(model, initial_types=[("input", FloatTensorType([None, width]))])
     except Exception as exc:  # onnxmltools raises many unrelated types
@@ -266,7 +261,7 @@ def _xgboost(path: Path, ds: Dataset) -> Source:
         classes = [str(c) for c in model.classes_]
 
     def original(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        numbers = x.astype(float)
+        numbers = _as_served(x)
         proba = model.predict_proba(numbers) if task == "classification" else None
         return np.asarray(model.predict(numbers)), proba
 
@@ -283,6 +278,75 @@ def _xgboost(path: Path, ds: Dataset) -> Source:
     )
 
 
+# -- LightGBM --------------------------------------------------------------------------------
+
+
+def _as_served(x: np.ndarray) -> np.ndarray:
+    """Numbers as the scorer feeds them (float32 inputs), so a row on a split threshold takes
+    the same branch in the original as in the ONNX graph."""
+    return x.astype(np.float32).astype(float)
+
+
+def _numeric_specs(ds: Dataset, width: int, what: str) -> tuple[FeatureSpec, ...]:
+    specs = ds.feature_specs
+    if any(s.kind != "numeric" for s in specs):
+        text = ", ".join(s.name for s in specs if s.kind != "numeric")
+        raise ImportRefused(f"{what} models take numbers only; text columns: {text}")
+    if width != len(specs):
+        raise ImportRefused(
+            f"the model takes {width} columns, the reference data has {len(specs)} features; "
+            "drop the extra columns with --drop"
+        )
+    return specs
+
+
+def _lightgbm(path: Path, ds: Dataset) -> Source:
+    try:
+        import lightgbm
+    except ImportError:
+        raise ImportRefused(
+            "importing LightGBM models needs lightgbm: pip install lightgbm"
+        ) from None
+    from onnxmltools import convert_lightgbm
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    if not path.read_bytes()[:4] == b"tree":
+        raise ImportRefused(f"{path}: not a LightGBM model file (Booster.save_model writes one)")
+    try:
+        booster = lightgbm.Booster(model_file=str(path))
+    except lightgbm.basic.LightGBMError as exc:
+        raise ImportRefused(f"{path}: LightGBM cannot read it: {exc}") from None
+    objective = str(booster.dump_model()["objective"]).split()[0]
+    task = (
+        "classification" if objective in ("binary", "multiclass", "multiclassova") else "regression"
+    )
+    specs = _numeric_specs(ds, booster.num_feature(), "LightGBM")
+    try:
+        graph = convert_lightgbm(
+            booster, initial_types=[("input", FloatTensorType([None, len(specs)]))], zipmap=False
+        )
+    except Exception as exc:  # onnxmltools raises many unrelated types
+        raise ImportRefused(f"onnxmltools cannot convert this LightGBM model: {exc}") from None
+    plain_probabilities(graph)
+    forget_output_shapes(graph)
+    features_as_inputs(graph, [s.name for s in specs])
+    width = booster.num_model_per_iteration()
+    classes = [str(c) for c in range(max(2, width))] if task == "classification" else []
+
+    def original(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raw = np.asarray(booster.predict(_as_served(x)))
+        if task == "regression":
+            return raw, None
+        proba = raw.reshape(len(x), -1)
+        if proba.shape[1] == 1:
+            proba = np.column_stack([1 - proba[:, 0], proba[:, 0]])
+        return np.array(classes, dtype=object)[proba.argmax(axis=1)], proba
+
+    params = {"objective": json.dumps(objective), "trees": json.dumps(booster.num_trees())}
+    return Source("lightgbm", graph.SerializeToString(), specs, task, classes,
+                  f"LightGBM {objective}", params, original)  # fmt: skip
+
+
 def read_source(path: Path, ds: Dataset, trust: Sequence[str] = ()) -> Source:
     """The model in ``path`` as ONNX fitting the reference data's columns; refuses clearly."""
     if not path.is_file():
@@ -294,8 +358,10 @@ def read_source(path: Path, ds: Dataset, trust: Sequence[str] = ()) -> Source:
         return _onnx(path, ds)
     if suffix in XGBOOST:
         return _xgboost(path, ds)
+    if suffix == LIGHTGBM:
+        return _lightgbm(path, ds)
     raise ImportRefused(
         f"{path.name}: unknown model format {suffix or '(no suffix)'!r}; give a scikit-learn "
         "model saved with skops (.skops), an ONNX file (.onnx) or an XGBoost model saved with "
-        "save_model (.json, .ubj). Pickles are never loaded."
+        "save_model (.json, .ubj) or a LightGBM one (.txt). Pickles are never loaded."
     )

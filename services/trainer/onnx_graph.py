@@ -126,3 +126,10 @@ def plain_probabilities(model: ModelProto) -> list[str] | None:
                 )
         return classes
     return None
+
+
+def forget_output_shapes(model: ModelProto) -> None:
+    """Drop the outputs' declared shapes, in place: onnxmltools declares LightGBM's label as
+    ``[1]`` whatever the batch, and onnxruntime warns on every run that the shape differs."""
+    for out in model.graph.output:
+        out.type.tensor_type.ClearField("shape")

@@ -98,6 +98,8 @@ def test_reads_need_a_token_and_show_models_with_lineage_and_compare(env):
     diff = client.get("/compare/credit?a=1&b=2", headers=VI).json()
     assert diff["estimator"] == {"a": "hgb", "b": "rf"}
     assert "n_estimators" in diff["params"]["added"] and "roc_auc" in diff["metrics"]
+    versions = client.get("/models/credit", headers=VI).json()["versions"]
+    assert [v["origin"].split(" ")[:2] for v in versions] == [["trained", "on"]] * 2
     missing = client.get("/models/credit/versions/9", headers=VI)
     assert missing.status_code == 404 and "GET /models" in missing.json()["message"]
 

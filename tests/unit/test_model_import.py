@@ -67,6 +67,18 @@ def test_an_xgboost_model_converts_and_agrees_with_xgboost(files):
     assert m.content["lineage"]["metrics"]["roc_auc"] > 0.9
 
 
+def test_a_lightgbm_model_is_refused_for_its_gap_then_accepted_when_the_user_allows_it(files):
+    # LightGBM keeps double thresholds, ONNX float32 ones: a row on a split takes the other
+    # branch (here one row in 171, probability off by 0.011). Refused by default, saying so.
+    with pytest.raises(ImportRefused, match=r"largest gap 1\.\d+e-02.*--max-gap"):
+        _import(files.lightgbm, files.reference_numeric)
+    m = _import(files.lightgbm, files.reference_numeric, max_gap=0.05)
+    assert m.content["estimator"] == "LightGBM binary" and m.content["classes"] == ["0", "1"]
+    assert m.parity.label_agreement == 1.0
+    assert m.content["lineage"]["parity"]["max_prob_diff"] == pytest.approx(0.0106, abs=1e-3)
+    assert m.content["lineage"]["metrics"]["roc_auc"] > 0.9
+
+
 def test_an_untrusted_type_is_refused_naming_it_then_loads_when_trusted(files):
     with pytest.raises(ImportRefused, match=r"tests.byom_support.Doubler.*--trust") as err:
         _import(files.untrusted, files.reference_numeric)
@@ -101,6 +113,7 @@ def test_a_reference_label_the_model_never_saw_is_refused(files, tmp_path):
         ("broken.skops", b"not a zip", "not a readable .skops file"),
         ("broken.onnx", b"\x00\x01garbage", "not an ONNX model"),
         ("broken.json", b"{}", "not an XGBoost model file"),
+        ("notes.txt", b"hello", "not a LightGBM model file"),
     ],
 )
 def test_bad_model_files_are_refused_clearly(files, tmp_path, name, content, message):
