@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         var_dir=Path(args.var_dir).resolve(), prefix=f"soak-{run_id}.", duration_s=args.duration,
         rate=args.rate, sample_s=args.sample_s,
     ).with_ports()  # fmt: skip
-    planned = soak_plan.schedule(plan.duration_s, plan.warmup_s)
+    planned = soak_plan.schedule(plan.duration_s, plan.warmup_s, args.faults)
     say(f"soak {run_id}: {plan.duration_s:.0f} s at {plan.rate:g} events/s, warm-up "
         f"{plan.warmup_s:.0f} s, {len(planned)} faults; logs in {plan.log_dir}")  # fmt: skip
     signal.signal(signal.SIGTERM, _interrupt)
@@ -215,6 +215,13 @@ def _run_faults(stack: Stack, planned, say) -> list[dict[str, Any]]:
     return faults
 
 
+def _kinds(text: str) -> tuple[str, ...]:
+    try:
+        return soak_plan.parse_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse flags and run."""
     p = argparse.ArgumentParser(prog="python -m loadtest.soak", description=__doc__.split("\n")[0])
@@ -226,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rate", type=float, default=300.0, help="events per second (default 300)")
     p.add_argument("--sample-s", type=float, default=5.0, help="seconds between samples")
+    p.add_argument(
+        "--faults",
+        type=_kinds,
+        default=soak_plan.KINDS,
+        metavar="KIND,KIND",
+        help="only these faults, cycled (e.g. pause_broker,kill:drift; default: every kind)",
+    )
     p.add_argument("--var-dir", default=str(REPO_ROOT / "var" / "soak"),
                    help="private broker, Redis, logs and report (default var/soak)")  # fmt: skip
     args = p.parse_args(argv)

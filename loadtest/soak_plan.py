@@ -69,14 +69,24 @@ def warmup_for(duration_s: float) -> float:
     return min(180.0, 0.2 * duration_s)
 
 
-def schedule(duration_s: float, warmup_s: float) -> list[Fault]:
-    """Faults evenly spread between warm-up and 85% of the run, cycling through KINDS."""
+def schedule(duration_s: float, warmup_s: float, kinds: tuple[str, ...] = KINDS) -> list[Fault]:
+    """Faults evenly spread between warm-up and 85% of the run, cycling through ``kinds``."""
     window = FAULT_SPAN * duration_s - warmup_s
     if window <= 0:
         return []
-    spacing = min(MAX_SPACING_S, max(MIN_SPACING_S, window / len(KINDS)))
+    spacing = min(MAX_SPACING_S, max(MIN_SPACING_S, window / len(kinds)))
     count = int(window / spacing + 1e-9)
-    return [Fault(warmup_s + i * spacing, KINDS[i % len(KINDS)]) for i in range(count)]
+    return [Fault(warmup_s + i * spacing, kinds[i % len(kinds)]) for i in range(count)]
+
+
+def parse_kinds(text: str) -> tuple[str, ...]:
+    """Fault kinds from "pause_broker,kill:drift"; ValueError naming an unknown one."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"unknown fault {', '.join(unknown) or '(none)'}; known: "
+                         f"{', '.join(dict.fromkeys(KINDS))}")  # fmt: skip
+    return kinds
 
 
 @dataclasses.dataclass(frozen=True)

@@ -64,6 +64,12 @@ from services.drift.time_bounds import TimeBounds
 
 log = logging.getLogger(__name__)
 SERVICE = "drift"
+# After its group session timed out in a broker pause, librdkafka revokes the partitions and
+# rejoins; a JoinGroup lost in the pause then waits up to max.poll.interval.ms for an answer
+# while the service reads nothing (`make soak` saw the lag grow for minutes). A rebalance of this
+# one-member group ends in on_assign within seconds, so past this the process exits and the
+# supervisor's restart rejoins at once, from the offsets stored in Redis.
+REJOIN_LIMIT_S = 30.0
 JoinKeys = dict[tuple[str, str], list[JoinKey]]  # (deployment, topic) -> join key per record
 
 
@@ -115,6 +121,8 @@ class DriftLoop:
         self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
         self.lag = ConsumerLag(standard.consumer_lag, SERVICE)  # how far behind the stream it is
         self.stop = threading.Event()
+        self.revoked_at: float | None = None  # when the group took the partitions back
+        self.rejoin_limit_s = REJOIN_LIMIT_S
 
     # -- assignment and recovery ------------------------------------------------------------
 
@@ -171,6 +179,7 @@ class DriftLoop:
             tp.offset = snap.offsets.get((tp.topic, tp.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
         self.assigned = {(tp.topic, tp.partition) for tp in partitions}
+        self.revoked_at = None
         log.info(
             "assigned %d partitions; %d monitors restored", len(partitions), len(self.monitors)
         )
@@ -181,6 +190,7 @@ class DriftLoop:
         consumer.unassign()
         self.lag.forget(self.assigned)
         self.assigned = set()
+        self.revoked_at = time.monotonic()
 
     def recover(self) -> None:
         """After a failed batch: reload state from Redis and rewind to its offsets."""
@@ -236,10 +246,22 @@ class DriftLoop:
                 wait_s = self.settings.max_wait_ms / 1000
                 self.step(self.consumer.consume(self.settings.batch_size, wait_s))
                 self.lag.maybe_update(self.consumer)
+                self.check_rejoined()
         finally:
             self._settle_quietly()
             self.producer.flush(5)
             self.consumer.close()
+
+    def check_rejoined(self, now: float | None = None) -> None:
+        """Exit (FatalError) when the partitions were revoked and not given back in time."""
+        if self.revoked_at is None:
+            return
+        waited = (time.monotonic() if now is None else now) - self.revoked_at
+        if waited > self.rejoin_limit_s:
+            raise FatalError(
+                f"the group has not given the partitions back {waited:.0f} s after revoking "
+                "them (a rejoin lost in a broker outage): exiting to be restarted"
+            )
 
     def step(self, msgs: list[Message]) -> None:
         """Apply what one poll returned (or, if nothing, commit and merge); after a failure,

@@ -249,3 +249,15 @@ def test_process_series_pairs_each_value_with_the_pid_sampled_with_it() -> None:
     assert soak_report.process_series(samples, "rss_mb") == {
         "drift": [(1.0, 80.0, 5), (2.0, 81.0, 6)]
     }
+
+
+def test_a_soak_of_chosen_faults_cycles_only_those():
+    kinds = soak_plan.parse_kinds("pause_broker, kill:drift")
+    assert kinds == ("pause_broker", "kill:drift")
+    planned = soak_plan.schedule(480.0, 96.0, kinds)
+    assert [f.kind for f in planned] == ["pause_broker", "kill:drift"] * (len(planned) // 2) + (
+        ["pause_broker"] if len(planned) % 2 else []
+    )
+    assert len(planned) == 5  # one a minute between warm-up and 85% of the run
+    with pytest.raises(ValueError, match="unknown fault kill:everything"):
+        soak_plan.parse_kinds("kill:everything")
