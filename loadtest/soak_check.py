@@ -22,6 +22,9 @@ TAIL_FRACTION = 0.20
 # keeps that high-water mark: RSS is judged within each process, from this long after its start
 # (the first process: from the end of warm-up), never across a restart.
 SETTLE_S = 60.0
+# Redis holds drift's join entries for the join TTL: a fault that stalls drift empties them and
+# its recovery refills them, so Redis is judged on the samples taken away from faults.
+QUIET_MARGIN_S = 10.0
 MIN_JUDGED_S = 90.0  # a process that lived less than this after settling is too short to judge
 # A restarted service reconnects (broker, coordinator, Redis) with a few more sockets than the
 # process it replaced; a descriptor leak grows without bound, so a few more are not growth.
@@ -138,6 +141,24 @@ def check_process_growth(
         bool(series) and not bad,
         ", ".join(parts) + (f"; failing: {', '.join(bad)}" if bad else ""),
     )
+
+
+def quiet(
+    samples: Sequence[tuple[float, float]],
+    faults: Sequence[Mapping[str, Any]],
+    margin_s: float = QUIET_MARGIN_S,
+) -> list[tuple[float, float]]:
+    """The samples taken outside every fault's span: from its start to its end plus its
+    recovery time (60 s when it never recovered) plus a margin."""
+    spans = []
+    for f in faults:
+        if f.get("skipped"):
+            continue
+        start = float(f["at_s"])
+        took = f.get("recovery_s")
+        end = float(f.get("end_s", start)) + (RECOVERY_LIMIT_S if took is None else took)
+        spans.append((start, end + margin_s))
+    return [(t, v) for t, v in samples if not any(a <= t <= b for a, b in spans)]
 
 
 def check_delivery(delivery: Delivery, bound: int) -> list[Check]:
