@@ -39,19 +39,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=1000, help="events to generate (generator)")
     p.add_argument("--rate", type=float, default=0.0, help="events per second, 0 = unbounded")
     p.add_argument("--deployment", default="credit", help="deployment for generated events/CSV")
+    p.add_argument(
+        "--id-column",
+        default="association_id",
+        help="CSV column with each row's association id (default association_id)",
+    )
     p.add_argument("--seed", type=int, default=7, help="generator seed")
     p.add_argument("--prefix", help="topic prefix")
     p.set_defaults(func=run)
 
 
-def _lines(stream: TextIO, fmt: str, deployment: str) -> Iterator[bytes]:
+def _lines(stream: TextIO, fmt: str, deployment: str, id_column: str) -> Iterator[bytes]:
     if fmt == "jsonl":
         for line in stream:
             if line.strip():
                 yield line.strip().encode()
         return
-    for row in csv.DictReader(stream):
-        aid = row.pop("association_id", None)
+    reader = csv.DictReader(stream)
+    columns = reader.fieldnames or []
+    if id_column not in columns:
+        raise ConfigError(
+            f"the CSV has no {id_column!r} column (its columns: {', '.join(columns) or 'none'}); "
+            "each row needs an id to join its actual later: name the column that identifies "
+            "a row with --id-column"
+        )
+    for row in reader:
+        aid = row.pop(id_column, None)
         features: dict[str, Any] = {}
         for name, cell in row.items():
             if cell is None or cell == "":
@@ -90,7 +103,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         source, total = _generated(args.count, args.seed, args.deployment), args.count
     else:
         stream = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
-        source, total = _lines(stream, args.format, args.deployment), None
+        source, total = _lines(stream, args.format, args.deployment, args.id_column), None
     producer = Producer(KafkaConfig.from_settings(settings, "streamops-cli").producer())
     counts = {"acked": 0, "failed": 0, "unknown": 0, "invalid": 0}
 
