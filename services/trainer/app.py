@@ -196,7 +196,13 @@ class _OneShot:
         follower.stop()  # one-shot: the state at start is what versions are based on
 
     def publish(
-        self, content: dict[str, Any], plan: VersionPlan, train_s: float, started: float, say: Say
+        self,
+        content: dict[str, Any],
+        plan: VersionPlan,
+        train_s: float,
+        started: float,
+        say: Say,
+        note: str = "",
     ) -> TrainingSummary:
         """Sign and publish; the summary of what the broker acknowledged."""
         say(f"signing with key {self.key.key_id}; publishing to {self.namer.models}")
@@ -210,6 +216,7 @@ class _OneShot:
             total_seconds=time.perf_counter() - started,
             record_bytes=delivery.size_bytes,
             location=f"{delivery.topic}[{delivery.partition}]@{delivery.offset}",
+            note=note,
         )
 
 
@@ -270,7 +277,8 @@ def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) 
         f"converted ({imported.source.fmt}, {imported.source.description}); ONNX agrees on "
         f"{imported.parity.label_agreement:.2%} of {imported.parity.rows} rows"
     )
-    return run.publish(imported.content, plan, 0.0, started, say)
+    note = f"imported from {Path(job.model_file).name} (sha256 {imported.sha256[:16]}), not trained"
+    return run.publish(imported.content, plan, 0.0, started, say, note)
 
 
 def run(

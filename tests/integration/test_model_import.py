@@ -62,6 +62,7 @@ def test_imported_models_are_published_served_and_answer_as_offline(
         assert main(args) == 0, capsys.readouterr().err
         out = capsys.readouterr()
         assert out.out.startswith(f"published {name} v1") and "publishing to" in out.err
+        assert f"imported from {model.name}" in out.out
 
     # Untrusted: refused before anything is built, the type named, nothing published.
     published = count(kafka_bootstrap, w.namer.models)
