@@ -109,15 +109,14 @@ def test_imported_models_are_published_served_and_answer_as_offline(
 
 def test_publish_model_from_python_publishes_the_next_version(kafka_bootstrap, prefix, tmp_path):
     import skops.io as sio
-
-    from services.client import publish_model
+    import streamops
 
     w = world(kafka_bootstrap, prefix, tmp_path)
     files = write_models(tmp_path / "models")
     pipeline = sio.load(files.skops, trusted=sio.get_untrusted_types(file=files.skops))
     reference = files.x_reference.assign(y=files.y_reference)
     lines: list[str] = []
-    summary = publish_model(
+    summary = streamops.publish_model(
         pipeline,
         reference=reference,
         label="y",
