@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 N = 16_000
 RATE = 800  # per second: a 20 s stream, both kills inside it
 TWO_DOWN_S = 8.0
+CATCH_UP_S = 60.0  # how long the follower may take to read everything acknowledged
 
 
 @pytest.fixture()
@@ -123,6 +124,13 @@ def test_r20_leader_kill_loses_nothing_and_two_down_blocks_without_losing(cluste
         paced.run(lambda i: log.produce(producer, topic, i, f"k{i % 101}".encode()))
         thread.join(240)
         remaining = producer.flush(120)
+        # The follower reads on after the last acknowledgement: resuming consumption is measured,
+        # not raced against the end of producing.
+        deadline = time.monotonic() + CATCH_UP_S
+        while len({s for _p, s, _t in follower.seen}) < len(log.acked):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     finally:
         follower.close()
     assert not errors, errors
@@ -135,7 +143,12 @@ def test_r20_leader_kill_loses_nothing_and_two_down_blocks_without_losing(cluste
     produce_s = min(
         t - k1 for s, (p, _o, t) in log.acked.items() if p in busy and log.sent_at[s] > k1
     )
-    consume_s = min(t - k1 for p, s, t in follower.seen if p in busy and log.sent_at[s] > k1)
+    resumed = [t - k1 for p, s, t in follower.seen if p in busy and log.sent_at[s] > k1]
+    assert resumed, (
+        f"the consumer read nothing sent after the leader kill on partitions {busy} within "
+        f"{CATCH_UP_S:.0f} s of the last acknowledgement ({len(follower.seen)} read in all)"
+    )
+    consume_s = min(resumed)
     # With two nodes down: acknowledgements of messages sent once the second kill had landed.
     acked_two_down = sum(
         1 for s, (_p, _o, t) in log.acked.items() if log.sent_at[s] > k2 + 1.0 and t < restart

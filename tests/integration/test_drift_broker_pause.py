@@ -3,8 +3,9 @@ minutes after a 10 s SIGSTOP of the broker: its group session timed out in the p
 revoked the partitions to rejoin, and the rejoin did not complete (the process idle in
 consume(), lag past 100k) until it was killed. Here, on a private broker: a steady stream, a
 pause longer than the session timeout, and every record produced before and after must be
-consumed and stored. The lost rejoin itself came in 1 of 2 soak pauses and not here; drift now
-exits when its partitions are not given back within 30 s (tests/unit/test_drift_rejoin.py)."""
+consumed and stored. Drift exits when its partitions are not given back within 30 s
+(tests/unit/test_drift_rejoin.py); the lost rejoin comes now and then here too (a clean-clone
+run saw it), so the test restarts drift as a supervisor would, only for that reason."""
 
 from __future__ import annotations
 
@@ -83,10 +84,27 @@ def test_drift_consumes_again_after_the_broker_was_paused(
         time.sleep(5.0)
         stop.set()
         writer.join(90)
-        took = wait_consumed(redis_client, f"streamops:drift:{drift_group}", kafka.bootstrap,
-                             [namer.events], proc, timeout_s=90)  # fmt: skip
+        # Play the supervisor: a drift whose rejoin was lost exits (and only for that reason),
+        # and its restart must consume everything.
+        restarts = 0
+        deadline = time.monotonic() + 150
+        while True:
+            try:
+                left = max(1.0, deadline - time.monotonic())
+                ns = f"streamops:drift:{drift_group}"
+                wait_consumed(redis_client, ns, kafka.bootstrap, [namer.events], proc, left)
+                break
+            except AssertionError:
+                if proc.alive() or restarts >= 2:
+                    raise
+                assert "has not given the partitions back" in proc.log_path.read_text(), (
+                    proc.log_tail()
+                )
+                restarts += 1
+                proc = start_drift(kafka.bootstrap, prefix, drift_group, tmp_path / "drift.log",
+                                   allowed_lateness_s=0)  # fmt: skip
         print(f"\ndrift consumed all {sent[0]} events {time.monotonic() - resumed:.1f} s after "
-              f"the broker resumed (waited {took:.1f} s after the stream stopped)")  # fmt: skip
+              f"the broker resumed ({restarts} restart(s) after a lost rejoin)")  # fmt: skip
         assert proc.alive(), proc.log_tail()
     finally:
         stop.set()
