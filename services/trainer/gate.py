@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 
 from services.common.onnx_inputs import onnx_inputs
+from services.trainer.onnx_export import cpu_session
 from services.trainer.training import TrainResult, holdout_metrics
 
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
@@ -74,11 +74,7 @@ def champion_metrics(champion: Mapping[str, Any], result: TrainResult) -> dict[s
     missing = [s["name"] for s in specs if s["name"] not in columns]
     if missing:
         raise ValueError(f"the new data lacks champion features {missing}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(champion["onnx"], options, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, onnx_inputs(columns, specs))
+    outputs = cpu_session(champion["onnx"]).run(None, onnx_inputs(columns, specs))
     if result.task == "regression":
         predicted = np.asarray(outputs[0], dtype=float).ravel()
         return holdout_metrics("regression", [], result.y_holdout, predicted, None)

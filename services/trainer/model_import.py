@@ -24,7 +24,7 @@ from services.trainer.dataset import Dataset
 from services.trainer.model_build import code_version
 from services.trainer.model_content import build_model_content
 from services.trainer.model_sources import ImportRefused, Source, file_sha256, read_source
-from services.trainer.onnx_export import MAX_PROB_DIFF, MIN_LABEL_AGREEMENT, Parity
+from services.trainer.onnx_export import MAX_PROB_DIFF, MIN_LABEL_AGREEMENT, Parity, value_parity
 from services.trainer.onnx_predictor import OnnxPredictor
 from services.trainer.training import holdout_metrics
 from services.trainer.validation import ValidationReport, validate_dataset
@@ -46,10 +46,7 @@ def _parity(source: Source, served: OnnxPredictor, x: np.ndarray) -> Parity:
     rows = len(x)
     if source.task == "regression":
         got = served.predict(x)
-        expected = got if source.original is None else source.original(x)[0].astype(float).ravel()
-        diff = np.abs(got - expected)
-        close = diff <= 1e-4 * np.maximum(1.0, np.abs(expected))
-        return Parity(rows, float(np.mean(close)), float(diff.max()))
+        return value_parity(got, got if source.original is None else source.original(x)[0])
     labels, proba = served.predict(x), served.predict_proba(x)
     if source.original is None:
         argmax = np.array(source.classes, dtype=object)[proba.argmax(axis=1)]
@@ -60,9 +57,7 @@ def _parity(source: Source, served: OnnxPredictor, x: np.ndarray) -> Parity:
 
 
 def _check_labels(source: Source, ds: Dataset) -> None:
-    if source.task != ds.task and source.task == "regression":
-        return  # a numeric label read as classes by inference: the model's task decides
-    if source.task == "classification":
+    if source.task == "classification":  # a regressor's labels are numbers, whatever inferred
         seen = sorted({str(v) for v in ds.labels if v is not None})
         unknown = [c for c in seen if c not in source.classes]
         if unknown:

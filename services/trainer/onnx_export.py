@@ -55,6 +55,24 @@ class Parity:
         return dataclasses.asdict(self)
 
 
+def cpu_session(onnx_bytes: bytes) -> ort.InferenceSession:
+    """An onnxruntime session on one CPU thread (the trainer runs beside the scorers)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+
+
+def value_parity(got: np.ndarray, expected: np.ndarray) -> Parity:
+    """Regression parity: the share of values within 1e-4 (relative to max(1, |y|)) and the
+    largest absolute difference."""
+    got = np.asarray(got, dtype=float).ravel()
+    expected = np.asarray(expected, dtype=float).ravel()
+    diff = np.abs(got - expected)
+    close = diff <= 1e-4 * np.maximum(1.0, np.abs(expected))
+    return Parity(len(got), float(np.mean(close)), float(diff.max()))
+
+
 def to_onnx(pipeline: Pipeline, feature_specs: Sequence[FeatureSpec]) -> bytes:
     """Serialized ONNX of the pipeline, one named ``[None, 1]`` input per feature."""
     initial_types = [
@@ -83,11 +101,7 @@ def check_parity(
     feature_specs: Sequence[FeatureSpec],
 ) -> Parity:
     """Run onnxruntime on the holdout in one batch and compare with the pipeline."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
-    outputs = session.run(None, onnx_inputs(x_holdout, feature_specs))
+    outputs = cpu_session(onnx_bytes).run(None, onnx_inputs(x_holdout, feature_specs))
     rows = len(x_holdout)
     if rows == 0:
         return Parity(0, 1.0, 0.0)
@@ -97,8 +111,4 @@ def check_parity(
         agreement = float(np.mean(labels == expected))
         diff = np.abs(np.asarray(outputs[1], dtype=float) - pipeline.predict_proba(x_holdout))
         return Parity(rows, agreement, float(diff.max()))
-    got = np.asarray(outputs[0], dtype=float).ravel()
-    expected = np.asarray(pipeline.predict(x_holdout), dtype=float).ravel()
-    diff = np.abs(got - expected)
-    close = diff <= 1e-4 * np.maximum(1.0, np.abs(expected))
-    return Parity(rows, float(np.mean(close)), float(diff.max()))
+    return value_parity(outputs[0], pipeline.predict(x_holdout))

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 from sklearn import metrics as skm
 
 from services.common.onnx_inputs import onnx_inputs
 from services.trainer.dataset import FeatureSpec
+from services.trainer.onnx_export import cpu_session
 
 
 class OnnxPredictor:
@@ -25,12 +25,7 @@ class OnnxPredictor:
     def __init__(
         self, onnx_bytes: bytes, specs: Sequence[FeatureSpec], task: str, classes: Sequence[str]
     ) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            onnx_bytes, options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(onnx_bytes)
         self._specs = list(specs)
         self.task = task
         self.classes_ = np.array(list(classes), dtype=object)
