@@ -1,8 +1,11 @@
 """The Avro contract: every `.avsc` in `schemas/`, parsed once, with its fingerprint.
 
 A fingerprint is the 8-byte CRC-64-AVRO of the schema's Parsing Canonical Form, little-endian,
-as the Avro single-object encoding carries it. Nested named records (ModelContent inside
-ModelPublished) can be looked up by name too, for canonical encodings that sign a part.
+as the Avro single-object encoding carries it. Earlier versions of a record, kept in
+`schemas/previous/<Record>.v<N>.avsc`, are writer schemas only: data they wrote is read into the
+current schema (new fields take their defaults), and nothing is written with them. Nested named
+records (ModelContent inside ModelPublished) can be looked up by name too, for canonical
+encodings that sign a part.
 
 >>> s = SchemaSet()
 >>> s.name_for(s.fingerprint("Actual"))
@@ -71,6 +74,19 @@ class SchemaSet:
             canonical = to_parsing_canonical_form(self._parsed[name])
             self._fingerprints[name] = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         self._by_fingerprint = {fp: name for name, fp in self._fingerprints.items()}
+        # fingerprint -> parsed writer schema of an earlier version of a record
+        self._earlier: dict[bytes, Any] = {}
+        for path in sorted((directory / "previous").glob("*.avsc")):
+            raw = json.loads(path.read_text())
+            name = raw["name"]
+            if name not in self._raw:
+                raise ValueError(f"{path} is an earlier {name}, but there is no {name}.avsc")
+            parsed = fastavro.parse_schema(_plain(raw))
+            fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+            if fp in self._by_fingerprint or fp in self._earlier:
+                raise ValueError(f"{path} has the fingerprint of another schema")
+            self._earlier[fp] = parsed
+            self._by_fingerprint[fp] = name
 
     def names(self) -> list[str]:
         """Top-level record names."""
@@ -89,8 +105,16 @@ class SchemaSet:
         return self._fingerprints[name]
 
     def name_for(self, fp: bytes) -> str | None:
-        """The record with this fingerprint, or None."""
+        """The record with this fingerprint (current or earlier version), or None."""
         return self._by_fingerprint.get(fp)
+
+    def earlier_writer(self, fp: bytes) -> Any | None:
+        """The parsed schema of an earlier version with this fingerprint; None for current ones."""
+        return self._earlier.get(fp)
+
+    def earlier_fingerprints(self) -> list[bytes]:
+        """Fingerprints of the earlier versions still readable."""
+        return sorted(self._earlier)
 
     @functools.cache  # noqa: B019 (one SchemaSet lives for the whole process)
     def nested(self, name: str) -> Any:

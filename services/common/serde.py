@@ -127,7 +127,7 @@ class Serde:
         if expected is not None and name != expected:
             raise PoisonMessage(Reason.WRONG_TYPE, f"a {name} record where {expected} is expected")
         self._check_size(name, len(data))
-        record = self._body(name, bytes(data[10:]))
+        record = self._body(name, bytes(data[10:]), self.schemas.earlier_writer(fp))
         validate(name, record)
         return name, record
 
@@ -161,13 +161,15 @@ class Serde:
         if size > limit:
             raise PoisonMessage(Reason.OVERSIZE, f"{name} of {size} bytes exceeds {limit}")
 
-    def _body(self, name: str, body: bytes) -> dict[str, Any]:
-        fast = self._readers.get(name)
+    def _body(self, name: str, body: bytes, earlier: Any | None = None) -> dict[str, Any]:
+        """The record in `body`, written with the current schema or, given, an earlier one."""
+        fast = self._readers.get(name) if earlier is None else None
         if fast is not None and len(body) <= WALK_ABOVE:
             record = fast(body)
             if record is not None:
                 return record
-        parsed = self.schemas.parsed(name)
+        reader = self.schemas.parsed(name)
+        parsed = reader if earlier is None else earlier  # the shape the bytes were written in
         # Walking costs about as much as decoding, so small bodies skip it: their declared
         # lengths cannot make fastavro allocate more than the bytes present (it reads item by
         # item and fails at the end of the data), and a failure is walked to name the cause.
@@ -175,7 +177,7 @@ class Serde:
             self._guard(name, body, parsed)
         stream = io.BytesIO(body)
         try:
-            record = fastavro.schemaless_reader(stream, parsed)
+            record = fastavro.schemaless_reader(stream, parsed, None if earlier is None else reader)
         except (
             EOFError,
             ValueError,
@@ -193,7 +195,7 @@ class Serde:
         if stream.tell() != len(body):
             extra = len(body) - stream.tell()
             raise PoisonMessage(Reason.TRAILING_BYTES, f"{extra} bytes after the {name} record")
-        if name == "FeatureEvent":
+        if name == "FeatureEvent" and earlier is None:
             self._features.learn(record)  # the next event of this shape takes the fast path
         return record
 

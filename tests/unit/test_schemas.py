@@ -27,7 +27,7 @@ DESIGN_RECORDS = {
 GOLDEN = {
     "Actual": "cef675e19c89e25e",
     "DeadLetter": "f077dd01058cde60",
-    "Deployment": "2e9b6632bb341001",
+    "Deployment": "bb23a067cb9fb7f2",
     "DriftReport": "70c992d6c2e55458",
     "FeatureEvent": "61f1cae6f3e2eb99",
     "GovernanceEvent": "a50a340d64c357ca",
@@ -81,6 +81,59 @@ def test_fingerprints_are_unique_and_resolvable():
     assert len(fps) == len(s.names())
     assert all(s.name_for(s.fingerprint(n)) == n for n in s.names())
     assert s.name_for(b"\x00" * 8) is None
+
+
+# Earlier versions still readable (schemas/previous/), pinned like the current ones.
+EARLIER = {"2e9b6632bb341001": "Deployment"}
+
+
+def test_earlier_versions_are_pinned_and_resolve_to_their_record():
+    s = default_schemas()
+    assert {fp.hex(): s.name_for(fp) for fp in s.earlier_fingerprints()} == EARLIER
+
+
+def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(tmp_path):
+    import io
+
+    import fastavro
+
+    from services.common.serde import MAGIC, Serde
+
+    s = default_schemas()
+    (fp,) = s.earlier_fingerprints()
+    old = dict(DEPLOYMENT_V1)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, s.earlier_writer(fp), old)
+    name, record = Serde(s).decode(MAGIC + fp + buf.getvalue(), expected="Deployment")
+    assert name == "Deployment"
+    assert record["external"] is False  # the new field's default
+    assert {k: record[k] for k in old} == old
+
+
+def test_an_earlier_version_without_a_current_record_is_refused(tmp_path):
+    (tmp_path / "previous").mkdir()
+    (tmp_path / "Actual.avsc").write_text((SCHEMA_DIR / "Actual.avsc").read_text())
+    (tmp_path / "previous" / "Nope.v1.avsc").write_text(
+        '{"type": "record", "name": "Nope", "doc": "d", "fields": []}'
+    )
+    with pytest.raises(ValueError, match="no Nope.avsc"):
+        SchemaSet(tmp_path)
+
+
+DEPLOYMENT_V1 = {
+    "name": "d",
+    "revision": 3,
+    "updated_at": 1,
+    "updated_by": "ann",
+    "reason": "r",
+    "champion": {"model_name": "m", "model_id": "a" * 64, "version": 2},
+    "challengers": [],
+    "mode": "shadow",
+    "humility": [],
+    "thresholds": [],
+    "policy": {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None},
+    "window_seconds": 60,
+}
 
 
 def test_nested_records_can_be_looked_up_for_canonical_encodings():

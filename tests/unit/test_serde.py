@@ -129,6 +129,7 @@ SAMPLES = {
         ],
         "policy": {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None},
         "window_seconds": 60,
+        "external": False,
     },
     "DriftReport": {
         "deployment": "credit",
