@@ -43,8 +43,16 @@ def registry_settings(
 
 
 TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
-# A threshold missing `hysteresis` and `direction`: not a valid Deployment record (issue 27).
-BAD_THRESHOLD = {"metric": "psi", "feature": None, "warning": 0.1, "critical": 0.2}
+# A threshold whose direction is neither above nor below: refused when requested, and when an
+# earlier registry accepted it, refused again at approval.
+BAD_THRESHOLD = {
+    "metric": "psi",
+    "feature": None,
+    "warning": 0.1,
+    "critical": 0.2,
+    "hysteresis": 0.0,
+    "direction": "sideways",
+}
 
 
 def governance_request(

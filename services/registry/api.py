@@ -66,7 +66,8 @@ class ChangeBody(BaseModel):
     """A change request to a deployment."""
 
     action: str = Field(
-        description="set_champion | add_challenger | remove_challenger | rollback | set_mode"
+        description="set_champion | add_challenger | remove_challenger | rollback | set_mode | "
+        "configure | apply"
     )
     reason: str = Field(description="Why: recorded in the audit trail.")
     model: ModelSpec | None = None
@@ -75,7 +76,13 @@ class ChangeBody(BaseModel):
     to_revision: int | None = Field(None, description="Rollback target (default: previous).")
     setup: dict[str, Any] | None = Field(
         None,
-        description="New deployments only: policy, thresholds, humility, window_seconds, mode.",
+        description="Configuration to set with the change: policy, thresholds, humility, "
+        "window_seconds, mode, external. With apply, the whole configuration (missing fields "
+        "take their defaults).",
+    )
+    challengers: list[dict[str, Any]] | None = Field(
+        None,
+        description="apply only: the declared challengers, [{model: {name, version}, weight}].",
     )
 
 
@@ -85,8 +92,9 @@ class DecisionBody(BaseModel):
     reason: str = ""
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": kind, "message": message}, status_code=status)
+def _error(status: int, kind: str, message: str, field: str | None = None) -> JSONResponse:
+    body = {"error": kind, "message": message} | ({"field": field} if field else {})
+    return JSONResponse(body, status_code=status)
 
 
 def create_app(
@@ -143,7 +151,7 @@ def create_app(
 
     @app.exception_handler(Refused)
     def _refused(_request: Request, exc: Refused) -> JSONResponse:
-        return _error(STATUS.get(exc.kind, 401), exc.kind, str(exc))
+        return _error(STATUS.get(exc.kind, 401), exc.kind, str(exc), exc.field)
 
     @app.exception_handler(RetryableError)
     def _retryable(_request: Request, exc: RetryableError) -> JSONResponse:
@@ -289,8 +297,10 @@ def create_app(
         return found(view.request(request_id), f"request {request_id}")
 
     @app.post("/deployments/{name}/requests", status_code=201)
-    def file_request(name: str, body: ChangeBody, who: Writer) -> dict[str, Any]:
-        return governor.request(name, body.model_dump(), who)
+    def file_request(name: str, body: ChangeBody, who: Writer) -> Any:
+        answer = governor.request(name, body.model_dump(), who)
+        # Nothing to change (e.g. applying the file that is already in force): no request filed.
+        return JSONResponse(answer) if answer["status"] == "unchanged" else answer
 
     @app.post("/requests/{request_id}/approve")
     def approve(request_id: str, who: Writer, body: DecisionBody | None = None) -> dict[str, Any]:

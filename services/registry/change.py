@@ -1,8 +1,11 @@
 """Change requests to a deployment and the Deployment record an approved one produces.
 
 A change is plain data (it travels as the JSON payload of a GovernanceEvent): one of
-set_champion, add_challenger, remove_challenger, rollback, set_mode. `next_deployment` is pure:
-given the current record (or None for a new deployment) it returns revision + 1.
+set_champion, add_challenger, remove_challenger, rollback, set_mode, configure (only the
+configuration in `setup`) or apply (the whole deployment as declared: champion, challengers and
+every configuration field, missing ones at their defaults). Any change may carry `setup`, which
+applies with it. `next_deployment` is pure: given the current record (or None for a new
+deployment) it returns revision + 1.
 """
 
 from __future__ import annotations
@@ -12,11 +15,27 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-ACTIONS = ("set_champion", "add_challenger", "remove_challenger", "rollback", "set_mode")
-MODES = ("shadow", "ab")
-DEFAULT_POLICY = {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None}
-# Only a new deployment takes these from the request; later they stay as approved.
-SETUP_FIELDS = ("policy", "thresholds", "humility", "window_seconds", "mode")
+from services.registry.deployment_config import DEFAULT_POLICY, MODES
+from services.registry.deployment_config import FIELDS as SETUP_FIELDS
+
+ACTIONS = (
+    "set_champion",
+    "add_challenger",
+    "remove_challenger",
+    "rollback",
+    "set_mode",
+    "configure",
+    "apply",
+)
+MODEL_ACTIONS = ("set_champion", "add_challenger", "remove_challenger", "apply")
+# What a configuration field is when a declared (applied) deployment leaves it out.
+DEFAULTS: dict[str, Any] = {
+    "mode": "shadow",
+    "thresholds": [],
+    "humility": [],
+    "window_seconds": 60,
+    "external": False,
+}
 
 
 class InvalidChange(ValueError):
@@ -33,6 +52,8 @@ class Change:
     mode: str | None = None
     to_revision: int | None = None
     setup: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # apply: the declared challengers, [{model: ModelRef, weight}]
+    challengers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON-able form stored in the GovernanceEvent payload."""
@@ -49,11 +70,15 @@ class Change:
         """Check the change is well formed on its own; raises InvalidChange."""
         if self.action not in ACTIONS:
             raise InvalidChange(f"unknown action {self.action!r}; use one of {', '.join(ACTIONS)}")
-        if (
-            self.action in ("set_champion", "add_challenger", "remove_challenger")
-            and not self.model
-        ):
+        if self.action in MODEL_ACTIONS and not self.model:
             raise InvalidChange(f"{self.action} needs a model (name and version)")
+        if self.action == "configure" and not self.setup:
+            raise InvalidChange("configure needs setup: the configuration fields to change")
+        if self.challengers and self.action != "apply":
+            raise InvalidChange("challengers are declared only by apply; use add_challenger")
+        for c in self.challengers:
+            if not 0.0 <= c["weight"] <= 1.0:
+                raise InvalidChange(f"challenger weight {c['weight']} is outside 0..1")
         if self.action == "add_challenger" and not 0.0 <= self.weight <= 1.0:
             raise InvalidChange(f"weight {self.weight} is outside 0..1")
         if self.action == "set_mode" and self.mode not in MODES:
@@ -77,23 +102,36 @@ def _check_weights(record: Mapping[str, Any]) -> None:
         )
 
 
-def _new(name: str, change: Change) -> dict[str, Any]:
-    if change.action != "set_champion":
-        raise InvalidChange(
-            f"deployment {name!r} does not exist; create it with a set_champion request"
-        )
+def _declared(name: str, revision: int, change: Change) -> dict[str, Any]:
+    """The deployment exactly as `change` declares it, defaults for what it leaves out."""
     setup = change.setup
-    return {
-        "name": name,
-        "revision": 0,
-        "champion": dict(change.model or {}),
-        "challengers": [],
-        "mode": setup.get("mode", "shadow"),
-        "humility": list(setup.get("humility", [])),
-        "thresholds": list(setup.get("thresholds", [])),
-        "policy": {**DEFAULT_POLICY, **setup.get("policy", {})},
-        "window_seconds": int(setup.get("window_seconds", 60)),
-    }
+    record = {"name": name, "revision": revision, "champion": dict(change.model or {})}
+    record["challengers"] = [
+        {"model": dict(c["model"]), "weight": float(c["weight"])} for c in change.challengers
+    ]
+    record |= {k: copy.deepcopy(setup.get(k, v)) for k, v in DEFAULTS.items()}
+    record["policy"] = {**DEFAULT_POLICY, **setup.get("policy", {})}
+    ids = [c["model"]["model_id"] for c in record["challengers"]]
+    if record["champion"]["model_id"] in ids or len(set(ids)) != len(ids):
+        raise InvalidChange("a model is listed twice among the champion and challengers")
+    return record
+
+
+def _configure(record: dict[str, Any], setup: Mapping[str, Any]) -> None:
+    """Apply the configuration fields a change carries; a partial policy merges."""
+    for key, value in setup.items():
+        if key == "policy":
+            record["policy"] = {**record["policy"], **value}
+        else:
+            record[key] = copy.deepcopy(value)
+
+
+def _new(name: str, change: Change) -> dict[str, Any]:
+    if change.action not in ("set_champion", "apply"):
+        raise InvalidChange(
+            f"deployment {name!r} does not exist; create it with a set_champion or apply request"
+        )
+    return _declared(name, 0, change)
 
 
 def next_deployment(
@@ -110,9 +148,12 @@ def next_deployment(
     change.validate()
     if current is None:
         record = _new(name, change)
+    elif change.action == "apply":
+        record = _declared(name, int(current["revision"]), change)
     else:
         record = copy.deepcopy(dict(current))
         _apply(record, history, change)
+        _configure(record, change.setup)
     record.update(
         revision=record["revision"] + 1, updated_at=now_ms, updated_by=approver, reason=reason
     )
@@ -142,7 +183,7 @@ def _apply(record: dict[str, Any], history: list[Mapping[str, Any]], change: Cha
         record["challengers"] = kept
     elif change.action == "set_mode":
         record["mode"] = change.mode
-    else:
+    elif change.action == "rollback":
         _rollback(record, history, change.to_revision)
 
 

@@ -8,6 +8,7 @@ this class serializes its own writes so two approvals cannot both claim revision
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -17,8 +18,9 @@ from typing import Any, Protocol
 
 from services.common import serde
 from services.common.errors import StreamopsError
-from services.registry import guardrails
+from services.registry import deployment_config, guardrails
 from services.registry.change import Change, InvalidChange, next_deployment
+from services.registry.deployment_config import InvalidField
 from services.registry.roles import POLICY, Principal, Role
 from services.registry.view import RegistryView
 
@@ -33,11 +35,25 @@ class Publisher(Protocol):
 
 
 class Refused(StreamopsError):
-    """A governance step that cannot happen; `kind` is not_found|forbidden|conflict|invalid."""
+    """A governance step that cannot happen; `kind` is not_found|forbidden|conflict|invalid;
+    `field` names the request field at fault, when one is."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.field = field
+
+
+# What a revision says about the deployment, apart from its bookkeeping.
+_BOOKKEEPING = ("revision", "updated_at", "updated_by", "reason")
+
+
+def _configuration(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in _BOOKKEEPING}
+
+
+def _models(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [record["champion"], *(c["model"] for c in record["challengers"])]
 
 
 def _now_ms() -> int:
@@ -82,41 +98,50 @@ class Governor:
         }
         return ref, summary
 
-    def _change(self, body: Mapping[str, Any]) -> tuple[Change, dict[str, Any] | None]:
-        summary = None
-        model = None
-        if body.get("model"):
-            model, summary = self._model_ref(body["model"])
-        change = Change(
+    def _change(self, body: Mapping[str, Any]) -> Change:
+        model = self._model_ref(body["model"])[0] if body.get("model") else None
+        challengers = []
+        for i, c in enumerate(body.get("challengers") or []):
+            if not isinstance(c, Mapping) or not isinstance(c.get("model"), Mapping):
+                raise Refused("invalid", f"challengers[{i}]: give {{model: {{name, version}}}}")
+            weight = c.get("weight") or 0.0
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise Refused("invalid", f"challengers[{i}].weight: must be a number")
+            challengers.append({"model": self._model_ref(c["model"])[0], "weight": float(weight)})
+        return Change(
             action=str(body.get("action", "")),
             model=model,
             weight=float(body.get("weight") or 0.0),
             mode=body.get("mode"),
             to_revision=body.get("to_revision"),
             setup=dict(body.get("setup") or {}),
+            challengers=challengers,
         )
-        return change, summary
 
-    def _check(
-        self,
-        name: str,
-        change: Change,
-        candidate: Mapping[str, Any] | None,
-        actor: str,
-        reason: str,
-    ) -> dict[str, Any]:
+    def _model_content(self, ref: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self.view.model_by_id(str(ref["model_id"]))
+
+    def _checked(self, name: str, change: Change) -> Change:
+        """`change` with its configuration checked against the champion it will have and
+        completed with defaults; raises Refused naming the field."""
+        try:
+            change.validate()
+        except InvalidChange as exc:
+            raise Refused("invalid", str(exc)) from None
+        current = self.view.deployment(name)
+        if change.action in ("set_champion", "apply") and change.model:
+            champion = self._model_content(change.model)
+        else:
+            champion = current and self._model_content(current["champion"])
+        try:
+            setup = deployment_config.normalize(change.setup, champion)
+        except InvalidField as exc:
+            raise Refused("invalid", str(exc), field=exc.field) from None
+        return dataclasses.replace(change, setup=setup)
+
+    def _check(self, name: str, change: Change, actor: str, reason: str) -> dict[str, Any]:
         """The Deployment the change would produce now; raises Refused."""
         current = self.view.deployment(name)
-        if (
-            current is not None
-            and candidate is not None
-            and change.action in ("set_champion", "add_challenger")
-        ):
-            champion = self.view.model_by_id(current["champion"]["model_id"])
-            if champion is not None:
-                message = guardrails.refusal(name, champion, candidate)
-                if message:
-                    raise Refused("invalid", message)
         try:
             proposed = next_deployment(
                 name,
@@ -129,11 +154,30 @@ class Governor:
             )
         except InvalidChange as exc:
             raise Refused("invalid", str(exc)) from None
+        self._guard(name, current, proposed)
         try:
-            serde.encode("Deployment", proposed)  # e.g. a threshold without hysteresis
+            serde.encode("Deployment", proposed)
         except Exception as exc:  # fastavro's ValueError/TypeError/KeyError
             raise Refused("invalid", f"the deployment would not be a valid record: {exc}") from None
         return proposed
+
+    def _guard(
+        self, name: str, current: Mapping[str, Any] | None, proposed: Mapping[str, Any]
+    ) -> None:
+        """Every model a change brings in must serve beside the champion (guardrails)."""
+        champion = self._model_content(proposed["champion"])
+        before = set() if current is None else {m["model_id"] for m in _models(current)}
+        pairs = []
+        if current is not None and proposed["champion"]["model_id"] not in before:
+            pairs.append((self._model_content(current["champion"]), champion))
+        for c in proposed["challengers"]:
+            if c["model"]["model_id"] not in before:
+                pairs.append((champion, self._model_content(c["model"])))
+        for theirs, ours in pairs:
+            if theirs is not None and ours is not None:
+                message = guardrails.refusal(name, theirs, ours)
+                if message:
+                    raise Refused("invalid", message)
 
     def _event(
         self,
@@ -177,13 +221,16 @@ class Governor:
         if not reason:
             raise Refused("invalid", "a change request needs a reason")
         with self._lock:
-            change, candidate = self._change(body)
-            try:
-                change.validate()
-            except InvalidChange as exc:
-                raise Refused("invalid", str(exc)) from None
-            proposed = self._check(deployment, change, candidate, POLICY.name, reason)
+            change = self._checked(deployment, self._change(body))
+            proposed = self._check(deployment, change, POLICY.name, reason)
             current = self.view.deployment(deployment)
+            if current is not None and _configuration(current) == _configuration(proposed):
+                return {
+                    "deployment": deployment,
+                    "status": "unchanged",
+                    "revision": current["revision"],
+                    "request_id": None,
+                }
             if current is None and proposed["policy"]["auto_approve"]:
                 if not who.role.allows(Role.OWNER):
                     # Otherwise an editor could create a deployment that approves itself forever.
@@ -191,6 +238,9 @@ class Governor:
                         "forbidden",
                         "only an owner may create a deployment with an auto_approve policy",
                     )
+            # A governed deployment stays governed until an owner approves otherwise: the
+            # policy in force decides, never the one a request asks for.
+            auto = (current or proposed)["policy"]["auto_approve"]
             request_id = self.new_id()
             payload = {
                 **change.to_payload(),
@@ -204,7 +254,7 @@ class Governor:
                     self._event(deployment, "request", who, request_id, reason, payload),
                 )
             ]
-            if proposed["policy"]["auto_approve"]:
+            if auto:
                 records += self._approval(
                     deployment,
                     proposed,
@@ -266,11 +316,10 @@ class Governor:
                     f"{who.name} filed request {request_id} and cannot "
                     "approve it; ask another owner",
                 )
-            change = Change.from_payload(found["change"])
-            candidate = self.view.model_by_id(change.model["model_id"]) if change.model else None
-            why = reason or found["reason"]
             deployment = found["deployment"]
-            proposed = self._check(deployment, change, candidate, who.name, why)
+            change = self._checked(deployment, Change.from_payload(found["change"]))
+            why = reason or found["reason"]
+            proposed = self._check(deployment, change, who.name, why)
             current = self.view.deployment(deployment)
             self._deliver(
                 self._approval(deployment, proposed, current, request_id, who, why, found["change"])

@@ -274,3 +274,133 @@ def serde_poison():
     from services.common.errors import PoisonMessage, Reason
 
     return PoisonMessage(Reason.TRUNCATED, "body ends early")
+
+
+def _start(client, headers=ANA, **setup):
+    body = {"action": "set_champion", "model": {"name": "credit", "version": 1}, "reason": "start"}
+    made = _request(client, headers, {**body, "setup": setup} if setup else body)
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def _approved(client, answer):
+    done = client.post(f"/requests/{answer['request_id']}/approve", headers=BO)
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+def test_a_threshold_set_after_creation_takes_effect_once_approved(env):
+    client, view = env["client"], env["view"]
+    _models(env)
+    _approved(client, _start(client))
+    later = {
+        "action": "configure",
+        "reason": "watch age",
+        "setup": {
+            "thresholds": [{"metric": "psi", "feature": "age", "warning": 0.1, "critical": 0.2}]
+        },
+    }
+    filed = _request(client, ED, later)
+    assert filed.status_code == 201 and filed.json()["status"] == "pending", filed.text
+    _approved(client, filed.json())
+    (t,) = view.deployment("credit")["thresholds"]
+    assert (t["metric"], t["feature"], t["direction"], t["hysteresis"]) == (
+        "psi",
+        "age",
+        "above",
+        0.0,
+    )
+    # configuration riding on another change applies with it
+    swap = _request(
+        client,
+        ED,
+        {
+            "action": "add_challenger",
+            "model": {"name": "credit", "version": 2},
+            "weight": 0.5,
+            "reason": "try rf",
+            "setup": {"mode": "ab", "window_seconds": 30},
+        },
+    )
+    _approved(client, swap.json())
+    current = view.deployment("credit")
+    assert (current["mode"], current["window_seconds"], len(current["thresholds"])) == ("ab", 30, 1)
+
+
+def test_an_invalid_configuration_is_refused_when_requested_with_the_field_named(env):
+    client, view = env["client"], env["view"]
+    _models(env)
+    _approved(client, _start(client))
+    before = len(view.requests("credit"))
+    cases = [
+        (
+            {"metric": "psii", "feature": "age", "warning": 0.1, "critical": 0.2},
+            "thresholds[0].metric",
+        ),
+        (
+            {
+                "metric": "psi",
+                "feature": "age",
+                "warning": 0.1,
+                "critical": 0.2,
+                "direction": "sideways",
+            },
+            "thresholds[0].direction",
+        ),
+        (
+            {"metric": "psi", "feature": "nope", "warning": 0.1, "critical": 0.2},
+            "thresholds[0].feature",
+        ),
+    ]
+    for threshold, field in cases:
+        answer = _request(
+            client, ED, {"action": "configure", "reason": "x", "setup": {"thresholds": [threshold]}}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field and field in answer.json()["message"]
+    assert len(view.requests("credit")) == before  # nothing filed, nothing to approve
+
+
+def test_a_threshold_without_hysteresis_or_direction_is_approved_with_the_metrics_defaults(env):
+    client, view = env["client"], env["view"]
+    _models(env)
+    answer = _start(client, thresholds=[{"metric": "accuracy", "warning": 0.8, "critical": 0.7}])
+    assert _approved(client, answer)["status"] == "approved"
+    (t,) = view.deployment("credit")["thresholds"]
+    assert (t["direction"], t["hysteresis"], t["feature"]) == ("below", 0.0, None)
+
+
+def test_an_editor_cannot_switch_on_auto_approval_by_asking(env):
+    client, view = env["client"], env["view"]
+    _models(env)
+    _approved(client, _start(client))
+    ask = _request(
+        client,
+        ED,
+        {"action": "configure", "reason": "faster", "setup": {"policy": {"auto_approve": True}}},
+    )
+    assert ask.json()["status"] == "pending", ask.text  # the policy in force decides
+    assert view.deployment("credit")["policy"]["auto_approve"] is False
+
+
+def test_apply_declares_the_whole_deployment_and_an_identical_apply_changes_nothing(env):
+    client, view = env["client"], env["view"]
+    _models(env)
+    declared = {
+        "action": "apply",
+        "reason": "from deployment.yaml",
+        "model": {"name": "credit", "version": 1},
+        "challengers": [{"model": {"name": "credit", "version": 2}, "weight": 0.25}],
+        "setup": {"mode": "ab", "thresholds": [{"metric": "psi", "warning": 0.1, "critical": 0.2}]},
+    }
+    _approved(client, _request(client, ED, declared).json())
+    current = view.deployment("credit")
+    assert current["mode"] == "ab" and current["challengers"][0]["weight"] == 0.25
+    requests = len(view.requests("credit"))
+    again = _request(client, ED, declared)
+    assert again.status_code == 200 and again.json()["status"] == "unchanged", again.text
+    assert len(view.requests("credit")) == requests
+    fewer = {**declared, "challengers": [], "setup": {}}
+    _approved(client, _request(client, ED, fewer).json())
+    current = view.deployment("credit")
+    assert (current["challengers"], current["thresholds"], current["mode"]) == ([], [], "shadow")

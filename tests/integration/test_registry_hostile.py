@@ -81,7 +81,7 @@ def _deployments(s: Any) -> list[dict[str, Any]]:
 def test_a_failed_approval_does_not_poison_the_next_governance_write(hostile):
     s, v1 = hostile
     ref = {"model_name": "credit", "model_id": v1["model_id"], "version": 1}
-    # A pending request an earlier registry accepted: thresholds without hysteresis/direction.
+    # A pending request an earlier registry accepted: a threshold with direction "sideways".
     legacy = governance_request("credit", "ed", ref, {"thresholds": [BAD_THRESHOLD]})
     produce(
         s.kafka_bootstrap,
@@ -96,7 +96,7 @@ def test_a_failed_approval_does_not_poison_the_next_governance_write(hostile):
 
         failed = client.post(f"/requests/{rid}/approve", headers=BO, json={})
         assert failed.status_code == 422, failed.text
-        assert failed.json()["error"] == "invalid" and "hysteresis" in failed.json()["message"]
+        assert failed.json()["error"] == "invalid" and "direction" in failed.json()["message"]
 
         # the same content is now refused when it is requested, before anything is written
         bad = {
@@ -106,7 +106,8 @@ def test_a_failed_approval_does_not_poison_the_next_governance_write(hostile):
             "setup": {"thresholds": [BAD_THRESHOLD]},
         }
         asked = client.post("/deployments/credit/requests", json=bad, headers=ED)
-        assert asked.status_code == 422 and "hysteresis" in asked.json()["message"], asked.text
+        assert asked.status_code == 422, asked.text
+        assert asked.json()["field"] == "thresholds[0].direction"
 
         # the publisher itself: an unencodable record is refused before any transaction, and a
         # failure inside one (a key of the wrong type) aborts it
