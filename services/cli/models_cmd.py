@@ -1,5 +1,6 @@
 """`streamops models list|show|compare|lineage`: what the registry knows about models;
-`streamops models import` publishes one trained elsewhere (`import_cmd`)."""
+`streamops models import` publishes one trained elsewhere (`import_cmd`), `streamops models
+describe` one that runs in the user's own service, from its training data (`describe_cmd`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from typing import Any
 
 from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.describe_cmd import add_describe_parser
 from services.cli.import_cmd import add_import_parser
 
 
@@ -29,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     lineage.add_argument("model_id")
     add_client_arguments(lineage)
     add_import_parser(actions)
+    add_describe_parser(actions)
     p.set_defaults(func=run)
 
 

@@ -30,10 +30,13 @@ def _text(value: bytes | str) -> str:
 
 
 def origin(lineage: Mapping[str, Any]) -> str:
-    """Where a version came from, in words: imported from a file, or trained on a data set.
+    """Where a version came from, in words: imported from a file, described by the training data
+    of a model served elsewhere, or trained on a data set.
 
     >>> origin({"search_space": '{"origin": "imported", "file": "m.skops", "sha256": "ab12"}'})
     'imported from m.skops (sha256 ab12)'
+    >>> origin({"search_space": '{"origin": "described", "file": "t.csv", "sha256": "cd34"}'})
+    'described from t.csv (sha256 cd34), served outside streamops'
     >>> origin({"search_space": "{}", "dataset": {"kind": "stream", "uri": "stream:e+a"}})
     'trained on stream stream:e+a'
     """
@@ -43,6 +46,9 @@ def origin(lineage: Mapping[str, Any]) -> str:
         space = {}
     if isinstance(space, dict) and space.get("origin") == "imported":
         return f"imported from {space.get('file')} (sha256 {space.get('sha256')})"
+    if isinstance(space, dict) and space.get("origin") == "described":
+        where = f"{space.get('file')} (sha256 {space.get('sha256')})"
+        return f"described from {where}, served outside streamops"
     data = lineage.get("dataset") or {}
     return f"trained on {data.get('kind')} {data.get('uri')}"
 

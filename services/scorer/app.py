@@ -33,7 +33,7 @@ from services.common.transactional_runner import TransactionalRunner
 from services.scorer.config import ScorerSettings
 from services.scorer.inference import LoadedModel, load_model
 from services.scorer.model_probe import ProbeLimits
-from services.scorer.model_store import ModelStore
+from services.scorer.model_store import ModelStore, is_external
 from services.scorer.scoring import ScoringHandler
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,16 @@ class ScorerMetrics:
             "Deployments held until the models they reference arrive.",
             registry=registry,
         )
+        self.external_skipped = Counter(
+            "streamops_scorer_external_skipped_total",
+            "Events of external deployments skipped (the user's service reports predictions).",
+            ["deployment"],
+            registry=registry,
+        )
+
+    def skipped(self, deployment: str, events: int) -> None:
+        """Count events of an external deployment that were not scored here."""
+        self.external_skipped.labels(deployment).inc(events)
 
     def challenger_failed(self, deployment: str) -> None:
         """Count one batch a shadow challenger of `deployment` failed on."""
@@ -131,7 +141,14 @@ def build_store(settings: ScorerSettings, metrics: ScorerMetrics) -> ModelStore:
 def _report(store: ModelStore, metrics: ScorerMetrics, record: Any, status: str) -> None:
     """Log and count what became of a Deployment record (at arrival, or once its models did)."""
     metrics.pending.set(len(store.pending()))
-    if status == "applied":
+    if status == "applied" and is_external(record):
+        metrics.serving.remove(record["name"])  # nothing of it is served here
+        log.info(
+            "deployment %s r%s: external (the user's service scores it), its events skipped",
+            record["name"],
+            record["revision"],
+        )
+    elif status == "applied":
         version = record["champion"]["version"]
         metrics.serving.labels(record["name"]).set(version)
         log.info(
@@ -221,6 +238,7 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
             serde.encode,
             metrics.observe,
             metrics.challenger_failed,
+            metrics.skipped,
         ),
         DeadLetterWriter(namer.deadletter, "scorer", serde.encode),
         standard,

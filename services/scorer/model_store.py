@@ -11,6 +11,12 @@ The two topics are read independently, so a Deployment can arrive before a model
 It is then held (the newest revision per deployment name, until a newer one is applied) and
 applied as soon as its last model is accepted: every scorer ends up serving the same champion,
 whatever order its replay saw the records in.
+
+An external deployment (``external: true``) is scored by the user's own service: it is applied at
+once, references no model here (never held, no session) and its events are skipped. A described
+model (no ONNX bytes: known by its training data, for an external deployment) is accepted like
+any verified model but never loaded; a served deployment naming one cannot be scored and is not
+applied ("unservable"; the revision before it keeps serving).
 """
 
 from __future__ import annotations
@@ -31,6 +37,17 @@ Loader = Callable[[Mapping[str, Any]], LoadedModel]
 Resolved = Callable[[Mapping[str, Any], str], None]  # a held deployment and its final status
 
 
+def is_external(deployment: Mapping[str, Any]) -> bool:
+    """True when the deployment's model runs in the user's service, which reports predictions."""
+    return bool(deployment.get("external"))
+
+
+def is_described(content: Mapping[str, Any]) -> bool:
+    """True for a model described by its training data (estimator "external", empty ONNX
+    bytes): nothing to load, it runs in the user's service."""
+    return content.get("estimator") == "external" or content.get("onnx", b"?") == b""
+
+
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """An immutable view: deployments by name and the loaded models they reference."""
@@ -39,7 +56,9 @@ class Snapshot:
     models: Mapping[str, LoadedModel]
 
     def models_of(self, deployment: Mapping[str, Any]) -> list[str]:
-        """Model ids a deployment serves: champion first, then challengers."""
+        """Model ids a deployment serves: champion first, then challengers (none if external)."""
+        if is_external(deployment):
+            return []
         ids = [deployment["champion"]["model_id"]]
         ids += [c["model"]["model_id"] for c in deployment.get("challengers", [])]
         return ids
@@ -99,7 +118,7 @@ class ModelStore:
 
     def on_deployment(self, record: Mapping[str, Any]) -> str:
         """Apply a Deployment record, or hold it until its models arrive; returns "applied",
-        "pending", "stale" or "rejected:<why>"."""
+        "pending", "stale", "unservable" (it names a described model) or "rejected:<why>"."""
         with self._lock:
             return self._offer(record)
 
@@ -144,7 +163,18 @@ class ModelStore:
     def _apply(self, record: Mapping[str, Any]) -> str:
         """Load what a deployment references (all known), then swap it in."""
         models = dict(self._snapshot.models)
-        for model_id in self._snapshot.models_of(record):
+        wanted = self._snapshot.models_of(record)
+        described = [m for m in wanted if is_described(self._contents[m])]
+        if described:
+            log.warning(
+                "deployment %s r%s serves model %s, which is described (no ONNX, it runs in "
+                "the user's service): not applied; deploy it with external: true",
+                record["name"],
+                record["revision"],
+                described[0][:12],
+            )
+            return "unservable"
+        for model_id in wanted:
             if model_id in models:
                 continue
             content = self._contents[model_id]

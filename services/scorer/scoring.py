@@ -2,8 +2,10 @@
 
 One onnxruntime run per model per batch. Events whose deployment is unknown, or whose features
 do not match the model signature, are rejected (dead-lettered by the runner) without holding
-back the rest of the batch. Every Prediction names the exact model (name, version, id) and its
-role, so nothing can be mistaken for the champion's answer.
+back the rest of the batch. Events of an external deployment (its model runs in the user's
+service, which reports the predictions itself) are skipped: no output, no dead letter, counted;
+the runner commits their offsets with the rest of the batch. Every Prediction names the exact
+model (name, version, id) and its role, so nothing can be mistaken for the champion's answer.
 
 A shadow challenger never costs the champion its answers: whatever its run or its humility
 rules raise, its rows are skipped, the failure is counted and logged, and the champion's
@@ -27,7 +29,7 @@ from services.common.messages import Inbound, Outbound, Rejected
 from services.common.onnx_inputs import category_text, numeric_value
 from services.scorer.humility import Verdict, apply_rules
 from services.scorer.inference import LoadedModel, predict
-from services.scorer.model_store import Snapshot
+from services.scorer.model_store import Snapshot, is_external
 from services.scorer.routing import Variant, assign, shadow_plan
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ NO_VERDICT = Verdict()  # shared, never mutated: rows with no rules to apply
 Encode = Callable[[str, dict[str, Any]], bytes]
 Observer = Callable[[LoadedModel, str, int, list[int]], None]  # model, role, rows, event times
 FailureCounter = Callable[[str], None]  # deployment name
+SkipCounter = Callable[[str, int], None]  # deployment name, events skipped
 
 
 def check_features(features: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]) -> None:
@@ -72,6 +75,7 @@ class ScoringHandler:
         encode: Encode,
         observe: Observer | None = None,
         challenger_failed: FailureCounter | None = None,
+        external_skipped: SkipCounter | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.predictions_topic = predictions_topic
@@ -79,7 +83,9 @@ class ScoringHandler:
         self.encode = encode
         self.observe = observe
         self.challenger_failed = challenger_failed
+        self.external_skipped = external_skipped
         self.challenger_failures: dict[str, int] = {}  # deployment -> count
+        self.skipped: dict[str, int] = {}  # external deployment -> events skipped
 
     def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
         """Score a batch; one output list in input order per deployment group."""
@@ -96,9 +102,22 @@ class ScoringHandler:
                 )
                 continue
             by_deployment[name].append(item)
+        skipped = {}
         for name, items in by_deployment.items():
-            out.extend(self._score_deployment(view, view.deployments[name], items))
+            deployment = view.deployments[name]
+            if is_external(deployment):
+                skipped[name] = len(items)
+            else:
+                out.extend(self._score_deployment(view, deployment, items))
+        for name, n in skipped.items():  # once the batch is through: a retried one counts once
+            self._skip(name, n)
         return out
+
+    def _skip(self, deployment: str, n: int) -> None:
+        """Count events of an external deployment: the user's service answers them."""
+        self.skipped[deployment] = self.skipped.get(deployment, 0) + n
+        if self.external_skipped:
+            self.external_skipped(deployment, n)
 
     def _score_deployment(
         self, view: Snapshot, deployment: Mapping[str, Any], items: list[Inbound]

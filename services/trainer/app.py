@@ -2,8 +2,10 @@
 
 Both start by replaying `models` and `deployments` into a `ModelLedger` (versions, champions,
 verified contents). `train_once` then trains, signs and publishes one model and waits for the
-broker's acknowledgement; `run` keeps the ledger following the topics on a background thread
-and runs the shared at-least-once runner over `retrain` with the `RetrainHandler`.
+broker's acknowledgement (`import_once` a model trained elsewhere, `describe_once` one that runs
+in the user's service, known by its training data); `run` keeps the ledger following the topics
+on a background thread and runs the shared at-least-once runner over `retrain` with the
+`RetrainHandler`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from services.trainer.dataset import ColumnChoices, Dataset, load_dataset
 from services.trainer.gate import ChampionGate
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.model_build import TrainOptions, build_model
+from services.trainer.model_describe import describe_model, load_described
 from services.trainer.model_import import import_model
 from services.trainer.onnx_export import MAX_PROB_DIFF, ExportError
 from services.trainer.publisher import ModelPublisher, load_signing_key, signed_record
@@ -279,6 +282,44 @@ def import_once(settings: TrainerSettings, job: ImportJob, say: Say = log.info) 
     )
     note = f"imported from {Path(job.model_file).name} (sha256 {imported.sha256[:16]}), not trained"
     return run.publish(imported.content, plan, 0.0, started, say, note)
+
+
+@dataclasses.dataclass(frozen=True)
+class DescribeJob:
+    """A model that runs in the user's own service, described by its training data."""
+
+    model_name: str
+    data: str  # CSV, JSON lines or Parquet (or builtin:credit without a prediction column)
+    label: str | None = None
+    prediction_column: str | None = None  # the model's outputs on the data, if the user has them
+    choices: ColumnChoices = ColumnChoices()
+
+
+def describe_once(
+    settings: TrainerSettings, job: DescribeJob, progress: Say = log.info
+) -> TrainingSummary:
+    """Describe, sign and publish a model without ONNX (for an external deployment); raises
+    DataValidationError (nothing published) when the data cannot describe it."""
+    started = time.perf_counter()
+    run = _OneShot(settings, progress)
+    progress(f"loading {job.data}")
+    ds, predictions = load_described(job.data, job.label, job.choices, job.prediction_column)
+    for column, why in ds.left_out.items():
+        progress(f"column {column!r} is not a feature: {why}")
+    plan = run.ledger.plan(job.model_name, None)
+    progress(f"{ds.rows} rows; describing {job.model_name} v{plan.version} (no model file)")
+    described = describe_model(
+        ds,
+        name=job.model_name,
+        version=plan.version,
+        parent_id=plan.parent_id,
+        predictions=predictions,
+    )
+    note = (
+        f"{described.origin} (sha256 {described.sha256[:16]}): runs in your service; prediction "
+        f"baseline from the {described.predictions_from}, importances uniform"
+    )
+    return run.publish(described.content, plan, 0.0, started, progress, note)
 
 
 def run(

@@ -33,7 +33,7 @@ from services.trainer.credit import (
     CREDIT_LABEL,
     credit_rows,
 )
-from services.trainer.table_files import read_table
+from services.trainer.table_files import Table, read_table
 
 MAX_CLASSES = 20
 TASKS = ("classification", "regression")
@@ -330,8 +330,9 @@ def _builtin_credit(spec: str) -> Dataset:
     )
 
 
-def _table_file(path: Path, label: str | None, choices: ColumnChoices) -> Dataset:
-    table = read_table(path)
+def from_table(table: Table, path: Path, label: str | None, choices: ColumnChoices) -> Dataset:
+    """A Dataset from a table read from ``path`` (the label defaults to label, target,
+    approved, whichever the table has)."""
     if label is None:
         label = next((c for c in ("label", "target", CREDIT_LABEL) if c in table.header), None)
     names, left_out = choices.features(table.header, label)
@@ -365,4 +366,4 @@ def load_dataset(
         return _builtin_credit(spec)
     if spec.startswith("builtin:"):
         raise ConfigError(f"unknown built-in data set {spec!r}; available: {BUILTIN_CREDIT}")
-    return _table_file(Path(spec), label, choices)
+    return from_table(read_table(Path(spec)), Path(spec), label, choices)

@@ -1,7 +1,10 @@
 """The one place that knows the shape of ModelContent, the signed body of ModelPublished.
 
 ``build_model_content`` assembles the plain dict the serde encodes and the signature covers;
-``model_id`` is the sha256 hex of the ONNX bytes, so the same model always has the same id.
+``model_id`` is the sha256 hex of the ONNX bytes, so the same model always has the same id. A
+*described* model (an external deployment's: it runs in the user's service) has no ONNX bytes and
+estimator ``external``; its id is the sha256 hex of the content's canonical encoding with
+``model_id`` empty, so it names this very description (name, version, data, baseline, time).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from services.common import serde
 from services.trainer.dataset import DataVersion, FeatureSpec
 
 CONTENT_FIELDS = (
@@ -28,11 +32,23 @@ CONTENT_FIELDS = (
     "baseline",
 )
 TASKS = ("classification", "regression")
+EXTERNAL = "external"  # the estimator of a described model: no ONNX, served by the user
 
 
 def model_id(onnx: bytes) -> str:
     """The model's identity: sha256 hex of its ONNX bytes."""
     return hashlib.sha256(onnx).hexdigest()
+
+
+def described_model_id(content: Mapping[str, Any]) -> str:
+    """A described model's identity: sha256 hex of its canonical encoding, model_id empty."""
+    body = serde.canonical_bytes("ModelContent", {**content, "model_id": ""})
+    return hashlib.sha256(body).hexdigest()
+
+
+def content_id(content: Mapping[str, Any]) -> str:
+    """The id a ModelContent must carry: of its ONNX bytes, or of the description without any."""
+    return model_id(content["onnx"]) if content["onnx"] else described_model_id(content)
 
 
 def build_model_content(
@@ -62,10 +78,12 @@ def build_model_content(
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if version < 1:
         raise ValueError(f"version must be >= 1, got {version}")
-    if not onnx:
-        raise ValueError("onnx bytes are empty")
-    return {
-        "model_id": model_id(onnx),
+    if not onnx and estimator != EXTERNAL:
+        raise ValueError(f"onnx bytes are empty (only an {EXTERNAL!r} model has none)")
+    if onnx and estimator == EXTERNAL:
+        raise ValueError(f"an {EXTERNAL!r} model is described, not served: it has no ONNX")
+    content = {
+        "model_id": "",
         "name": name,
         "version": int(version),
         "parent_id": parent_id,
@@ -96,3 +114,5 @@ def build_model_content(
             "importances": {str(k): float(v) for k, v in baseline["importances"].items()},
         },
     }
+    content["model_id"] = content_id(content)
+    return content

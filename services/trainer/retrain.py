@@ -10,7 +10,8 @@ A candidate the gate rejects is not published and no record is written: the regi
 governance events, and a rejected candidate never becomes a model anyone could deploy. The
 rejection is a log line with the full summary and `streamops_trainer_trainings_total{outcome=
 "rejected"}`. Data the trainer refuses (validation, ONNX parity) is handled the same way with
-outcome "refused"; a request for a deployment that does not exist, or asking for a number of
+outcome "refused", and so is a request for an external deployment (its model runs in the
+user's service); a request for a deployment that does not exist, or asking for a number of
 rows outside 1..MAX_LAST_N, is dead-lettered. Deployments are handled one by one: a training
 that fails unexpectedly dead-letters that deployment's requests (HANDLER_FAILED, with the error;
 they can be sent again) and never the other deployments' outcomes in the same batch, which a
@@ -144,6 +145,15 @@ class RetrainHandler:
         started = time.perf_counter()
         champion_id = dep["champion"]["model_id"]
         champion = self.ledger.content(champion_id)
+        if dep.get("external") or (champion is not None and not champion["onnx"]):
+            self.metrics.outcome("refused")
+            log.warning(
+                "retrain %s refused: its model runs in the user's service (an external "
+                "deployment); retrain it there and publish the new version with "
+                "`streamops models describe`",
+                deployment,
+            )
+            return []
         if champion is None:
             self.metrics.outcome("refused")
             log.warning(

@@ -100,13 +100,16 @@ def render_summary(s: TrainingSummary) -> str:
     ]
     if data.get("stream_slices"):
         lines.append(f"  slices     {_slices_line(data['stream_slices'])}")
-    lines.append(f"  metrics    {_metrics_line(s.metrics)}")
-    lines.append(
-        f"  parity     labels agree {s.parity['label_agreement']:.2%} on "
-        f"{int(s.parity['rows'])} holdout rows, max probability gap "
-        f"{s.parity['max_prob_diff']:.1e}"
-    )
-    size = f"ONNX {s.onnx_bytes:,} bytes"
+    lines.append(f"  metrics    {_metrics_line(s.metrics) or 'none measured'}")
+    if s.onnx_bytes:
+        lines.append(
+            f"  parity     labels agree {s.parity['label_agreement']:.2%} on "
+            f"{int(s.parity['rows'])} holdout rows, max probability gap "
+            f"{s.parity['max_prob_diff']:.1e}"
+        )
+    else:
+        lines.append("  parity     none: a described model has no ONNX (your service runs it)")
+    size = f"ONNX {s.onnx_bytes:,} bytes" if s.onnx_bytes else "no ONNX"
     if s.record_bytes is not None:
         size += f", record {s.record_bytes:,} bytes"
     lines.append(f"  size       {size}")

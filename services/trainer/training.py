@@ -158,7 +158,11 @@ def _scoring(task: str, classes: list[str]) -> str:
 def holdout_metrics(
     task: str, classes: list[str], y_true: np.ndarray, y_pred: np.ndarray, proba: Any
 ) -> dict[str, float]:
-    """Holdout metrics: classification P/R/F1/AUC/log loss/accuracy, regression RMSE/MAE/R2."""
+    """Holdout metrics: classification P/R/F1/AUC/log loss/accuracy, regression RMSE/MAE/R2.
+
+    Without probabilities (``proba`` None: a model known only by its predicted labels) a
+    classifier gets accuracy, precision, recall and F1, and no AUC or log loss.
+    """
     if task == "regression":
         return {
             "rmse": math.sqrt(skm.mean_squared_error(y_true, y_pred)),
@@ -172,8 +176,10 @@ def holdout_metrics(
         "precision": skm.precision_score(y_true, y_pred, zero_division=0, **average),
         "recall": skm.recall_score(y_true, y_pred, zero_division=0, **average),
         "f1": skm.f1_score(y_true, y_pred, zero_division=0, **average),
-        "log_loss": skm.log_loss(y_true, proba, labels=classes),
     }
+    if proba is None:
+        return {k: float(v) for k, v in out.items()}
+    out["log_loss"] = skm.log_loss(y_true, proba, labels=classes)
     if binary:
         out["roc_auc"] = skm.roc_auc_score(y_true == classes[-1], proba[:, 1])
     else:

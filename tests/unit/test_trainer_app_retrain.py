@@ -181,3 +181,15 @@ def test_unknown_deployment_is_dead_lettered(tmp_path: Path) -> None:
     assert [r.inbound.offset for r in rejected] == [0]
     assert rejected[0].reason is Reason.UNKNOWN_DEPLOYMENT
     assert len(h.builds) == 1  # the other deployment still trained
+
+
+def test_an_external_deployment_is_refused_without_training(tmp_path: Path) -> None:
+    # Its model runs in the user's service: a model trained here could not replace it.
+    h = Harness(tmp_path)
+    champion = {"model_name": "credit", "model_id": h.champion_id, "version": 1}
+    h.ledger.add_deployment(
+        {"name": "credit-dep", "revision": 2, "champion": champion, "external": True}
+    )
+    assert h.handler.handle([request(0)]) == []
+    assert h.builds == [] and h.slices.calls == []
+    assert h.count("refused") == 1 and h.count("published") == 0
