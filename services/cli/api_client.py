@@ -2,7 +2,8 @@
 
 `STREAMOPS_CLI_TOKEN`, `STREAMOPS_CLI_REGISTRY_URL` and `STREAMOPS_CLI_ALERTING_URL` (or
 `--token`, `--registry-url`, `--alerting-url`) are settings of the `cli` service, so the
-unknown-key rule still catches typos.
+unknown-key rule still catches typos. The HTTP part is services/common/api_client.py, shared
+with the Python client.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import httpx
 
 from services.cli.cli_settings import cli_settings
-from services.common.errors import StreamopsError
+from services.common import api_client
+from services.common.api_client import ALERTING_START, REGISTRY_START
 from services.common.settings import Secret
 
 
@@ -26,12 +28,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
-REGISTRY_START = "`python -m services.registry` (or `make up`)"
-ALERTING_START = "`python -m services.alerting` (or `make up`)"
-
-
-class ApiClient:
-    """GET, POST and DELETE against a service API, turning every failure into a readable error."""
+class ApiClient(api_client.ApiClient):
+    """The shared API client, its hints naming the command's flags."""
 
     def __init__(
         self,
@@ -42,11 +40,15 @@ class ApiClient:
         service: str = "registry",
         start_hint: str = REGISTRY_START,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.service, self.start_hint = service, start_hint
-        headers = {"Authorization": f"Bearer {token.reveal()}"} if token else {}
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout_s, transport=transport
+        super().__init__(
+            url,
+            token,
+            timeout_s,
+            transport,
+            service,
+            start_hint,
+            url_option=f"--{service}-url",
+            token_option="--token",
         )
 
     @classmethod
@@ -68,37 +70,6 @@ class ApiClient:
             service="alerting",
             start_hint=ALERTING_START,
         )
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise StreamopsError(
-                f"the {self.service} at {self.url} is not reachable ({type(exc).__name__}); "
-                f"start it with {self.start_hint}, or point --{self.service}-url / "
-                f"STREAMOPS_CLI_{self.service.upper()}_URL at it"
-            ) from None
-        try:
-            body = response.json()
-        except json.JSONDecodeError:
-            body = None
-        if response.is_success:
-            return body
-        message = body.get("message") if isinstance(body, dict) else response.text[:200]
-        hint = " (pass --token or set STREAMOPS_CLI_TOKEN)" if response.status_code == 401 else ""
-        raise StreamopsError(f"{self.service} said {response.status_code}: {message}{hint}")
-
-    def get(self, path: str, **params: Any) -> Any:
-        """GET `path` with query parameters; the decoded JSON."""
-        return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
-
-    def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        """POST a JSON body; the decoded JSON."""
-        return self._call("POST", path, json=dict(body or {}))
-
-    def delete(self, path: str) -> Any:
-        """DELETE `path`; the decoded JSON."""
-        return self._call("DELETE", path)
 
 
 def print_json(value: Any) -> None:

@@ -1,68 +1,59 @@
-"""streamops from Python: publish a model from a notebook as `streamops models import` does.
+"""`import streamops`: the Python client of a streamops installation, over confluent-kafka.
 
-from services.client import publish_model
-publish_model(pipeline, reference=holdout_df, label="churned", name="churn")
+Produces FeatureEvents to `events`, Actuals to `actuals` and, for external deployments (the
+model runs in your own service), the champion's Predictions to `predictions`; consumes
+`predictions` (without a consumer group); reads models and deployments from the registry API;
+publishes models (`publish_model`). Stores nothing. Settings as for the CLI (`STREAMOPS_*`,
+`STREAMOPS_CLI_REGISTRY_URL`, `STREAMOPS_CLI_TOKEN`); arguments win.
+
+>>> import streamops
+>>> with streamops.Client() as client:  # doctest: +SKIP
+...     aid = client.send_event("credit", {"salary": 52000, "car": "3", "age": None})
+...     client.send_actual("credit", aid, "1")
+...     for row in client.predictions("credit", from_beginning=True, timeout=5):
+...         print(row["association_id"], row["prediction"])
+...     client.deployment("credit")["champion"]
+
+Modules: `client` (the Client), `records` (building and checking records), `sender`
+(delivery accounting), `predictions` (the iterator), `registry` (API reads), `errors`,
+`publishing` (publish_model). Imported as `streamops` or `services.client`, it is the same
+code: its modules import each other by their `services.client` names.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+import logging
 
-from services.common.settings import load_settings
-from services.trainer.app import ImportJob, import_once
-from services.trainer.config import TrainerSettings
-from services.trainer.dataset import ColumnChoices
-from services.trainer.summary import TrainingSummary
+from services.client.client import Client
+from services.client.errors import (
+    ApiError,
+    ApiNotFound,
+    ApiUnauthorized,
+    ApiUnreachable,
+    DeliveryError,
+    InvalidRecord,
+    NotExternal,
+    Undelivered,
+)
+from services.client.predictions import PredictionStream
+from services.client.publishing import publish_model
+from services.client.records import ModelRef
 
-__all__ = ["publish_model"]
+# A library logs, the application decides where to: librdkafka's connection messages stay quiet
+# unless logging is configured (a DeliveryError carries the last one anyway).
+logging.getLogger("streamops.client").addHandler(logging.NullHandler())
 
-
-def publish_model(
-    estimator: Any,
-    *,
-    reference: Any,
-    label: str,
-    name: str,
-    task: str | None = None,
-    categorical: Sequence[str] = (),
-    drop: Sequence[str] = (),
-    prefix: str | None = None,
-    keys_dir: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    progress: Any = print,
-) -> TrainingSummary:
-    """Publish a fitted scikit-learn estimator as the next signed version of ``name``.
-
-    ``reference`` is a pandas DataFrame (or a CSV/JSON lines/Parquet path) of labelled rows the
-    model did not train on, with the ``label`` column. The estimator travels as a skops file,
-    never a pickle; its types are trusted because it is this session's own object. Settings
-    come from ``STREAMOPS_*`` as for the CLI (``prefix`` and ``keys_dir`` override them).
-    Raises ImportRefused or DataValidationError, with nothing published, when it cannot serve.
-    """
-    import skops.io as sio
-
-    env = dict(os.environ if environ is None else environ)
-    settings = load_settings(
-        TrainerSettings, "trainer", env, {"topic_prefix": prefix, "keys_dir": keys_dir}
-    )
-    with tempfile.TemporaryDirectory(prefix="streamops-publish-") as tmp:
-        model_file = Path(tmp) / f"{name}.skops"
-        sio.dump(estimator, model_file)
-        if isinstance(reference, str | os.PathLike):
-            data = str(reference)
-        else:
-            data = str(Path(tmp) / "reference.parquet")
-            reference.to_parquet(data, index=False)
-        job = ImportJob(
-            model_name=name,
-            model_file=str(model_file),
-            reference=data,
-            label=label,
-            choices=ColumnChoices(task, tuple(categorical), tuple(drop)),
-            trust=tuple(sio.get_untrusted_types(file=model_file)),
-        )
-        return import_once(settings, job, lambda line: progress(f"publish_model: {line}"))
+__all__ = [
+    "ApiError",
+    "ApiNotFound",
+    "ApiUnauthorized",
+    "ApiUnreachable",
+    "Client",
+    "DeliveryError",
+    "InvalidRecord",
+    "ModelRef",
+    "NotExternal",
+    "PredictionStream",
+    "Undelivered",
+    "publish_model",
+]

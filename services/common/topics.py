@@ -23,7 +23,9 @@ class TopicSpec:
     record: str
     partitions: int
     config: dict[str, str]
-    json_input: bool = False  # people may type plain JSON objects onto this topic
+    # People (or services not written in Python) may write plain JSON objects onto this topic;
+    # its readers decode them through services/common/json_input.py.
+    json_input: bool = False
 
 
 def _retained(days: int, max_bytes: int = MIB) -> dict[str, str]:
@@ -43,7 +45,8 @@ _COMPACTED_LARGE = {
 
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("events", "FeatureEvent", 6, _retained(7), json_input=True),
-    TopicSpec("predictions", "Prediction", 6, _retained(7)),
+    # JSON: predictions an external deployment's own service reports (the scorer writes Avro).
+    TopicSpec("predictions", "Prediction", 6, _retained(7), json_input=True),
     TopicSpec("actuals", "Actual", 6, _retained(30), json_input=True),
     TopicSpec("models", "ModelPublished", 1, dict(_COMPACTED_LARGE)),
     TopicSpec("deployments", "Deployment", 1, {**_COMPACTED_LARGE, "max.message.bytes": str(MIB)}),

@@ -46,7 +46,7 @@ def test_topic_configuration_fits_the_contract():
     for spec in TOPIC_SPECS:
         if spec.config["cleanup.policy"] == "delete":
             assert "retention.ms" in spec.config
-    assert {s.logical for s in TOPIC_SPECS if s.json_input} == {"events", "actuals"}
+    assert {s.logical for s in TOPIC_SPECS if s.json_input} == {"events", "predictions", "actuals"}
 
 
 def test_producer_is_idempotent_with_acks_all():
