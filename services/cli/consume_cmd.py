@@ -67,6 +67,10 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         raise StreamopsError(f"topic {topic} not found; create topics with `streamops topics`")
     start = OFFSET_BEGINNING if args.start == "beginning" else OFFSET_END
     consumer.assign([TopicPartition(topic, p, start) for p in meta.partitions])
+    try:
+        expected: str | None = namer.record_for(topic)
+    except KeyError:  # not one of ours: Avro records still name themselves
+        expected = None
     seen, last_record = 0, time.monotonic()
     try:
         while not args.max or seen < args.max:
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             seen += 1
             line: dict[str, Any] = {"partition": msg.partition(), "offset": msg.offset()}
             try:
-                name, record = serde.decode(msg.value() or b"", allow_json=True)
+                # JSON is read as the topic's own record; Avro names its record itself.
+                name, record = serde.decode(msg.value() or b"", expected=expected, allow_json=True)
                 line.update(record=name, value=jsonable(record))
             except PoisonMessage as exc:
                 line.update(error=str(exc), raw=jsonable(msg.value() or b""))

@@ -142,7 +142,7 @@ def slice_phases(
                     todo.discard(msg.partition())
                     continue
                 try:
-                    _, record = serde.decode(msg.value(), allow_json=True)
+                    _, record = serde.decode(msg.value(), expected="FeatureEvent", allow_json=True)
                     phases[record.get("attributes", {}).get("phase", "?")] += 1
                 except PoisonMessage:
                     phases["malformed"] += 1

@@ -154,7 +154,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     if not args.raw and not spec.json_input:
         raise ConfigError(
             f"{topic} carries {spec.record}, which is not typed by hand; "
-            "only events and actuals accept JSON (or use --raw)"
+            "only events, predictions and actuals accept JSON (or use --raw)"
         )
     if from_csv and spec.record != "FeatureEvent":
         raise ConfigError("CSV rows become FeatureEvents: use --topic events (labels: --actuals)")

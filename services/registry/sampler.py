@@ -190,7 +190,8 @@ class TailSampler:
         produced = msg.timestamp()[1]
         try:
             if logical == "predictions":
-                _, row = serde.decode(value, expected="Prediction")
+                # An external deployment's service may report its predictions as JSON.
+                _, row = serde.decode(value, expected="Prediction", allow_json=True)
                 dep = row["deployment"] if row["deployment"] in known else None
                 self._live.add_prediction(
                     dep, row["served"], produced - row["event_time"], produced, row["prediction"]
