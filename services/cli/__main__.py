@@ -12,10 +12,12 @@ import sys
 
 from services.cli import (
     alerting_cmd,
+    apply_cmd,
     consume_cmd,
     deadletters_cmd,
     demo_cmd,
     deploy_cmd,
+    get_cmd,
     infra_cmd,
     keys_cmd,
     models_cmd,
@@ -40,6 +42,8 @@ COMMANDS = (
     train_cmd,
     models_cmd,
     deploy_cmd,
+    apply_cmd,
+    get_cmd,
     registry_cmd,
     alerting_cmd,
     webhook_cmd,

@@ -98,16 +98,24 @@ class Governor:
         }
         return ref, summary
 
+    def _ref_at(self, spec: Mapping[str, Any], field: str) -> dict[str, Any]:
+        try:
+            return self._model_ref(spec)[0]
+        except Refused as exc:
+            raise Refused(exc.kind, f"{field}: {exc}", field=field) from None
+
     def _change(self, body: Mapping[str, Any]) -> Change:
-        model = self._model_ref(body["model"])[0] if body.get("model") else None
+        model = self._ref_at(body["model"], "model") if body.get("model") else None
         challengers = []
         for i, c in enumerate(body.get("challengers") or []):
+            where = f"challengers[{i}]"
             if not isinstance(c, Mapping) or not isinstance(c.get("model"), Mapping):
-                raise Refused("invalid", f"challengers[{i}]: give {{model: {{name, version}}}}")
+                raise Refused("invalid", f"{where}: give {{model: {{name, version}}}}", where)
             weight = c.get("weight") or 0.0
             if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise Refused("invalid", f"challengers[{i}].weight: must be a number")
-            challengers.append({"model": self._model_ref(c["model"])[0], "weight": float(weight)})
+                raise Refused("invalid", f"{where}.weight: must be a number", f"{where}.weight")
+            ref = self._ref_at(c["model"], f"{where}.model")
+            challengers.append({"model": ref, "weight": float(weight)})
         return Change(
             action=str(body.get("action", "")),
             model=model,

@@ -6,22 +6,17 @@ there surfaces as DeliveryError within the flush timeout."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import streamops
-import uvicorn
 
 from services.common import serde
-from services.registry.app import Registry, redis_client
-from services.registry.view import RegistryView
 from tests.drift_support import prediction as prediction_row
 from tests.kafka_support import free_port, make_topics, produce, read_all
-from tests.model_factory import credit_content, keypair, published
-from tests.registry_support import TOKENS, eventually, registry_settings
+from tests.registry_support import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -163,36 +158,6 @@ def test_a_broker_that_is_not_there_raises_within_the_timeout(prefix):
 
 
 # -- the registry ------------------------------------------------------------------------------
-
-
-@pytest.fixture()
-def registry_url(kafka_bootstrap, settings, redis_password, prefix, tmp_path) -> Iterator[str]:
-    """A registry (the service's own app, on the real broker and Redis) served by uvicorn on a
-    real port, with model credit v1 published."""
-    make_topics(kafka_bootstrap, prefix, ["models", "deployments", "governance", "drift"])
-    key = keypair(tmp_path / "keys")
-    s = registry_settings(
-        kafka_bootstrap, settings, redis_password, prefix, tmp_path / "keys", TOKENS
-    )
-    record = published(credit_content(estimator="logreg", rows=600), key)  # quick to train
-    produce(
-        kafka_bootstrap, f"{prefix}models", [(b"credit", serde.encode("ModelPublished", record))]
-    )
-    registry = Registry(s).start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(registry.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        eventually(lambda: server.started, 10, "uvicorn started")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        registry.close()
-        RegistryView(redis_client(s), prefix).clear()
 
 
 def test_registry_reads_and_the_champion_of_an_external_deployment(
