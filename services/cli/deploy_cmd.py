@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
 from services.cli.api_client import ApiClient, add_client_arguments, print_json
 from services.common.errors import ConfigError
 
-ACTIONS = ("set_champion", "add_challenger", "remove_challenger", "rollback", "set_mode")
+ACTIONS = (
+    "set_champion",
+    "add_challenger",
+    "remove_challenger",
+    "rollback",
+    "set_mode",
+    "configure",
+)
 
 
 def _model(spec: str) -> dict[str, Any]:
@@ -19,6 +27,18 @@ def _model(spec: str) -> dict[str, Any]:
     if len(spec) == 64 and all(c in "0123456789abcdef" for c in spec):
         return {"model_id": spec}
     raise argparse.ArgumentTypeError(f"{spec!r}: give NAME:VERSION or a 64-hex model id")
+
+
+def _setup(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"--setup is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            "--setup is a JSON object, e.g. '{\"window_seconds\": 30}'"
+        )
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,11 +52,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     req.add_argument("--weight", type=float, default=0.0, help="challenger share in ab mode")
     req.add_argument("--mode", choices=("shadow", "ab"))
     req.add_argument("--to-revision", type=int, help="rollback target (default: previous)")
+    req.add_argument(
+        "--setup",
+        type=_setup,
+        help="configuration to set with the change, a JSON object (thresholds, humility, "
+        "policy, window_seconds, mode, external); alone with --action configure",
+    )
     req.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     req.add_argument(
         "--auto-approve",
         action="store_true",
-        help="new deployments only: approve later requests by policy (demos)",
+        help="set the policy that approves later requests at once (needs an owner)",
     )
     add_client_arguments(req)
     for verb in ("approve", "reject"):
@@ -65,8 +91,11 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
         "mode": args.mode,
         "to_revision": args.to_revision,
     }
+    setup = dict(args.setup or {})
     if args.auto_approve:
-        body["setup"] = {"policy": {"auto_approve": True}}
+        setup["policy"] = {**setup.get("policy", {}), "auto_approve": True}
+    if setup:
+        body["setup"] = setup
     return body
 
 

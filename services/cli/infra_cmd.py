@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 from services.cli.cli_settings import cli_settings
+from services.common import local_tokens
 from services.common.admin import ensure_topics
 from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             f"{settings.redis_host}:{settings.redis_port}",
         )
         _prometheus_up(environ)
+        _tokens(settings.var_dir)
         return 0
     if args.action == "down":
         codes = [_script(part, "stop", environ) for part in ("prometheus", "redis", "kafka")]
@@ -75,6 +77,20 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     if _prometheus_installed(environ):
         _script("prometheus", "status", environ)  # optional: reported, not part of the verdict
     return 0 if all(c == 0 for c in codes) else 3
+
+
+def _tokens(var_dir: str) -> None:
+    """The local registry's tokens: printed when made, afterwards only where they are."""
+    tokens, created = local_tokens.ensure(var_dir)
+    where = local_tokens.path(var_dir)
+    if not created:
+        print(f"registry tokens: {where} (name:role:token; the registry reads them by default)")
+        return
+    print(f"registry tokens, made now into {where} (mode 0600); the registry reads them:")
+    for role in local_tokens.ROLES:
+        print(f"  {role:6}  {tokens[role]}")
+    print(f"  e.g. export STREAMOPS_CLI_TOKEN={tokens['owner']}")
+    print(f"  dashboard: http://127.0.0.1:8000/dashboard#token={tokens['viewer']}")
 
 
 def _prometheus_installed(environ: dict[str, str]) -> bool:

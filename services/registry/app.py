@@ -21,12 +21,13 @@ import uvicorn
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
-from services.common import serde, signing
+from services.common import local_tokens, serde, signing
 from services.common.admin import ensure_topics
 from services.common.errors import ConfigError, FatalError, RetryableError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
+from services.common.settings import Secret
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
@@ -150,6 +151,16 @@ def _wait_for_leaders(consumer_conf: dict[str, Any], topics: list[str], timeout_
         consumer.close()
 
 
+def api_tokens(settings: RegistrySettings) -> Secret:
+    """The `tokens` setting, or the local stack's tokens in var/ when it is empty."""
+    if settings.tokens:
+        return settings.tokens
+    local = local_tokens.read(settings.var_dir)
+    if local:
+        log.info("API tokens from %s", local_tokens.path(settings.var_dir))
+    return Secret(local or "")
+
+
 class Registry:
     """The registry's parts, started and stopped together (embeddable in tests)."""
 
@@ -165,7 +176,7 @@ class Registry:
             settings.breaches_kept,
         )
         self.live = LiveStats()
-        self.tokens = TokenTable.parse(settings.tokens)
+        self.tokens = TokenTable.parse(api_tokens(settings))
         self.standard = StandardMetrics(self.metrics, "registry")
         self.rejected = Counter(
             "streamops_registry_models_rejected_total",
