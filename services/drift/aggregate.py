@@ -2,9 +2,11 @@
 
 Per feature: every applicable statistic (on the baseline's bins) and the quality counters; the
 champion's served predictions as features (class and score); per model, the accuracy of the
-rows joined with actuals; event, prediction, late and schema-violation counts; label coverage
-and label delays. Costly statistics (KS p-values, chi-square) run only in ``figures()``, at
-window close. ``state()`` / ``from_state`` persist it as JSON-able data.
+rows joined with actuals; event, prediction, late and schema-violation counts; the champion's
+labels of a class its model does not know; label coverage (``services.drift.coverage``: the
+monitor sets it when the window closes) and label delays. Costly statistics (KS p-values,
+chi-square) run only in ``figures()``, at window close. ``state()`` / ``from_state`` persist it
+as JSON-able data.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ class FeatureFigures:
     missing_rate: float
     out_of_range_rate: float
     unseen_rate: float
+    observations: int = 0  # present values (missing ones excluded)
+    psi_bins: int | None = None  # bins psi was computed on (fewer when pooled)
+    psi_needs: int = 0  # observations psi needs, when it is None for too few
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,8 @@ class WindowFigures:
     late_events: int
     change_point: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    labels_joined: int = 0  # champion rows joined into ``metrics``
+    unknown_labels: int = 0  # of those, labels of a class the champion does not know
 
 
 def _restored(cls: Any, feature: Mapping[str, Any], stored: Any, **fresh: Any) -> Any:
@@ -131,6 +138,11 @@ class WindowAggregate:
         """Bounds and counters of a window that has seen nothing yet."""
         self.seq, self.start, self.end = seq, start, end
         self.events = self.predictions = self.labelled = self.late = self.violations = 0
+        self.unknown_labels = 0
+        # Label coverage: the windows whose predictions this window's labels joined, and (set
+        # at close) their labelled and predictions counts.
+        self.sources: set[int] = set()
+        self.covered = (0, 0)
         self.first_time: int | None = None
         self.last_time: int | None = None
         self.change_point = False
@@ -205,6 +217,9 @@ class WindowAggregate:
         self.labelled += other.labelled
         self.late += other.late
         self.violations += other.violations
+        self.unknown_labels += other.unknown_labels
+        self.sources |= other.sources
+        self.covered = (self.covered[0] + other.covered[0], self.covered[1] + other.covered[1])
         times = [t for t in (self.first_time, other.first_time) if t is not None]
         self.first_time = min(times) if times else None
         times = [t for t in (self.last_time, other.last_time) if t is not None]
@@ -236,6 +251,9 @@ class WindowAggregate:
             q = self.quality[name].get()
             values = {k: s.get() for k, s in stats.items()}
             psi_by_feature[name] = values.get("psi")
+            psi = stats.get("psi")
+            bins = psi.bins() if isinstance(psi, PSI) else None
+            needs = psi.needed() if isinstance(psi, PSI) and bins is None else 0
             features.append(
                 FeatureFigures(
                     name=name,
@@ -247,6 +265,9 @@ class WindowAggregate:
                     missing_rate=_rate(q.missing_rate),
                     out_of_range_rate=_rate(q.out_of_range_rate),
                     unseen_rate=_rate(q.unseen_rate),
+                    observations=self.quality[name].count - self.quality[name].missing,
+                    psi_bins=bins,
+                    psi_needs=needs,
                 )
             )
         weighted = weighted_drift(psi_by_feature, ref.importances) if features else None
@@ -277,11 +298,13 @@ class WindowAggregate:
             prediction_psi=pred_psi,
             metrics={} if champion is None else champion[1].metrics(),
             challengers=challengers,
-            label_coverage=self.labelled / self.predictions if self.predictions else 0.0,
+            label_coverage=self.covered[0] / self.covered[1] if self.covered[1] else 0.0,
             label_delay_ms_p50=float(np.median(self.delays)) if self.delays else None,
             schema_violations=self.violations,
             late_events=self.late,
             change_point=self.change_point,
+            labels_joined=0 if champion is None else champion[1].n,
+            unknown_labels=self.unknown_labels,
         )
 
     def state(self) -> dict[str, Any]:
@@ -295,6 +318,11 @@ class WindowAggregate:
             "times": [self.first_time, self.last_time],
             "change_point": self.change_point,
             "delays": self.delays,
+            "labels": {
+                "unknown": self.unknown_labels,
+                "sources": sorted(self.sources),
+                "covered": list(self.covered),
+            },
             "stats": {n: {k: s.state() for k, s in st.items()} for n, st in self.stats.items()},
             "quality": {n: q.state() for n, q in self.quality.items()},
             "predictions": {n: s.state() for n, s in self.prediction_stats.items()},
@@ -317,6 +345,11 @@ class WindowAggregate:
         )
         w.first_time, w.last_time = state["times"]
         w.change_point = bool(state["change_point"])
+        labels = state.get("labels") or {}  # absent from states stored before it was added
+        w.unknown_labels = int(labels.get("unknown", 0))
+        w.sources = {int(x) for x in labels.get("sources", [])}
+        covered = labels.get("covered") or [0, 0]
+        w.covered = (int(covered[0]), int(covered[1]))
         w.delays = [float(x) for x in state["delays"]]
         w.models = {
             m: (int(v), ModelAccuracy.from_state(acc)) for m, (v, acc) in state["models"].items()

@@ -11,7 +11,9 @@ the next batch (the read cannot see the held batch's join writes, so the join st
 over what it finds). Its reply is read before the following transaction is sent, and a quiet
 stream, a rebalance or a stop sends and settles the one held. On assignment (and after a Redis
 failure) the loop reloads the state and seeks every partition to the offset stored with it.
-Kafka commits are made for lag visibility only.
+Kafka commits are made for lag visibility only. The windows of a deployment that has sent
+nothing for ``idle_close_s`` are closed with the next batch, or on their own when the stream is
+quiet (``services/drift/idle.py``).
 
 With ``--shards N`` the group is N processes, each with its own ``--shard``: a process assigns
 itself its partitions (no rebalancing), hands its closed windows over as parts, and process 0
@@ -51,6 +53,7 @@ from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.drift.config import DriftSettings
 from services.drift.drift_metrics import DriftMetrics
+from services.drift.idle import IdleWatch
 from services.drift.isolation import Coords, Isolation
 from services.drift.join import Joiner
 from services.drift.join_store import JoinKey, JoinStore, JoinWrites
@@ -116,6 +119,7 @@ class DriftLoop:
         self.monitors: dict[str, DeploymentMonitor] = {}
         self.assigned: set[tuple[str, int]] = set()
         self.bounds = TimeBounds(settings.max_future_skew_s)
+        self.idle = IdleWatch(settings.idle_close_s)
         self.isolation = Isolation()
         self.applying: list[Message] = []  # the messages being applied, blamed if it raises
         self.held: StateWrite | None = None  # the last batch's transaction, not sent yet
@@ -149,6 +153,7 @@ class DriftLoop:
                 log.warning("deployment %s: stored model unknown; its windows restart", name)
             else:
                 self.monitors[name] = m
+        self.idle.reset(self.monitors)  # time down is not quiet time: the backlog comes first
 
     def _send_held(self) -> None:
         """Send the held transaction behind what is on the line (it settles the one before),
@@ -277,7 +282,7 @@ class DriftLoop:
             else:
                 self.producer.poll(0)
                 self._commit()
-                self._merge_quietly()
+                self._quiet()
         except RetryableError as exc:
             log.warning("batch not committed (%s): recovering", exc)
             self.standard.errors.labels(SERVICE, "redis").inc()
@@ -384,6 +389,8 @@ class DriftLoop:
                 closed.extend(self._apply_joined(m, deployment, by_topic, keys, joiner))
             if deployment in self.monitors:
                 dirty.add(deployment)
+        self.idle.heard(dirty)
+        self._close_idle(closed, dirty)
         self._hold(
             closed,
             dirty,
@@ -445,13 +452,27 @@ class DriftLoop:
         """The monitor whose thresholds evaluate a deployment's merged windows."""
         return self._monitor(deployment)[0]
 
-    def _merge_quietly(self) -> None:
-        """A sharded group's processes follow the group's clock (and process 0 merges) while
-        their own partitions are quiet too."""
-        if self.shared is None:
-            return
-        self._hold([], set(), {})
-        self._commit()
+    def _quiet(self) -> None:
+        """With nothing to read: close the windows of deployments quiet for ``idle_close_s``
+        and, in a sharded group, follow the group's clock (and merge, process 0)."""
+        closed: list[ClosedWindow] = []
+        dirty: set[str] = set()
+        self._close_idle(closed, dirty)
+        if dirty or self.shared is not None:
+            self._hold(closed, dirty, {})
+            self._commit()
+
+    def _close_idle(self, closed: list[ClosedWindow], dirty: set[str]) -> None:
+        """Close the open windows of the deployments that have been quiet for
+        ``idle_close_s`` (adding them to ``closed``, or to the partial windows when sharded)."""
+        now_ms, quiet = self.idle.quiet(self.monitors)
+        for d in sorted(quiet):
+            m = self.monitors[d]
+            before = len(m.windows.open)
+            closed.extend(m.close_idle(now_ms, self.idle.idle_ms))
+            if len(m.windows.open) < before:
+                log.info("deployment %s: %d idle windows closed", d, before - len(m.windows.open))
+                dirty.add(d)
 
     def _refuse(self, msg: Message, poison: PoisonMessage, stage: str = "decode") -> None:
         """Dead-letter a message: its original bytes, where it came from and why."""

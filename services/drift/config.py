@@ -23,6 +23,13 @@ class DriftSettings(CommonSettings):
     # 0 = tumbling windows by event time; N = windows of N events (replays and tests).
     window_count: int = 0
     allowed_lateness_s: int = 10
+    # A deployment that sent nothing (no event, prediction or actual) for this long has its
+    # open windows closed and reported (services/drift/idle.py): a count window with the
+    # events it has, a time window once the wall clock is also this far past its end and the
+    # allowed lateness. Otherwise the last windows of a stream that stops are never reported.
+    # A minute, the default window: silence that long is a stopped stream, not a pause
+    # (broker pauses and a lost rejoin, R17, last 10-30 s); 0 = never.
+    idle_close_s: int = 60
     # Events, predictions and actuals timed more than this beyond the wall clock are
     # dead-lettered (future_event_time): one would move the watermark past every later event,
     # which would all be late. Producers' clocks may run this far ahead.
@@ -59,8 +66,8 @@ class DriftSettings(CommonSettings):
             raise ValueError(f"detector must be one of {DETECTORS}, not {self.detector!r}")
         if self.window_seconds < 1 or self.window_count < 0 or self.allowed_lateness_s < 0:
             raise ValueError("window_seconds >= 1, window_count >= 0, allowed_lateness_s >= 0")
-        if self.max_future_skew_s < 0:
-            raise ValueError("max_future_skew_s >= 0")
+        if self.max_future_skew_s < 0 or self.idle_close_s < 0:
+            raise ValueError("max_future_skew_s >= 0 and idle_close_s >= 0")
         if self.batch_size < 1 or self.max_wait_ms < 0 or self.join_ttl_s < 1:
             raise ValueError("batch_size >= 1, max_wait_ms >= 0 and join_ttl_s >= 1")
         if self.fetch_min_bytes < 1 or self.fetch_wait_max_ms < 0:

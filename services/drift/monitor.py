@@ -3,7 +3,8 @@
 Fed per micro-batch with the deployment's events, predictions and joined actuals; hands back
 the windows that closed, each with its figures and the threshold transitions they caused. The
 reference switches when the champion (or the window size) changes: the open windows close
-against the old reference and new ones start. ``state()`` is what goes to Redis.
+against the old reference and new ones start. When the deployment's stream goes quiet, the
+caller closes what it left open (``close_idle``). ``state()`` is what goes to Redis.
 
 In a group of several drift processes (``MonitorConfig.shards`` > 1) each process sees its own
 partitions, so a closed window is only part of the deployment's: it is handed back as a
@@ -22,6 +23,7 @@ import numpy as np
 from services.common.event_columns import EventColumns
 from services.common.prediction_columns import PredictionTuple, as_tuple
 from services.drift.aggregate import WindowAggregate, WindowFigures
+from services.drift.coverage import CoverageBook
 from services.drift.detectors import ErrorStreamDetector
 from services.drift.hysteresis import Key, ThresholdEvaluator, Transition
 from services.drift.join import Joined, Joiner
@@ -33,6 +35,7 @@ _NUMERIC = frozenset({float, int, type(None)})
 _CATEGORICAL = frozenset({str, type(None)})
 # A batch's events reach a monitor as blocks read as columns, or as (batch index, record).
 EventPart = EventColumns | tuple[int, Mapping[str, Any]]
+POOLED = -1  # a window's label source that stands for the coverage book's pooled windows
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def threshold_values(f: WindowFigures) -> dict[Key, float | None]:
     out |= {(k, None): v for k, v in f.metrics.items()}
     out[("schema_violations", None)] = float(f.schema_violations)
     out[("late_events", None)] = float(f.late_events)
-    if f.prediction_count:
+    if f.prediction_count or f.labels_joined:
         out[("label_coverage", None)] = f.label_coverage
     return out
 
@@ -104,6 +107,7 @@ class DeploymentMonitor:
         self.evaluator = ThresholdEvaluator(reference.thresholds)
         kind = config.detector if reference.task == "classification" else "adwin"
         self.detector = ErrorStreamDetector(kind)  # type: ignore[arg-type]
+        self.coverage = CoverageBook()  # the champion's recent closed windows, for coverage
         self.partials: list[PartialWindow] = []  # closed, not yet taken (shards > 1)
 
     def _windows(self, ref: Reference, next_seq: int) -> Windows[WindowAggregate]:
@@ -244,7 +248,8 @@ class DeploymentMonitor:
         return late
 
     def add_joined(self, rows: Sequence[Joined]) -> None:
-        """Add joined rows to the newest window; the champion's errors feed the detector."""
+        """Add joined rows to the newest window; the champion's errors feed the detector, and
+        its labels count for the coverage of the windows their predictions were counted in."""
         if not rows:
             return
         ref = self.reference
@@ -267,12 +272,23 @@ class DeploymentMonitor:
             )
             if model_id != ref.model_id:
                 continue
+            if ref.task == "classification" and ref.classes:
+                classes = frozenset(ref.classes)
+                win.unknown_labels += sum(t not in classes for t in truths)
             win.add_delays([r.delay_ms for r in group])
             if self.detector.update_many(errors):
                 win.change_point = True
             for r in group:
-                if r.served and r.window in open_by_seq:
-                    open_by_seq[r.window].labelled += 1
+                if not r.served or r.window is None:
+                    continue  # a shadow row, or a prediction that came after its window
+                seq = int(r.window)
+                if seq in open_by_seq:
+                    open_by_seq[seq].labelled += 1
+                    win.sources.add(seq)
+                elif self.coverage.label(seq):
+                    win.sources.add(seq)
+                else:  # pooled (or unknown): stands for the pool, keeping ``sources`` small
+                    win.sources.add(POOLED)
 
     # -- output -----------------------------------------------------------------------------
 
@@ -280,8 +296,27 @@ class DeploymentMonitor:
         """Close the windows that are due and evaluate their thresholds."""
         return self._close(self.windows.due())
 
+    def close_idle(self, now_ms: int, idle_ms: int) -> list[ClosedWindow]:
+        """Close what a stream that went quiet left open; the caller has seen nothing of the
+        deployment for ``idle_ms``. Count windows close at once, time windows once the wall
+        clock (``now_ms``) is past their end, the allowed lateness and ``idle_ms``."""
+        return self._close(self.windows.idle(now_ms, idle_ms))
+
+    def _cover(self, windows: list[Window[WindowAggregate]]) -> None:
+        """Set the closing windows' label coverage over their sources (``coverage``)."""
+        for w in windows:
+            self.coverage.closed(w.seq, w.aggregate.predictions, w.aggregate.labelled)
+        still_open = {
+            w.seq: (w.aggregate.predictions, w.aggregate.labelled)
+            for w in self.windows.open.values()
+        }
+        for w in windows:
+            w.aggregate.covered = self.coverage.over(w.aggregate.sources, still_open)
+        self.coverage.trim()
+
     def _close(self, windows: list[Window[WindowAggregate]]) -> list[ClosedWindow]:
         out = []
+        self._cover(windows)
         for i, w in enumerate(windows):
             agg = w.aggregate
             if i == 0:
@@ -342,6 +377,7 @@ class DeploymentMonitor:
             self.windows = self._windows(reference, self.windows.next_seq)
             if old.model_id != reference.model_id:
                 self.detector = ErrorStreamDetector(self.detector.kind)
+                self.coverage = CoverageBook()  # the old champion's windows
         self.evaluator = ThresholdEvaluator.from_state(reference.thresholds, self.evaluator.state())
         self.reference = reference
         return closed
@@ -353,6 +389,7 @@ class DeploymentMonitor:
             "windows": self.windows.state(WindowAggregate.state),
             "evaluator": self.evaluator.state(),
             "detector": self.detector.state(),
+            "coverage": self.coverage.state(),
         }
 
     @classmethod
@@ -370,4 +407,5 @@ class DeploymentMonitor:
         m.windows.restore(state["windows"], lambda s: WindowAggregate.from_state(ref, s))
         m.evaluator = ThresholdEvaluator.from_state(ref.thresholds, state["evaluator"])
         m.detector = ErrorStreamDetector.from_state(state["detector"])
+        m.coverage = CoverageBook.from_state(state.get("coverage"))
         return m

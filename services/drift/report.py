@@ -56,6 +56,9 @@ def drift_report(ref: Reference, f: WindowFigures) -> dict[str, Any]:
                 "missing_rate": x.missing_rate,
                 "out_of_range_rate": x.out_of_range_rate,
                 "unseen_rate": x.unseen_rate,
+                "observations": x.observations,
+                "psi_bins": x.psi_bins,
+                "psi_needs": x.psi_needs,
             }
             for x in f.features
         ],
@@ -71,6 +74,8 @@ def drift_report(ref: Reference, f: WindowFigures) -> dict[str, Any]:
             {"model_id": c.model_id, "model_version": c.model_version, "metrics": c.metrics}
             for c in f.challengers
         ],
+        "labels_joined": f.labels_joined,
+        "unknown_labels": f.unknown_labels,
     }
 
 

@@ -8,6 +8,13 @@ the batch start decides lateness, so a batch is assigned with one vectorised pas
 
 Count windows hold ``count`` events each (for replays and tests): they close when full.
 
+Both need more events to close, so when a deployment's stream stops, its last windows would
+stay open for good. ``idle`` closes them once the caller has seen nothing of the deployment
+for an idle time: every count window (with the events it has), and every time window whose
+end, allowed lateness and idle time the wall clock has passed (so a live stream that only
+paused keeps its current window). The clock then moves to the end of the last time window
+closed, so an event for it that still comes is late, as if the watermark had passed it.
+
 Only events move the watermark: predictions follow their event's time and actuals come late by
 nature. Predictions whose window has closed are dropped (counted by the caller); joined actuals
 go to the newest open window ("labels that arrived during this window").
@@ -19,6 +26,10 @@ go to the newest open window ("labels that arrived during this window").
 ([0], 10)
 >>> w.assign_events([5]), w.late
 ([], 1)
+>>> w.idle(now_ms=26, idle_ms=5)  # [10, 20) + lateness 2 + idle 5 is 27: not yet
+[]
+>>> [win.start for win in w.idle(now_ms=27, idle_ms=5)], w.watermark
+([10], 20)
 """
 
 from __future__ import annotations
@@ -130,6 +141,19 @@ class Windows(Generic[A]):
         closed = [self.open.pop(k) for k in keys]
         for w in closed:
             self._counts.pop(w.seq, None)
+        return closed
+
+    def idle(self, now_ms: int, idle_ms: int) -> list[Window[A]]:
+        """Remove and return the windows a stream that went quiet leaves open, oldest first:
+        every count window; the time windows whose end + lateness + ``idle_ms`` is at or
+        before the wall clock ``now_ms``, after which the watermark is at their end."""
+        if self.count:
+            return self.close_all()
+        keys = [k for k, w in self.open.items() if w.end + self.lateness_ms + idle_ms <= now_ms]
+        closed = [self.open.pop(k) for k in keys]
+        if closed:
+            moved = max(w.end for w in closed) + self.lateness_ms
+            self.max_time = moved if self.max_time is None else max(self.max_time, moved)
         return closed
 
     def close_all(self) -> list[Window[A]]:

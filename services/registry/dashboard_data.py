@@ -59,7 +59,7 @@ def _rate(part: float, whole: float) -> float | None:
 
 
 def window_series(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per drift window: volumes, drift, quality, accuracy, label coverage."""
+    """One row per drift window: volumes, drift, quality, accuracy, labels and their coverage."""
     rows = []
     for r in reports:
         seconds = max((r["window_end"] - r["window_start"]) / 1000, 1e-3)
@@ -77,6 +77,9 @@ def window_series(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "prediction_psi": r["prediction_psi"],
                 "metrics": dict(r["metrics"]),
                 "label_coverage": r["label_coverage"],
+                # Reports written before these counts existed read as none.
+                "labels_joined": r.get("labels_joined", 0),
+                "unknown_labels": r.get("unknown_labels", 0),
                 "late_events": r["late_events"],
                 "change_point": r["change_point"],
                 "missing_rate": max((f["missing_rate"] for f in r["features"]), default=0.0),

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.unit
 MODULES = [
     "services.drift.statistics.binning",
     "services.drift.statistics.psi",
+    "services.drift.statistics.merging",
     "services.drift.statistics.ks",
     "services.drift.statistics.jensen_shannon",
     "services.drift.statistics.chi_square",

@@ -9,7 +9,13 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-MODULES = ["services.drift.windows", "services.drift.join", "services.drift.accuracy"]
+MODULES = [
+    "services.drift.windows",
+    "services.drift.join",
+    "services.drift.accuracy",
+    "services.drift.coverage",
+    "services.drift.idle",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

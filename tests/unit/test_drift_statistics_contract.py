@@ -221,12 +221,16 @@ def test_state_from_another_baseline_is_rejected(cls: type, kind: str) -> None:
 
 @pytest.mark.parametrize(("cls", "kind"), CASES, ids=IDS)
 def test_empty_or_small_window_gives_none(cls: type, kind: str) -> None:
+    """None until the window has the observations the statistic needs: ``min_count``, or
+    for PSI, which pools bins below it, ``needed()``."""
     rng = np.random.default_rng(16)
     stat = cls(baseline(kind, rng), min_count=100)
+    needed = stat.needed() if cls is PSI else 100
+    assert 1 < needed <= 100
     assert stat.get() is None
     stat.update([])
     assert stat.get() is None
-    stat.update(reference(kind, rng, 99))
+    stat.update(reference(kind, rng, needed - 1))
     assert stat.get() is None
     stat.update(reference(kind, rng, 1))
     assert stat.get() is not None

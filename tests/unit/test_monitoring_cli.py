@@ -25,11 +25,15 @@ class Scripts:
 
 
 @pytest.fixture
-def scripts(monkeypatch: pytest.MonkeyPatch) -> Scripts:
+def scripts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Scripts:
     """The infra scripts, Kafka's admin and the settings replaced by stand-ins."""
     fake = Scripts()
     settings = types.SimpleNamespace(
-        topic_prefix="streamops.", kafka_bootstrap="127.0.0.1:9092", redis_host="h", redis_port=1
+        topic_prefix="streamops.",
+        kafka_bootstrap="127.0.0.1:9092",
+        redis_host="h",
+        redis_port=1,
+        var_dir=str(tmp_path),
     )
     admin = types.SimpleNamespace(admin=lambda: None)
     monkeypatch.setattr(infra_cmd, "_script", fake)

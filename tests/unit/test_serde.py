@@ -150,6 +150,9 @@ SAMPLES = {
                 "missing_rate": 0.0,
                 "out_of_range_rate": 0.01,
                 "unseen_rate": 0.0,
+                "observations": 1000,
+                "psi_bins": 10,
+                "psi_needs": 0,
             }
         ],
         "weighted_drift": 0.2,
@@ -161,6 +164,8 @@ SAMPLES = {
         "late_events": 0,
         "change_point": False,
         "challengers": [{"model_id": "cd" * 32, "model_version": 4, "metrics": {"f1": 0.8}}],
+        "labels_joined": 500,
+        "unknown_labels": 2,
     },
     "ThresholdBreach": {
         "breach_id": "b1",

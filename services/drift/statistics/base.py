@@ -24,7 +24,8 @@ class Statistic(Protocol):
     """A drift statistic of one feature's window against its baseline.
 
     ``update`` adds a micro-batch (missing values are ignored, quality counts them); ``get``
-    returns the value, or None while the window has fewer than ``min_count`` observations;
+    returns the value, or None while the window has fewer than ``min_count`` observations (PSI
+    pools bins below it and needs fewer: ``PSI.needed``);
     ``state`` / ``from_state`` persist the window as plain JSON-able data.
     """
 

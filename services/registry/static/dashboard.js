@@ -233,7 +233,9 @@ function driftCharts(d) {
     { x, y: d.windows.map((w) => (metric ? w.metrics[metric] ?? null : null)),
       name: metric || "accuracy", mode: "lines+markers" },
     { x, y: d.windows.map((w) => w.label_coverage), name: "label coverage", type: "bar",
-      yaxis: "y2", opacity: 0.3 },
+      yaxis: "y2", opacity: 0.3,
+      text: d.windows.map((w) => `${w.labels_joined} labels joined, ${w.unknown_labels} of an unknown class`),
+      hovertemplate: "%{y:.0%} label coverage<br>%{text}<extra></extra>", textposition: "none" },
   ], { xaxis: { type: "date" }, yaxis: { title: { text: metric || "" } },
     yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" } });
   const classes = new Set();
