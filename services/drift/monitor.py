@@ -212,6 +212,8 @@ class DeploymentMonitor:
         champion, positive = ref.model_id, ref.positive
         classify = ref.task == "classification"
         window_at, store = self.windows.window_at, joiner.prediction
+        if self.windows.count:
+            window_at = self._count_slots()
         served: dict[int, tuple[Window[WindowAggregate], list[list[Any]]]] = {}
         joined: list[Joined] = []
         for row, key in zip(rows, keys, strict=True):
@@ -246,6 +248,26 @@ class DeploymentMonitor:
             win.aggregate.add_predictions(columns, len(payloads))
         self.add_joined(joined)
         return late
+
+    def _count_slots(self) -> Callable[[int], Window[WindowAggregate]]:
+        """Where a batch's champion predictions go in count windows: the oldest open window
+        that has fewer predictions than events it holds room for, else the newest. Predictions
+        then pair with the windows of their events whether they reach drift after their events
+        (a scorer's) or in the same batch (an external deployment's service reports both at
+        once); "the newest window" alone put a whole batch of them into its last window."""
+        size = self.windows.count
+        taken = {w.seq: w.aggregate.predictions for w in self.windows.open.values()}
+
+        def slot(_time_ms: int) -> Window[WindowAggregate]:
+            for w in self.windows.open.values():  # oldest first
+                if taken[w.seq] < size:
+                    taken[w.seq] += 1
+                    return w
+            newest = self.windows.newest()
+            taken[newest.seq] = taken.get(newest.seq, 0) + 1
+            return newest
+
+        return slot
 
     def add_joined(self, rows: Sequence[Joined]) -> None:
         """Add joined rows to the newest window; the champion's errors feed the detector, and
