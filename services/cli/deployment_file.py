@@ -127,6 +127,14 @@ def parse(text: str, source: str) -> DeploymentFile:
     return DeploymentFile(source, data["name"], body, lines)
 
 
+THRESHOLD_ORDER = ("metric", "feature", "warning", "critical", "hysteresis", "direction")
+HUMILITY_ORDER = ("kind", "feature", "low", "high", "margin", "action", "override_value")
+
+
+def _ordered(entry: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    return {k: entry[k] for k in order if k in entry} | dict(entry)
+
+
 def to_yaml(record: Mapping[str, Any]) -> str:
     """A Deployment record (as the registry serves it) in the deployment file format."""
 
@@ -141,6 +149,9 @@ def to_yaml(record: Mapping[str, Any]) -> str:
         ],
     }
     doc |= {k: record[k] for k in CONFIG if k in record}
+    # Entries in the order people write them (the API answers with sorted keys).
+    doc["thresholds"] = [_ordered(t, THRESHOLD_ORDER) for t in doc.get("thresholds", [])]
+    doc["humility"] = [_ordered(r, HUMILITY_ORDER) for r in doc.get("humility", [])]
     reason = " ".join(str(record["reason"]).split())[:200]
     header = (
         f"# deployment {record['name']} revision {record['revision']}, approved by "
