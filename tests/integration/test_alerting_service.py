@@ -271,7 +271,10 @@ def test_repeats_follow_the_repeat_interval_until_acknowledged_with_the_cli(
     try:
         send_breaches(kafka_bootstrap, namer.breaches, [breach()])
         got = rx.wait_for(lambda d: len(d) >= 2, timeout_s=30)
-        assert got[1].at - got[0].at >= 1.9, "a repeat only after repeat_interval"
+        # Arrival times: the repeat is scheduled from the first send, whose own delivery may
+        # arrive late on a busy machine (1.87 s apart in one clean-clone run). 1.5 s still tells
+        # the repeat interval (2 s) from the group interval (1 s).
+        assert got[1].at - got[0].at >= 1.5, "a repeat only after repeat_interval"
         assert got[0].webhook_id != got[1].webhook_id
         listed = streamops("alerts", "list", "--alerting-url", url)
         assert listed.returncode == 0, listed.stderr
