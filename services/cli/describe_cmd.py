@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from services.cli.train_cmd import column_list, publish_and_report
+from services.cli.import_cmd import add_publish_arguments, add_table_arguments, choices
+from services.cli.train_cmd import publish_and_report
 from services.common.errors import ConfigError
 from services.common.settings import load_settings
 from services.trainer.app import DescribeJob, describe_once
 from services.trainer.config import TrainerSettings
-from services.trainer.dataset import TASKS, ColumnChoices
 from services.trainer.validation import DataValidationError
 
 
@@ -41,11 +41,8 @@ def add_describe_parser(actions: argparse._SubParsersAction) -> None:
         help="column of DATA with your model's prediction per row (a class, for two classes "
         "also the second class's probability, or a value): the prediction baseline and metrics",
     )
-    p.add_argument("--task", choices=TASKS, help="how to read DATA's label (default: inferred)")
-    p.add_argument("--categorical", metavar="A,B", help="columns of DATA that are categories")
-    p.add_argument("--drop", metavar="C,D", help="columns of DATA that are not model inputs")
-    p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
-    p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
+    add_table_arguments(p)
+    add_publish_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -60,7 +57,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         data=args.data,
         label=args.label,
         prediction_column=args.prediction_column,
-        choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
+        choices=choices(args),
     )
     overrides = {"topic_prefix": args.prefix, "keys_dir": args.keys_dir}
     settings = load_settings(TrainerSettings, "trainer", environ, overrides)

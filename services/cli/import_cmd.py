@@ -19,6 +19,24 @@ from services.trainer.onnx_export import MAX_PROB_DIFF
 from services.trainer.validation import DataValidationError
 
 
+def add_table_arguments(p: argparse.ArgumentParser) -> None:
+    """How to read DATA's columns (`--task`, `--categorical`, `--drop`): import and describe."""
+    p.add_argument("--task", choices=TASKS, help="how to read DATA's label (default: inferred)")
+    p.add_argument("--categorical", metavar="A,B", help="columns of DATA that are categories")
+    p.add_argument("--drop", metavar="C,D", help="columns of DATA that are not model inputs")
+
+
+def add_publish_arguments(p: argparse.ArgumentParser) -> None:
+    """Where a signed model goes (`--prefix`, `--keys-dir`): import and describe."""
+    p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
+    p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
+
+
+def choices(args: argparse.Namespace) -> ColumnChoices:
+    """The column choices the flags of `add_table_arguments` give."""
+    return ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop))
+
+
 def add_import_parser(actions: argparse._SubParsersAction) -> None:
     """Register `models import` under `models`."""
     p = actions.add_parser(
@@ -38,9 +56,7 @@ def add_import_parser(actions: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--label", help="label column of DATA (default: label, target, approved)")
     p.add_argument("--trust", metavar="T1,T2", help="types of a .skops file you trust to load")
-    p.add_argument("--task", choices=TASKS, help="how to read DATA's label (default: inferred)")
-    p.add_argument("--categorical", metavar="A,B", help="columns of DATA that are categories")
-    p.add_argument("--drop", metavar="C,D", help="columns of DATA that are not model inputs")
+    add_table_arguments(p)
     p.add_argument(
         "--max-gap",
         type=float,
@@ -49,8 +65,7 @@ def add_import_parser(actions: argparse._SubParsersAction) -> None:
         f"(default {MAX_PROB_DIFF:g}; the measured gap is recorded in the lineage)",
     )
     p.add_argument("--seed", type=int, help="seed of the permutation importances (default 0)")
-    p.add_argument("--prefix", help="topic prefix (default: STREAMOPS_TOPIC_PREFIX or streamops.)")
-    p.add_argument("--keys-dir", help="signing key directory (default: <var_dir>/keys)")
+    add_publish_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -65,7 +80,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         model_file=args.model,
         reference=args.reference,
         label=args.label,
-        choices=ColumnChoices(args.task, column_list(args.categorical), column_list(args.drop)),
+        choices=choices(args),
         trust=column_list(args.trust),
         max_gap=args.max_gap,
     )
