@@ -129,14 +129,13 @@ class Governor:
     def _model_content(self, ref: Mapping[str, Any]) -> dict[str, Any] | None:
         return self.view.model_by_id(str(ref["model_id"]))
 
-    def _checked(self, name: str, change: Change) -> Change:
+    def _checked(self, change: Change, current: Mapping[str, Any] | None) -> Change:
         """`change` with its configuration checked against the champion it will have and
         completed with defaults; raises Refused naming the field."""
         try:
             change.validate()
         except InvalidChange as exc:
             raise Refused("invalid", str(exc)) from None
-        current = self.view.deployment(name)
         if change.action in ("set_champion", "apply") and change.model:
             champion = self._model_content(change.model)
         else:
@@ -147,9 +146,15 @@ class Governor:
             raise Refused("invalid", str(exc), field=exc.field) from None
         return dataclasses.replace(change, setup=setup)
 
-    def _check(self, name: str, change: Change, actor: str, reason: str) -> dict[str, Any]:
-        """The Deployment the change would produce now; raises Refused."""
-        current = self.view.deployment(name)
+    def _check(
+        self,
+        name: str,
+        change: Change,
+        current: Mapping[str, Any] | None,
+        actor: str,
+        reason: str,
+    ) -> dict[str, Any]:
+        """The Deployment the change would produce from `current`; raises Refused."""
         try:
             proposed = next_deployment(
                 name,
@@ -229,9 +234,9 @@ class Governor:
         if not reason:
             raise Refused("invalid", "a change request needs a reason")
         with self._lock:
-            change = self._checked(deployment, self._change(body))
-            proposed = self._check(deployment, change, POLICY.name, reason)
             current = self.view.deployment(deployment)
+            change = self._checked(self._change(body), current)
+            proposed = self._check(deployment, change, current, POLICY.name, reason)
             if current is not None and _configuration(current) == _configuration(proposed):
                 return {
                     "deployment": deployment,
@@ -325,10 +330,10 @@ class Governor:
                     "approve it; ask another owner",
                 )
             deployment = found["deployment"]
-            change = self._checked(deployment, Change.from_payload(found["change"]))
-            why = reason or found["reason"]
-            proposed = self._check(deployment, change, who.name, why)
             current = self.view.deployment(deployment)
+            change = self._checked(Change.from_payload(found["change"]), current)
+            why = reason or found["reason"]
+            proposed = self._check(deployment, change, current, who.name, why)
             self._deliver(
                 self._approval(deployment, proposed, current, request_id, who, why, found["change"])
             )
