@@ -31,7 +31,7 @@ done
 PYTHON="$PYTHON" "$BIN/streamops" topics >/dev/null || { echo "could not create topics"; exit 1; }
 
 echo "==> integration tests (real Kafka at ${STREAMOPS_KAFKA_BOOTSTRAP:-127.0.0.1:9092}, real Redis on port ${STREAMOPS_REDIS_PORT:-6379})"
-"$PYTHON" -m pytest -m integration -q -p no:cacheprovider || exit 1
+"$PYTHON" -m pytest -m integration -q -p no:cacheprovider --durations=25 || exit 1
 
 # The dashboard's browser test drives Debian's chromium (browser downloads do not work here).
 if [ ! -x /usr/bin/chromium ]; then
@@ -48,7 +48,7 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 echo "==> e2e tests"
-"$PYTHON" -m pytest -m e2e -q -p no:cacheprovider
+"$PYTHON" -m pytest -m e2e -q -p no:cacheprovider --durations=10
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "no e2e tests collected yet"

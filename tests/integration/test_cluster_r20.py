@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from services.common.kafka_config import KafkaConfig
@@ -74,9 +74,22 @@ class Follower:
 
 
 def _min_insync(bootstrap: str, topic: str) -> str:
+    """The topic's min.insync.replicas, asked until the answering node knows the new topic.
+
+    describe_configs goes to any one node; right after creation a node other than the controller
+    may not have the topic's metadata yet and answers UNKNOWN_TOPIC_OR_PART.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    (future,) = admin.describe_configs([ConfigResource("topic", topic)]).values()
-    return future.result()["min.insync.replicas"].value
+    deadline = time.monotonic() + 30
+    while True:
+        (future,) = admin.describe_configs([ConfigResource("topic", topic)]).values()
+        try:
+            return future.result()["min.insync.replicas"].value
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _wait(condition, timeout_s: float, what: str) -> None:
