@@ -55,8 +55,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     req.add_argument(
         "--setup",
         type=_setup,
-        help="configuration to set with the change, a JSON object (thresholds, humility, "
-        "policy, window_seconds, mode, external); alone with --action configure",
+        help="configuration to set with the change, a JSON object (thresholds, humility, policy, "
+        "window_seconds, label_delay_seconds, mode, external); alone with --action configure",
     )
     req.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
     req.add_argument(

@@ -24,7 +24,15 @@ import yaml
 
 from services.common.errors import ConfigError
 
-CONFIG = ("mode", "external", "window_seconds", "thresholds", "humility", "policy")
+CONFIG = (
+    "mode",
+    "external",
+    "window_seconds",
+    "label_delay_seconds",
+    "thresholds",
+    "humility",
+    "policy",
+)
 FIELDS = ("name", "champion", "challengers", *CONFIG)
 _MODEL = re.compile(r"(?P<name>[^:\s]+):(?P<version>\d+)")
 # The registry names the champion of a request `model`; the file calls it `champion`.

@@ -686,7 +686,7 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
             settings.history_windows,
             settings.closed_namespace,
         ),
-        JoinStore(line, settings.namespace, settings.join_ttl_s),
+        JoinStore(line, settings.namespace, settings.join_ttl_s, label_delay=book.label_delay),
         standard,
         metrics,
         clock,

@@ -9,11 +9,15 @@ what the read finds (``forget`` drops them when the state is reloaded).
 
 An entry is the whole JSON object the joiner keeps for an id (a field per model's prediction
 and the actual). Entries live in generations: a hash per deployment and generation of half the
-TTL, ``<namespace>:join-gen:<deployment>:<generation>``, with the association id as field. A
-new entry goes into the current generation; an entry found goes back into the generation it was
-found in. Each write sets its generation's expiry to the generation's end plus the TTL, so an
-entry lives between the TTL and 1.5 times the TTL from its first write, and no hash is ever left
-without an expiry. A read is one HMGET per deployment and live generation (three at most). One
+service's TTL, ``<namespace>:join-gen:<deployment>:<generation>``, with the association id as
+field. A new entry goes into the current generation; an entry found goes back into the
+generation it was found in. Each write sets its generation's expiry to the generation's end plus
+the deployment's TTL (its label delay when it sets one, else the service's), so an entry lives
+at least that TTL from its first write, at most half the service's TTL longer, and no hash is
+ever left without an expiry. Generations have the same length for every deployment and label
+delay, so a changed label delay finds the entries written before the change (those keep the
+expiry they were written with until they are written again). A read is one HMGET per deployment
+and live generation: three at the service's TTL, one more per half of it in a longer delay. One
 HSET per generation and batch costs Redis about a third of what one ``SET ... EX`` per entry
 did, and Redis shares its two cores with the broker and the drift loop. Only this group's
 transaction writes these keys, and it checks the group's commit counter first
@@ -54,12 +58,16 @@ class JoinStore:
         namespace: str,
         ttl_s: int,
         clock: Callable[[], float] = time.time,
+        label_delay: Callable[[str], int | None] = lambda _deployment: None,
     ) -> None:
+        """``ttl_s``: the service's join TTL; ``label_delay``: a deployment's own (None: the
+        service's)."""
         self.line = line  # the state store's: reads and the transactions that write go in order
         self.prefix = f"{namespace}:join-gen:"
         self.ttl_s = int(ttl_s)
         self.span = max(1, -(-self.ttl_s // 2))  # seconds per generation: half the TTL
         self.clock = clock
+        self.label_delay = label_delay
         self._staged: dict[JoinKey, tuple[str, int]] = {}  # last staged: entry, generation
         self._found_in: dict[JoinKey, int] = {}  # generation of each entry the last read found
 
@@ -67,10 +75,14 @@ class JoinStore:
         """The Redis key of a deployment's generation."""
         return f"{self.prefix}{deployment}:{generation}"
 
-    def _live(self) -> range:
-        """The generations whose hashes may still exist, oldest first."""
+    def ttl(self, deployment: str) -> int:
+        """How long a deployment's entries are kept at least, in seconds."""
+        return self.label_delay(deployment) or self.ttl_s
+
+    def _live(self, deployment: str) -> range:
+        """The deployment's generations whose hashes may still exist, oldest first."""
         now = self.clock()
-        return range(int((now - self.ttl_s) // self.span), int(now // self.span) + 1)
+        return range(int((now - self.ttl(deployment)) // self.span), int(now // self.span) + 1)
 
     def request(self, keys: Iterable[JoinKey]) -> PendingFetch:
         """Send the read of these keys' entries; ``PendingFetch.entries()`` waits for it."""
@@ -82,10 +94,9 @@ class JoinStore:
             ids[deployment].append(association_id)
         self._found_in = {}
         reads = []
-        live = self._live()
         try:
             for deployment, of_deployment in ids.items():
-                for g in live:
+                for g in self._live(deployment):
                     ticket = self.line.send("HMGET", self.hash_key(deployment, g), *of_deployment)
                     reads.append(((deployment, g), ticket))
         except redis.RedisError as exc:
@@ -109,7 +120,7 @@ class JoinStore:
             self._staged[(deployment, association_id)] = (value, generation)
         return JoinWrites(
             [
-                (self.hash_key(d, g), (g + 1) * self.span + self.ttl_s, fields)
+                (self.hash_key(d, g), (g + 1) * self.span + self.ttl(d), fields)
                 for (d, g), fields in by_hash.items()
             ]
         )

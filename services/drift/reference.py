@@ -150,6 +150,12 @@ class ReferenceBook:
                 self._cache[deployment] = self._build(deployment)
             return self._cache[deployment]
 
+    def label_delay(self, deployment: str) -> int | None:
+        """How long the deployment's predictions wait for actuals (None: not set, or unknown)."""
+        with self._lock:
+            d = self._deployments.get(deployment)
+        return None if d is None else d.get("label_delay_seconds")
+
     def with_model(self, deployment: str, model_id: str) -> Reference | None:
         """The deployment's current policy with a given model as the reference (for restores)."""
         with self._lock:

@@ -77,8 +77,8 @@ class ChangeBody(BaseModel):
     setup: dict[str, Any] | None = Field(
         None,
         description="Configuration to set with the change: policy, thresholds, humility, "
-        "window_seconds, mode, external. With apply, the whole configuration (missing fields "
-        "take their defaults).",
+        "window_seconds, label_delay_seconds, mode, external. With apply, the whole "
+        "configuration (missing fields take their defaults).",
     )
     challengers: list[dict[str, Any]] | None = Field(
         None,

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "humility": [],
     "window_seconds": 60,
     "external": False,
+    "label_delay_seconds": None,
 }
 
 

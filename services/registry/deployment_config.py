@@ -1,10 +1,11 @@
 """A deployment's configuration, checked whole when a change is requested.
 
-Thresholds, humility rules, the policy, the window, the mode and `external` are checked against
-the contract and against the champion they will monitor (its task, features and classes), so an
-invalid value is refused at request time with the field named (`thresholds[1].direction`) and
-never reaches an approval. `normalize` returns every entry with all its fields, defaults filled
-(a threshold's direction defaults to the side of the level that is bad for its metric).
+Thresholds, humility rules, the policy, the window, the label delay, the mode and `external` are
+checked against the contract and against the champion they will monitor (its task, features and
+classes), so an invalid value is refused at request time with the field named
+(`thresholds[1].direction`) and never reaches an approval. `normalize` returns every entry with
+all its fields, defaults filled (a threshold's direction defaults to the side of the level that
+is bad for its metric).
 
 >>> model = {"task": "classification", "classes": ["0", "1"],
 ...          "signature_in": {"features": [{"name": "age", "kind": "numeric"}]}}
@@ -29,13 +30,24 @@ from typing import Any
 from services.common.monitored_metrics import DIRECTIONS, METRICS
 
 MODES = ("shadow", "ab")
-FIELDS = ("mode", "thresholds", "humility", "policy", "window_seconds", "external")
+FIELDS = (
+    "mode",
+    "thresholds",
+    "humility",
+    "policy",
+    "window_seconds",
+    "external",
+    "label_delay_seconds",
+)
 DEFAULT_POLICY = {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None}
 HUMILITY_KINDS = ("uncertain", "outlier", "unseen_category")
 HUMILITY_ACTIONS = ("flag", "override", "route")
 THRESHOLD_KEYS = ("metric", "feature", "warning", "critical", "hysteresis", "direction")
 HUMILITY_KEYS = ("kind", "feature", "low", "high", "margin", "action", "override_value")
 MAX_WINDOW_S = 7 * 86_400
+# Drift reads one Redis hash per half day of a deployment's label delay on every batch, and keeps
+# every prediction that long: a week bounds both (docs/decisions.md, "Label delay").
+MAX_LABEL_DELAY_S = 7 * 86_400
 MAX_ENTRIES = 500
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
@@ -245,6 +257,11 @@ def normalize(setup: Mapping[str, Any], model: Mapping[str, Any] | None) -> dict
         out["mode"] = _choice(setup["mode"], "mode", MODES)
     if "window_seconds" in setup:
         out["window_seconds"] = _integer(setup["window_seconds"], "window_seconds", 1, MAX_WINDOW_S)
+    if "label_delay_seconds" in setup:
+        delay = setup["label_delay_seconds"]
+        out["label_delay_seconds"] = (
+            None if delay is None else _integer(delay, "label_delay_seconds", 1, MAX_LABEL_DELAY_S)
+        )
     if "external" in setup:
         if not isinstance(setup["external"], bool):
             raise InvalidField("external", "must be true or false")

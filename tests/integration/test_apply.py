@@ -18,6 +18,7 @@ name: credit
 champion: credit:1
 mode: shadow
 window_seconds: 30
+label_delay_seconds: 7200
 thresholds:
   - metric: psi
     warning: 0.1
@@ -70,6 +71,7 @@ def test_apply_waits_for_approval_and_get_round_trips(registry_url, tmp_path, ca
     assert "waiting for an owner's approval" in out and "approved" in out
     current = owner.get("/deployments/credit")
     assert current["window_seconds"] == 30 and current["revision"] == 1
+    assert current["label_delay_seconds"] == 7200
     assert [t["direction"] for t in current["thresholds"]] == ["above", "below"]
 
     code, printed, err = _cli(
@@ -77,6 +79,7 @@ def test_apply_waits_for_approval_and_get_round_trips(registry_url, tmp_path, ca
     )
     assert code == 0, err
     assert "champion: credit:1" in printed and "revision 1" in printed
+    assert "label_delay_seconds: 7200" in printed
     fetched = tmp_path / "fetched.yaml"
     fetched.write_text(printed)
     code, out, err = _cli(capsys, "apply", "-f", str(fetched), *_as(registry_url, "ed-token"))

@@ -133,7 +133,7 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
 ):
     champ = content("1" * 64, 1, [numeric_baseline("x")])
     chall = content("2" * 64, 2, [numeric_baseline("x")])
-    d = deployment("j", champ, challengers=[chall])
+    d = deployment("j", champ, challengers=[chall]) | {"label_delay_seconds": 7200}
     namer, group, ns = setup(kafka_bootstrap, prefix, drift_group, [d], [champ, chall])
     proc = start_drift(
         kafka_bootstrap, prefix, group, tmp_path / "drift.log", window_count=1000, join_ttl_s=3600
@@ -207,7 +207,9 @@ def test_join_with_delayed_missing_and_duplicated_actuals(
         for key in redis_client.scan_iter(match=f"{ns}:join-gen:j:*")
         if redis_client.hexists(key, "a5")
     ]
-    assert 3600 < redis_client.ttl(generation) <= 5400, "the TTL from the generation's end"
+    # Generations are half the service's TTL (3600 s) long; the deployment's label delay (two
+    # hours) is how long its entries are kept from the end of theirs.
+    assert 7200 < redis_client.ttl(generation) <= 9000, "the label delay from the generation's end"
 
 
 def test_the_reference_switches_when_the_champion_changes(

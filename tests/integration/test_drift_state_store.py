@@ -98,6 +98,30 @@ def test_join_entries_stay_in_the_generation_they_were_found_in(redis_client, na
     assert store.load().offsets == {("events", 0): 3}
 
 
+def test_a_deployments_label_delay_keeps_its_entries_that_long(redis_client, namespace):
+    """A deployment with a label delay longer than the service's TTL keeps its entries (and reads
+    them) that long; generations are the same length for every delay, so entries written before
+    the delay changed are still found."""
+    line = RedisLine(redis_client)
+    store = StateStore(redis_client, line, namespace)
+    clock = Clock()
+    delays: dict[str, int | None] = {"slow": 300, "fast": None}
+    joins = JoinStore(line, namespace, 60, clock, label_delay=delays.get)
+    slow, fast = ("slow", "a-1"), ("fast", "a-1")
+    writes = joins.staged([(slow, '{"a":1}', True), (fast, '{"a":2}', True)])
+    store.write(store.prepare({}, {("events", 0): 1}, [], writes))
+    generation = int(clock.now) // 30
+    assert 300 < redis_client.ttl(joins.hash_key("slow", generation)) <= 330
+    assert 60 < redis_client.ttl(joins.hash_key("fast", generation)) <= 90
+    joins.forget()
+    clock.now += 200  # past the service's TTL, inside the slow deployment's label delay
+    assert joins.fetch([slow, fast]) == {slow: b'{"a":1}'}
+    delays["slow"] = None  # the delay shortened: its entries are past the TTL now
+    assert joins.fetch([slow]) == {}
+    delays["slow"] = 600  # lengthened again: the same generations, read for longer
+    assert joins.fetch([slow]) == {slow: b'{"a":1}'}
+
+
 def test_a_read_sent_ahead_of_the_last_transaction_finds_the_entries_it_writes(
     redis_client, namespace
 ):

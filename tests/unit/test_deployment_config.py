@@ -103,6 +103,9 @@ def test_a_threshold_missing_hysteresis_and_direction_gets_the_metrics_defaults(
         ),
         ({"window_seconds": 0}, "window_seconds", "outside"),
         ({"window_seconds": True}, "window_seconds", "whole number"),
+        ({"label_delay_seconds": 0}, "label_delay_seconds", "outside"),
+        ({"label_delay_seconds": 8 * 86_400}, "label_delay_seconds", "outside 1..604800"),
+        ({"label_delay_seconds": "1h"}, "label_delay_seconds", "whole number"),
         ({"policy": {"auto_aprove": True}}, "policy.auto_aprove", "unknown field"),
         ({"policy": {"retrain_after_windows": 0}}, "policy.retrain_after_windows", "outside"),
         ({"policy": {"review_topic": "a b"}}, "policy.review_topic", "topic name"),
@@ -159,6 +162,9 @@ def test_later_changes_carry_their_configuration_and_apply_declares_everything()
         **kw,
     )
     assert r3["mode"] == "ab" and r3["thresholds"] == r2["thresholds"]
+    delayed = normalize({"label_delay_seconds": 7200}, MODEL)
+    r3 = next_deployment("d", r3, [r1, r2, r3], Change("configure", setup=delayed), **kw)
+    assert r3["label_delay_seconds"] == 7200 and r3["mode"] == "ab"
     declared = Change("apply", model=champion, setup={"window_seconds": 30})
     r4 = next_deployment("d", r3, [r1, r2, r3], declared, **kw)
     assert (r4["challengers"], r4["thresholds"], r4["mode"], r4["window_seconds"]) == (
@@ -167,6 +173,8 @@ def test_later_changes_carry_their_configuration_and_apply_declares_everything()
         "shadow",
         30,
     )
+    assert r4["label_delay_seconds"] is None, "apply declares the whole deployment: default"
+    assert normalize({"label_delay_seconds": None}, MODEL) == {"label_delay_seconds": None}
     with pytest.raises(InvalidChange, match="needs setup"):
         Change("configure").validate()
     with pytest.raises(InvalidChange, match="listed twice"):

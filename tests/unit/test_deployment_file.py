@@ -23,6 +23,7 @@ RECORD = {
         {"model": {"model_name": "credit", "model_id": "b" * 64, "version": 4}, "weight": 0.2}
     ],
     "mode": "ab",
+    "label_delay_seconds": 7200,
     "humility": [
         {
             "kind": "uncertain",

@@ -27,7 +27,7 @@ DESIGN_RECORDS = {
 GOLDEN = {
     "Actual": "cef675e19c89e25e",
     "DeadLetter": "f077dd01058cde60",
-    "Deployment": "bb23a067cb9fb7f2",
+    "Deployment": "5dbd22ae73fe53e0",
     "DriftReport": "b9c0a63c49d5a9aa",
     "FeatureEvent": "61f1cae6f3e2eb99",
     "GovernanceEvent": "a50a340d64c357ca",
@@ -106,7 +106,8 @@ def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(tmp
     fastavro.schemaless_writer(buf, s.earlier_writer(fp), old)
     name, record = Serde(s).decode(MAGIC + fp + buf.getvalue(), expected="Deployment")
     assert name == "Deployment"
-    assert record["external"] is False  # the new field's default
+    assert record["external"] is False  # the new fields' defaults
+    assert record["label_delay_seconds"] is None
     assert {k: record[k] for k in old} == old
 
 

@@ -130,6 +130,7 @@ SAMPLES = {
         "policy": {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None},
         "window_seconds": 60,
         "external": False,
+        "label_delay_seconds": 3600,
     },
     "DriftReport": {
         "deployment": "credit",

@@ -359,7 +359,8 @@ async function deployment(name, first) {
   document.getElementById("title").replaceChildren(dot(d.health.colour), ` ${dep.name}`);
   document.getElementById("summary").textContent = `champion ${dep.champion.model_name} v${dep.champion.version}` +
     ` · challengers ${dep.challengers.map((c) => `v${c.model.version} (${c.weight})`).join(", ") || "none"}` +
-    ` · ${dep.mode} · revision ${dep.revision} · window ${dep.window_seconds} s` +
+    ` · ${dep.external ? "external" : dep.mode} · revision ${dep.revision} · window ${dep.window_seconds} s` +
+    (dep.label_delay_seconds ? ` · labels within ${dep.label_delay_seconds} s` : "") +
     ` · health: ${d.health.reasons.join("; ") || "ok"}`;
   liveCharts(d);
   driftCharts(d);
