@@ -2,11 +2,12 @@
 
 Per feature: every applicable statistic (on the baseline's bins) and the quality counters; the
 champion's served predictions as features (class and score); per model, the accuracy of the
-rows joined with actuals; event, prediction, late and schema-violation counts; the champion's
-labels of a class its model does not know; label coverage (``services.drift.coverage``: the
-monitor sets it when the window closes) and label delays. Costly statistics (KS p-values,
-chi-square) run only in ``figures()``, at window close. ``state()`` / ``from_state`` persist it
-as JSON-able data.
+rows joined with actuals; per challenger, its paired outcomes with the champion on the same
+events (``services.drift.paired``); event, prediction, late and schema-violation counts; the
+champion's labels of a class its model does not know; label coverage
+(``services.drift.coverage``: the monitor sets it when the window closes) and label delays.
+Costly statistics (KS p-values, chi-square) run only in ``figures()``, at window close.
+``state()`` / ``from_state`` persist it as JSON-able data.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Self
 import numpy as np
 
 from services.drift.accuracy import ModelAccuracy
+from services.drift.paired import PairedOutcomes
 from services.drift.quality import FeatureQuality
 from services.drift.reference import Reference
 from services.drift.statistics import PSI, Statistic
@@ -54,6 +56,7 @@ class ModelFigures:
     model_id: str
     model_version: int
     metrics: dict[str, float]
+    paired: PairedOutcomes | None = None  # a challenger's pairs with the champion, if any
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class WindowAggregate:
         self.change_point = False
         self.delays: list[float] = []
         self.models: dict[str, tuple[int, ModelAccuracy]] = {}
+        self.paired: dict[str, PairedOutcomes] = {}  # by challenger id
 
     def empty(self, seq: int, start: int, end: int) -> Self:
         """A new window on the same reference. Its statistics share what they derived from the
@@ -202,6 +206,13 @@ class WindowAggregate:
             self.models[model_id] = (version, ModelAccuracy(self.reference.task, positive))
         return self.models[model_id][1].update(predictions, scores, truths)
 
+    def paired_outcomes(self, challenger: str) -> PairedOutcomes:
+        """The counts of a challenger's pairs with the champion, to add to."""
+        outcomes = self.paired.get(challenger)
+        if outcomes is None:
+            outcomes = self.paired[challenger] = PairedOutcomes()
+        return outcomes
+
     def add_delays(self, delays: Sequence[float]) -> None:
         """Record champion label delays (ms), up to MAX_DELAYS per window."""
         room = MAX_DELAYS - len(self.delays)
@@ -237,6 +248,8 @@ class WindowAggregate:
                 self.models[model_id][1].merge(acc)
             else:
                 self.models[model_id] = (version, ModelAccuracy.from_state(acc.state()))
+        for model_id, outcomes in other.paired.items():
+            self.paired_outcomes(model_id).merge(outcomes)
 
     def bin_counts(self) -> dict[str, list[int]]:
         """PSI bin counts per feature: the window's distribution, for audits and tests."""
@@ -282,11 +295,15 @@ class WindowAggregate:
                 pred_psi = self.prediction_stats[name].get()
                 break
         champion = self.models.get(ref.model_id)
-        challengers = [
-            ModelFigures(mid, version, acc.metrics())
-            for mid, (version, acc) in sorted(self.models.items())
-            if mid != ref.model_id
-        ]
+        # A challenger can have pairs without joined rows of its own here: its row joined in
+        # an earlier window, the champion's prediction came last. Its version is then unknown.
+        ids = (set(self.models) | set(self.paired)) - {ref.model_id}
+        challengers = []
+        for mid in sorted(ids):
+            version, acc = self.models.get(mid, (0, None))
+            metrics = {} if acc is None else acc.metrics()
+            paired = self.paired.get(mid)
+            challengers.append(ModelFigures(mid, version, metrics, copy.copy(paired)))
         return WindowFigures(
             seq=self.seq,
             start=self.start,
@@ -327,6 +344,7 @@ class WindowAggregate:
             "quality": {n: q.state() for n, q in self.quality.items()},
             "predictions": {n: s.state() for n, s in self.prediction_stats.items()},
             "models": {m: [v, acc.state()] for m, (v, acc) in self.models.items()},
+            "paired": {m: outcomes.state() for m, outcomes in self.paired.items()},
         }
 
     @classmethod
@@ -354,4 +372,7 @@ class WindowAggregate:
         w.models = {
             m: (int(v), ModelAccuracy.from_state(acc)) for m, (v, acc) in state["models"].items()
         }
+        # Absent from states stored before paired outcomes were counted: none.
+        paired = state.get("paired") or {}
+        w.paired = {m: PairedOutcomes.from_state(o) for m, o in paired.items()}
         return w

@@ -11,6 +11,11 @@ a field per model's prediction and the actual:
 - every model's prediction for the id is joined with the same actual, so the champion and the
   challengers are compared on the same joined events.
 
+A joined row also carries ``others``, the predictions (label or value) of the other models
+already in the entry, by their 16 characters, and ``by_actual``, whether the actual's arrival
+formed it: with them a caller sees each (champion, challenger, actual) triple complete exactly
+once, when the last of the three arrives (``services.drift.paired``).
+
 An entry is kept small, since Redis holds one per prediction for the join TTL: a prediction is
 the field ``p:<the model id's first 16 characters>`` holding ``[y, q, t, v, s, w]`` (label or
 value, score, event time, version, served, window), the actual is ``a`` holding ``[y, t]``
@@ -33,8 +38,9 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -44,9 +50,10 @@ PREDICTION = "p:"
 TAG = 16  # characters of a model id kept in its field name: 64 bits, unique per deployment
 # The former layout's keys, in list order, with the value a missing key stood for.
 FORMER_PREDICTION = {"y": None, "q": None, "t": 0, "v": 0, "s": False, "w": None}
+NO_OTHERS: Mapping[str, Any] = MappingProxyType({})  # shared: most entries hold one model
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Joined:
     """One model's prediction with its actual."""
 
@@ -59,6 +66,9 @@ class Joined:
     event_time: int
     actual_time: int
     window: Any  # the window the prediction was counted in (None: not a counted prediction)
+    # The other models' predictions in the entry when this row was formed, by model id tag.
+    others: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    by_actual: bool = False  # formed by the actual's arrival, not by a prediction's
 
     @property
     def delay_ms(self) -> int:
@@ -120,10 +130,11 @@ class Joiner:
             return []
         if field in entry:
             return None
+        actual = entry.get(ACTUAL)
+        others = _predictions(entry) if actual is not None else NO_OTHERS
         entry[field] = payload
         self._changed[key] = None
-        actual = entry.get(ACTUAL)
-        return [] if actual is None else [_joined(model_id, payload, actual)]
+        return [] if actual is None else [_joined(model_id, payload, actual, others, False)]
 
     def actual(self, key: Hashable, label: Any, actual_time: int) -> list[Joined] | None:
         """Store an actual; the rows it joins, or None if a duplicate."""
@@ -132,14 +143,29 @@ class Joiner:
             return None
         payload = entry[ACTUAL] = [label, actual_time]
         self._changed[key] = None
+        ys = _predictions(entry)
         return [
-            _joined(self.model_id(field[len(PREDICTION) :]), p, payload)
-            for field, p in sorted(entry.items())
-            if field.startswith(PREDICTION)
+            _joined(self.model_id(tag), entry[PREDICTION + tag], payload, _without(ys, tag), True)
+            for tag in sorted(ys)
         ]
 
 
-def _joined(model_id: str, p: list[Any], a: list[Any]) -> Joined:
+def _predictions(entry: Mapping[str, list[Any]]) -> Mapping[str, Any]:
+    """The prediction (label or value) of each model in an entry, by model id tag."""
+    ys = {f[len(PREDICTION) :]: p[0] for f, p in entry.items() if f.startswith(PREDICTION)}
+    return ys or NO_OTHERS
+
+
+def _without(ys: Mapping[str, Any], tag: str) -> Mapping[str, Any]:
+    """The predictions of the models other than ``tag``'s."""
+    if len(ys) == 1:
+        return NO_OTHERS
+    return {t: y for t, y in ys.items() if t != tag}
+
+
+def _joined(
+    model_id: str, p: list[Any], a: list[Any], others: Mapping[str, Any], by_actual: bool
+) -> Joined:
     y, q, t, v, s, w = p
     return Joined(
         model_id=model_id,
@@ -151,4 +177,6 @@ def _joined(model_id: str, p: list[Any], a: list[Any]) -> Joined:
         event_time=int(t or 0),
         actual_time=int(a[1] or 0),
         window=w,
+        others=others,
+        by_actual=by_actual,
     )

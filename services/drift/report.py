@@ -13,6 +13,7 @@ from typing import Any
 
 from services.drift.aggregate import WindowFigures
 from services.drift.hysteresis import Transition
+from services.drift.paired import PairedOutcomes
 from services.drift.reference import Reference
 
 KINDS = {
@@ -71,11 +72,27 @@ def drift_report(ref: Reference, f: WindowFigures) -> dict[str, Any]:
         "late_events": f.late_events,
         "change_point": f.change_point,
         "challengers": [
-            {"model_id": c.model_id, "model_version": c.model_version, "metrics": c.metrics}
+            {
+                "model_id": c.model_id,
+                "model_version": c.model_version,
+                "metrics": c.metrics,
+                "paired": None if c.paired is None else paired(c.paired),
+            }
             for c in f.challengers
         ],
         "labels_joined": f.labels_joined,
         "unknown_labels": f.unknown_labels,
+    }
+
+
+def paired(o: PairedOutcomes) -> dict[str, Any]:
+    """The PairedOutcomes record of a challenger's pairs with the champion."""
+    return {
+        "n": o.n,
+        "champion_only": o.champion_only,
+        "challenger_only": o.challenger_only,
+        "diff_sum": o.diff_sum,
+        "diff_sq_sum": o.diff_sq_sum,
     }
 
 
