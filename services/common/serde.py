@@ -43,6 +43,7 @@ LIMITS = {  # largest message we accept per record type
     "DriftReport": 1024 * KIB,
     "ThresholdBreach": 64 * KIB,
     "RetrainRequest": 64 * KIB,
+    "RetrainOutcome": 64 * KIB,
     "GovernanceEvent": 1024 * KIB,
     "DeadLetter": 33 * KIB * KIB,
 }

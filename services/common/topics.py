@@ -53,6 +53,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     TopicSpec("drift", "DriftReport", 3, _retained(90)),
     TopicSpec("breaches", "ThresholdBreach", 3, _retained(90)),
     TopicSpec("retrain", "RetrainRequest", 1, _retained(30)),
+    # What became of each retrain request (published, rejected, refused, failed).
+    TopicSpec("retrain_outcomes", "RetrainOutcome", 1, _retained(30)),
     # The audit log is never deleted by age: governance history must outlive every model.
     TopicSpec("governance", "GovernanceEvent", 1, {**_retained(1), "retention.ms": "-1"}),
     TopicSpec("deadletter", "DeadLetter", 3, _retained(30, max_bytes=MAX_MODEL_MESSAGE_BYTES)),

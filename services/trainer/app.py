@@ -5,7 +5,7 @@ verified contents). `train_once` then trains, signs and publishes one model and 
 broker's acknowledgement (`import_once` a model trained elsewhere, `describe_once` one that runs
 in the user's service, known by its training data); `run` keeps the ledger following the topics
 on a background thread and runs the shared at-least-once runner over `retrain` with the
-`RetrainHandler`.
+`RetrainHandler`, which answers on `retrain_outcomes`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from services.common import serde, signing
 from services.common.deadletter import DeadLetterWriter
-from services.common.errors import ConfigError
+from services.common.errors import ConfigError, RetryableError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
@@ -345,10 +345,15 @@ def run(
         slice_reader(settings, kafka, namer),
         key,
         namer.models,
+        outcomes_topic=namer.retrain_outcomes,
         options=options_from(settings),
         gate=ChampionGate(settings.gate_metric, settings.gate_margin),
         default_last_n=settings.last_n,
         metrics=metrics,
+        attempts=settings.retrain_attempts,
+        backoff_s=settings.retrain_backoff_s,
+        # The slice reader's consumer raises the client's own errors (metadata, watermarks).
+        transient=(RetryableError, KafkaException),
     )
     runner = Runner(
         RunnerConfig(service="trainer", topics=(namer.retrain,), batch_size=50, max_wait_s=0.5),

@@ -28,6 +28,8 @@ class TrainerSettings(CommonSettings):
     slice_max_scan: int = 1_000_000  # events read at most per slice, whatever N is
     gate_margin: float = 0.02  # how much worse than the champion a retrained model may be
     gate_metric: str = "roc_auc"  # classification; regression always compares rmse
+    retrain_attempts: int = 3  # tries per retrain when reading or training fails transiently
+    retrain_backoff_s: float = 2.0  # first wait between tries; doubles, at most 30 s
     replay_timeout_s: float = 60.0
     max_poll_interval_ms: int = 900_000  # one retrain may take minutes between polls
     metrics_port: int = 9101
@@ -41,6 +43,8 @@ class TrainerSettings(CommonSettings):
             raise ValueError("last_n and trials must be >= 1, cv_folds >= 2")
         if not 0 <= self.gate_margin < 1:
             raise ValueError("gate_margin must be in [0, 1)")
+        if self.retrain_attempts < 1 or self.retrain_backoff_s < 0:
+            raise ValueError("retrain_attempts must be >= 1, retrain_backoff_s >= 0")
 
     def private_keys_dir(self) -> Path:
         """Where the signing key pair lives (`streamops keys init` writes it)."""

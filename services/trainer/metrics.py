@@ -1,4 +1,4 @@
-"""The trainer's own Prometheus series: trainings by outcome, training time, model size."""
+"""The trainer's own Prometheus series: trainings by outcome, retries, training time, size."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ class TrainerMetrics:
             "streamops_trainer_trainings_total",
             "Training requests by outcome (published, rejected by the gate, refused, ...).",
             ["outcome"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "streamops_trainer_retrain_retries_total",
+            "Retrains tried again after a transient failure (broker or Redis away).",
             registry=registry,
         )
         self.seconds = Histogram(

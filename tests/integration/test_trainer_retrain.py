@@ -22,7 +22,7 @@ from tests.model_factory import deployment
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ["models", "deployments", "events", "actuals", "retrain", "deadletter"]
+TOPICS = ["models", "deployments", "events", "actuals", "retrain", "retrain_outcomes", "deadletter"]
 
 
 def retrain_request(rid: str, deployment_name: str = "credit") -> tuple[str, bytes]:
@@ -36,6 +36,14 @@ def retrain_request(rid: str, deployment_name: str = "credit") -> tuple[str, byt
         "last_n": None,
     }
     return deployment_name, serde.encode("RetrainRequest", record)
+
+
+def outcomes(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """The RetrainOutcome records on the topic, oldest first."""
+    return [
+        serde.decode(v, expected="RetrainOutcome")[1]
+        for _p, _o, _k, v in read_all(bootstrap, topic, idle_s=0.5)
+    ]
 
 
 class Trainer:
@@ -121,6 +129,9 @@ def test_retrain_publishes_a_gated_version_then_rejects_a_worse_one(
         for _p, _o, _k, v in read_all(kafka_bootstrap, namer.deadletter, idle_s=0.5)
     ]
     assert dead["reason"] == "unknown_deployment"
+    (answer,) = outcomes(kafka_bootstrap, namer.retrain_outcomes)  # r1 and r2: one training
+    assert answer["outcome"] == "published" and answer["request_id"] in ("r1", "r2")
+    assert (answer["model_id"], answer["version"]) == (v2["model_id"], 2)
 
     # Logistic regression cannot learn Agrawal function 0 (non-monotone in age): the gate
     # must refuse it against the hgb champion on the same fresh holdout.
@@ -131,3 +142,5 @@ def test_retrain_publishes_a_gated_version_then_rejects_a_worse_one(
         assert trainer.outcomes("rejected") == 1
         assert trainer.outcomes("published") == 0
     assert count(kafka_bootstrap, namer.models) == 2
+    last = outcomes(kafka_bootstrap, namer.retrain_outcomes)[-1]
+    assert (last["request_id"], last["outcome"]) == ("r4", "rejected")

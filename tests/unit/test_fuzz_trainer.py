@@ -4,7 +4,7 @@ What the runner does with a `retrain` message, without Kafka: TopicDecoder, then
 `RetrainHandler` over a real ledger (a signed champion and its deployment), with a slice source
 that records what it was asked for and a build that refuses the data (training itself is
 covered elsewhere). No exception escapes; each request is dead-lettered with a reason or
-answered (trained, refused, or counted as already answered).
+answered (a RetrainOutcome, or counted as already answered).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _refuse(*_args: Any, **_kwargs: Any) -> Any:
     raise DataValidationError("0 labelled rows; at least 200 are needed")
 
 
-def _handler(slices: Slices) -> RetrainHandler:
+def _handler(slices: Slices, sleeps: list[float] | None = None) -> RetrainHandler:
     ledger = ModelLedger(ModelVerifier(signing.load_public_keys(_KEYS)))
     content = credit_content()
     assert ledger.add_model(published(content, KEY)) == "verified"
@@ -85,10 +85,14 @@ def _handler(slices: Slices) -> RetrainHandler:
         slices,
         KEY,
         NAMER.models,
+        outcomes_topic=NAMER.retrain_outcomes,
         options=TrainOptions(),
         gate=ChampionGate(),
         default_last_n=5000,
         metrics=TrainerMetrics(CollectorRegistry()),
+        attempts=3,
+        backoff_s=2.0,
+        sleep=(sleeps if sleeps is not None else []).append,
         build=_refuse,
     )
 
@@ -103,17 +107,31 @@ def _inbound(value: bytes, offset: int = 0) -> Inbound | Rejected:
     return Inbound(NAMER.retrain, 0, offset, b"k", value, name, record, 0)
 
 
-def _outcome(values: list[bytes], slices: Slices | None = None) -> list[Outbound | Rejected]:
+def _outcome(
+    values: list[bytes], slices: Slices | None = None, sleeps: list[float] | None = None
+) -> list[Outbound | Rejected]:
     items = [_inbound(v, i) for i, v in enumerate(values)]
     rejected = [x for x in items if isinstance(x, Rejected)]
     good = [x for x in items if isinstance(x, Inbound)]
-    return rejected + (_handler(slices or Slices()).handle(good) if good else [])
+    return rejected + (_handler(slices or Slices(), sleeps).handle(good) if good else [])
+
+
+def _answers(results: list[Outbound | Rejected]) -> list[dict[str, Any]]:
+    return [
+        serde.decode(r.value, expected="RetrainOutcome")[1]
+        for r in results
+        if isinstance(r, Outbound) and r.topic == NAMER.retrain_outcomes
+    ]
 
 
 def _check(value: bytes) -> None:
     results = _outcome([value])
     assert len(results) <= 1
     for r in results:
+        if isinstance(r, Outbound):  # answered: the build refuses every slice
+            (answer,) = _answers([r])
+            assert answer["outcome"] == "refused", answer
+            continue
         assert isinstance(r, Rejected) and r.inbound.value == value
         assert r.reason.value != "handler_failed", r.detail
 
@@ -149,15 +167,21 @@ def test_a_request_for_an_impossible_number_of_rows_is_refused_before_reading(la
 
 def test_a_valid_request_reads_its_slice_and_is_refused_by_validation_not_dead_lettered():
     slices = Slices()
-    assert _outcome([serde.encode("RetrainRequest", REQUEST)], slices) == []
-    assert slices.asked == [("credit", 500)]
+    results = _outcome([serde.encode("RetrainRequest", REQUEST)], slices)
+    assert [(a["request_id"], a["outcome"]) for a in _answers(results)] == [("r1", "refused")]
+    assert len(results) == 1 and slices.asked == [("credit", 500)]
 
 
-def test_a_failing_training_dead_letters_only_its_own_deployment():
+def test_a_failing_training_answers_failed_and_dead_letters_only_the_malformed_request():
     slices = Slices(fail=RetryableError("events topic has no leader"))
+    sleeps: list[float] = []
     other = {**REQUEST, "deployment": "nowhere", "request_id": "r2"}
     values = [serde.encode("RetrainRequest", r) for r in (REQUEST, other)]
-    results = _outcome(values, slices)
-    reasons = sorted((r.inbound.record["deployment"], r.reason.value) for r in results)
-    assert reasons == [("credit", "handler_failed"), ("nowhere", "unknown_deployment")]
-    assert "no leader" in next(r.detail for r in results if r.reason.value == "handler_failed")
+    results = _outcome(values, slices, sleeps)
+    dead = [r for r in results if isinstance(r, Rejected)]
+    assert [(r.inbound.record["deployment"], r.reason.value) for r in dead] == [
+        ("nowhere", "unknown_deployment")
+    ]
+    (answer,) = _answers(results)
+    assert (answer["request_id"], answer["outcome"], answer["attempts"]) == ("r1", "failed", 3)
+    assert "no leader" in answer["detail"] and sleeps == [2.0, 4.0]

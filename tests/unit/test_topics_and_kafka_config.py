@@ -47,6 +47,10 @@ def test_topic_configuration_fits_the_contract():
         if spec.config["cleanup.policy"] == "delete":
             assert "retention.ms" in spec.config
     assert {s.logical for s in TOPIC_SPECS if s.json_input} == {"events", "predictions", "actuals"}
+    # Retrain outcomes answer retrain requests: kept as long, in the same single partition.
+    outcomes = by["retrain_outcomes"]
+    assert (outcomes.record, outcomes.partitions) == ("RetrainOutcome", 1)
+    assert outcomes.config == by["retrain"].config
 
 
 def test_producer_is_idempotent_with_acks_all():

@@ -1,19 +1,23 @@
-"""The retrain handler: coalescing, unknown deployments, the gate's verdict, what is returned."""
+"""The retrain handler: coalescing, unknown deployments, the gate's verdict, retries of transient
+failures, and the model and RetrainOutcome it returns."""
 
 from __future__ import annotations
 
+import doctest
 import time
 import types
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
 from services.common import serde, signing
-from services.common.errors import Reason
+from services.common.errors import FatalError, Reason, RetryableError
 from services.common.model_verifier import ModelVerifier
 from services.common.runner import Inbound, Outbound, Rejected
+from services.trainer import retrain_outcome
 from services.trainer.dataset import DataVersion, FeatureSpec
 from services.trainer.gate import GateVerdict
 from services.trainer.metrics import TrainerMetrics
@@ -57,16 +61,31 @@ def content(version: int, onnx: bytes, parent: str | None = None) -> dict[str, A
 
 
 class Slices:
+    """Raises the queued errors one per read (``always``: on every read), then reads."""
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, int, list[str]]] = []
+        self.errors: list[Exception] = []
+        self.always: Exception | None = None
 
     def read(self, deployment, last_n, feature_names=None, categorical=(), task=None):
         self.calls.append((deployment, last_n, list(feature_names or [])))
+        if self.always is not None:
+            raise self.always
+        if self.errors:
+            raise self.errors.pop(0)
         return types.SimpleNamespace(rows=100)
 
 
 class Harness:
-    def __init__(self, tmp: Path, passed: bool = True, refuse: bool = False) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        passed: bool = True,
+        refuse: bool = False,
+        fail: Exception | None = None,
+        transient: tuple[type[Exception], ...] = (RetryableError,),
+    ) -> None:
         key_id = signing.generate_keypair(tmp)
         self.key = signing.load_private_key(tmp / f"{key_id}.key")
         self.ledger = ModelLedger(ModelVerifier(signing.load_public_keys(tmp)))
@@ -86,16 +105,22 @@ class Harness:
         self.slices = Slices()
         self.builds: list[dict[str, Any]] = []
         self.registry = CollectorRegistry()
-        self.passed, self.refuse = passed, refuse
+        self.passed, self.refuse, self.fail = passed, refuse, fail
+        self.sleeps: list[float] = []
         self.handler = RetrainHandler(
             self.ledger,
             self.slices,
             self.key,
             "p.models",
+            outcomes_topic="p.retrain_outcomes",
             options=TrainOptions(),
             gate=self.gate,
             default_last_n=500,
             metrics=TrainerMetrics(self.registry),
+            attempts=3,
+            backoff_s=2.0,
+            transient=transient,
+            sleep=self.sleeps.append,
             build=self.build,
         )
 
@@ -107,6 +132,8 @@ class Harness:
         self.builds.append({"name": name, "version": version, "parent_id": parent_id})
         if self.refuse:
             raise DataValidationError("too few rows: 3 (need at least 50)")
+        if self.fail is not None:
+            raise self.fail
         new = content(version, f"onnx-{version}".encode(), parent_id)
         new["created_at"] = int(time.time() * 1000)
         result = types.SimpleNamespace(train_seconds=0.1, task="classification", metrics={})
@@ -117,6 +144,20 @@ class Harness:
             "streamops_trainer_trainings_total", {"outcome": outcome}
         )
         return value or 0.0
+
+    def retries(self) -> float:
+        value = self.registry.get_sample_value("streamops_trainer_retrain_retries_total")
+        return value or 0.0
+
+
+def outcomes(out: list[Outbound | Rejected]) -> list[dict[str, Any]]:
+    """The RetrainOutcome records among what the handler returned, decoded."""
+    found = []
+    for item in out:
+        if isinstance(item, Outbound) and item.topic == "p.retrain_outcomes":
+            assert item.key == "credit-dep"  # keyed by deployment, like the requests
+            found.append(serde.decode(item.value, expected="RetrainOutcome")[1])
+    return found
 
 
 def request(offset: int, deployment: str = "credit-dep", at: int | None = None, last_n=None):
@@ -135,14 +176,16 @@ def request(offset: int, deployment: str = "credit-dep", at: int | None = None, 
 def test_requests_for_one_deployment_in_a_batch_train_once(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     out = h.handler.handle([request(0), request(1, last_n=42), request(2, last_n=None)])
-    assert len(h.builds) == 1 and len(out) == 1
+    assert len(h.builds) == 1 and len(out) == 2  # one model, one outcome
     assert h.slices.calls == [("credit-dep", 500, ["x"])]  # newest request's last_n (none)
     assert h.count("coalesced") == 2 and h.count("published") == 1
-    (published,) = out
+    published, _outcome = out
     assert isinstance(published, Outbound) and published.topic == "p.models"
     _, record = serde.decode(published.value, expected="ModelPublished")
     verified = ModelVerifier(signing.load_public_keys(tmp_path))(record)
     assert verified["version"] == 2 and verified["parent_id"] == h.champion_id
+    (answer,) = outcomes(out)  # the coalesced requests need none: the newest one is answered
+    assert answer["request_id"] == "r2"
 
 
 def test_a_request_made_before_the_last_training_finished_is_already_answered(
@@ -159,18 +202,26 @@ def test_a_request_made_before_the_last_training_finished_is_already_answered(
     assert h.slices.calls[-1][1] == 42
 
 
-def test_gate_rejection_publishes_nothing_and_counts(tmp_path: Path) -> None:
+def test_gate_rejection_publishes_nothing_and_answers_rejected(tmp_path: Path) -> None:
     h = Harness(tmp_path, passed=False)
-    assert h.handler.handle([request(0)]) == []
+    out = h.handler.handle([request(0)])
+    (answer,) = outcomes(out)
+    assert len(out) == 1  # the outcome only: nothing for the models topic
+    assert (answer["outcome"], answer["request_id"], answer["attempts"]) == ("rejected", "r0", 1)
+    assert answer["detail"] == "gate: verdict"
+    assert answer["model_id"] is None and answer["version"] is None
     assert h.count("rejected") == 1 and h.count("published") == 0
     assert h.handler.summaries[-1].outcome == "rejected"
     assert "verdict" in h.handler.summaries[-1].note
     assert h.ledger.plan("credit").version == 2  # the rejected candidate took no version
 
 
-def test_refused_data_publishes_nothing(tmp_path: Path) -> None:
+def test_refused_data_publishes_nothing_and_answers_refused(tmp_path: Path) -> None:
     h = Harness(tmp_path, refuse=True)
-    assert h.handler.handle([request(0)]) == []
+    out = h.handler.handle([request(0)])
+    (answer,) = outcomes(out)
+    assert len(out) == 1 and answer["outcome"] == "refused"
+    assert "too few rows" in answer["detail"] and answer["attempts"] == 1
     assert h.count("refused") == 1
 
 
@@ -190,6 +241,111 @@ def test_an_external_deployment_is_refused_without_training(tmp_path: Path) -> N
     h.ledger.add_deployment(
         {"name": "credit-dep", "revision": 2, "champion": champion, "external": True}
     )
-    assert h.handler.handle([request(0)]) == []
+    (answer,) = outcomes(h.handler.handle([request(0)]))
+    assert answer["outcome"] == "refused" and "external deployment" in answer["detail"]
     assert h.builds == [] and h.slices.calls == []
     assert h.count("refused") == 1 and h.count("published") == 0
+
+
+def test_an_unknown_champion_is_refused(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    champion = {"model_name": "credit", "model_id": "f" * 64, "version": 1}
+    h.ledger.add_deployment({"name": "credit-dep", "revision": 2, "champion": champion})
+    (answer,) = outcomes(h.handler.handle([request(0)]))
+    assert answer["outcome"] == "refused" and "unknown or unverified" in answer["detail"]
+    assert h.builds == [] and h.count("refused") == 1
+
+
+def test_coalesced_requests_get_one_outcome_the_newest_requests(tmp_path: Path) -> None:
+    h = Harness(tmp_path, passed=False)
+    out = h.handler.handle([request(7), request(8), request(9)])
+    assert [a["request_id"] for a in outcomes(out)] == ["r9"]
+    assert h.count("coalesced") == 2 and h.count("rejected") == 1
+
+
+def test_a_published_retrain_returns_the_model_and_its_outcome(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    out = h.handler.handle([request(0)])
+    model, outcome = out  # the model first: the runner delivers both before it commits
+    assert isinstance(model, Outbound) and model.topic == "p.models"
+    assert isinstance(outcome, Outbound) and outcome.topic == "p.retrain_outcomes"
+    _, record = serde.decode(model.value, expected="ModelPublished")
+    (answer,) = outcomes(out)
+    assert answer["outcome"] == "published" and answer["request_id"] == "r0"
+    assert (answer["model_id"], answer["version"]) == (record["content"]["model_id"], 2)
+    assert answer["attempts"] == 1 and answer["detail"] == "gate: verdict"
+    assert answer["deployment"] == "credit-dep" and answer["outcome_id"]
+    assert abs(answer["at"] - time.time() * 1000) < 60_000
+
+
+def test_a_transient_read_failure_is_retried_with_a_doubling_backoff(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.slices.errors = [RetryableError("actuals has no leader")] * 2
+    out = h.handler.handle([request(0)])
+    (answer,) = outcomes(out)
+    assert (answer["outcome"], answer["attempts"]) == ("published", 3)
+    assert h.sleeps == [2.0, 4.0]
+    assert len(h.slices.calls) == 3 and len(h.builds) == 1
+    assert h.retries() == 2 and h.count("published") == 1 and h.count("failed") == 0
+    assert not any(isinstance(o, Rejected) for o in out)
+
+
+def test_kafka_client_errors_are_retried_as_the_trainer_wires_them(tmp_path: Path) -> None:
+    h = Harness(tmp_path, transient=(RetryableError, KafkaException))  # as app.py wires it
+    h.slices.errors = [KafkaException(KafkaError(KafkaError._TRANSPORT))]
+    (answer,) = outcomes(h.handler.handle([request(0)]))
+    assert (answer["outcome"], answer["attempts"]) == ("published", 2)
+    assert h.sleeps == [2.0] and h.retries() == 1
+
+
+def test_transient_failures_that_outlast_the_retries_answer_failed_not_dead_letters(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    h.slices.always = RetryableError("events topic has no leader")
+    out = h.handler.handle([request(0)])
+    assert not any(isinstance(o, Rejected) for o in out)  # the outcome reports the request
+    (answer,) = outcomes(out)
+    assert (answer["outcome"], answer["attempts"]) == ("failed", 3)
+    assert "RetryableError" in answer["detail"] and "no leader" in answer["detail"]
+    assert h.sleeps == [2.0, 4.0] and len(h.slices.calls) == 3 and h.builds == []
+    assert h.retries() == 2 and h.count("failed") == 1
+
+
+def test_the_backoff_is_capped(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.handler.attempts = 6
+    h.slices.always = RetryableError("down")
+    h.handler.handle([request(0)])
+    assert h.sleeps == [2.0, 4.0, 8.0, 16.0, 30.0]
+
+
+def test_an_unexpected_error_answers_failed_at_once(tmp_path: Path) -> None:
+    h = Harness(tmp_path, fail=ValueError("Input contains NaN"))
+    out = h.handler.handle([request(0)])
+    (answer,) = outcomes(out)
+    assert len(out) == 1
+    assert (answer["outcome"], answer["attempts"]) == ("failed", 1)
+    assert answer["detail"] == "ValueError: Input contains NaN"
+    assert h.sleeps == [] and h.retries() == 0 and h.count("failed") == 1
+
+
+def test_a_fatal_error_propagates(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.slices.always = FatalError("producer fenced")
+    with pytest.raises(FatalError):
+        h.handler.handle([request(0)])
+    assert h.sleeps == [] and len(h.slices.calls) == 1
+
+
+def test_a_failing_deployment_keeps_the_others_outcomes(tmp_path: Path) -> None:
+    h = Harness(tmp_path, fail=ValueError("boom"))
+    out = h.handler.handle([request(0, deployment="nope"), request(1)])
+    (dead,) = [o for o in out if isinstance(o, Rejected)]
+    assert dead.reason is Reason.UNKNOWN_DEPLOYMENT  # malformed: dead-lettered as before
+    assert [a["outcome"] for a in outcomes(out)] == ["failed"]
+
+
+def test_the_outcome_module_examples_hold() -> None:
+    result = doctest.testmod(retrain_outcome)
+    assert result.attempted > 0 and result.failed == 0
