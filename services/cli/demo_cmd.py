@@ -25,7 +25,6 @@ from services.cli.api_client import ApiClient
 from services.cli.cli_settings import cli_settings
 from services.cli.demo_loop import LoopFailed, LoopWatch
 from services.cli.demo_plan import DemoPlan
-from services.cli.demo_release import Release
 from services.cli.demo_report import render
 from services.cli.demo_stream import DemoStream
 from services.cli.demo_supervisor import ServiceDied, Supervisor, stop_kept
@@ -211,9 +210,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
             malformed_at=plan.malformed,
             run_id=run_id,
         ).start()
-        release = Release(api, demo_plan.DEPLOYMENT, lambda t: clock.say("      " + t),
-                          min_windows=plan.shadow_windows)  # fmt: skip
-        watch = LoopWatch(plan, timeline, stream, supervisor, release, clock.say)
+        watch = LoopWatch(plan, timeline, stream, supervisor, clock.say)
         failure: str | None = None
         try:
             watch.run(deadline)

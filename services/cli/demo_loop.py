@@ -2,9 +2,10 @@
 
 Each milestone is a question asked of the timeline (what the services wrote), the traffic
 generator and the webhook sink; the answer is a one-line detail once it holds. `LoopWatch` asks
-them all every tick, prints each as it is reached with its time since the stream started, runs
-the release automation (shadow, then promote on evidence), and raises `LoopFailed` with the
-missing milestones when the hard deadline passes or a service dies.
+them all every tick, prints each as it is reached with its time since the stream started, and
+raises `LoopFailed` with the missing milestones when the hard deadline passes or a service dies.
+The release itself (shadow, then promote on evidence) is the registry's release controller
+acting on the deployment's release policy: the watch only reads its decisions on `governance`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from services.cli.demo_plan import DemoPlan
-from services.cli.demo_release import Release
 from services.cli.demo_stream import DemoStream
 from services.cli.demo_supervisor import Supervisor
 from services.cli.demo_watch import Timeline
@@ -42,7 +42,7 @@ class Detection:
 
 
 class LoopWatch:
-    """Asks the milestones, drives the release, and remembers when each was reached."""
+    """Asks the milestones and remembers when each was reached."""
 
     def __init__(
         self,
@@ -50,11 +50,10 @@ class LoopWatch:
         timeline: Timeline,
         stream: DemoStream,
         supervisor: Supervisor,
-        release: Release,
         say: Say,
     ) -> None:
         self.plan, self.timeline, self.stream = plan, timeline, stream
-        self.supervisor, self.release, self.say = supervisor, release, say
+        self.supervisor, self.say = supervisor, say
         self.reached: dict[str, tuple[float, str]] = {}
         self.started = time.monotonic()
         self.v1: dict[str, Any] | None = None
@@ -68,7 +67,7 @@ class LoopWatch:
             ("retrain_requested", "retrain requested", self._retrain),
             ("v2_published", "v2 trained on the stream slice and published", self._published),
             ("shadow", "v2 scoring in shadow as a challenger", self._shadow),
-            ("promoted", "v2 promoted by the policy on evidence", self._promoted),
+            ("promoted", "v2 promoted by the release policy on evidence", self._promoted),
             ("swapped", "scorer hot-swapped to v2", self._swapped),
             ("after_swap", "accuracy measured after the swap", self._after_swap),
         ]
@@ -119,6 +118,15 @@ class LoopWatch:
             and s.record["status"] == "firing"
             and s.record["window_end"] <= at
         ]
+
+    def decisions(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The release controller's requests, oldest first: (event, evidence)."""
+        out = []
+        for seen in self.timeline.get("governance"):
+            event = seen.record
+            if event["action"] == "request" and event["actor"] == "release-controller":
+                out.append((event, json.loads(event["payload"]).get("evidence") or {}))
+        return out
 
     def deployment(self) -> dict[str, Any] | None:
         """The newest Deployment record of the demo deployment."""
@@ -190,8 +198,6 @@ class LoopWatch:
         dep = self.deployment()
         if self.v2 is None or dep is None:
             return None
-        if self.release.shadow_request is None:
-            self.release.shadow(self.v2, self.v1["version"] if self.v1 else 1)
         if any(c["model"]["model_id"] == self.v2["model_id"] for c in dep["challengers"]):
             rows = sum(
                 n for (v, role, _), n in self.timeline.prediction_counts().items()
@@ -202,14 +208,13 @@ class LoopWatch:
         return None
 
     def _promoted(self) -> str | None:
-        if self.v1 is None or "shadow" not in self.reached:
+        if self.v1 is None or self.v2 is None or "shadow" not in self.reached:
             return None
-        if not self.release.judge(self.reports(), self.v1["model_id"]):
-            return None
-        if self.release.rejected:
-            raise LoopFailed(f"v2 was not better than v1: {self.release.verdict.describe()}")
+        for event, evidence in self.decisions():
+            if evidence.get("decision") == "retire":
+                raise LoopFailed(f"the release policy retired v2: {event['reason']}")
         dep = self.deployment()
-        if dep is None or self.v2 is None or dep["champion"]["model_id"] != self.v2["model_id"]:
+        if dep is None or dep["champion"]["model_id"] != self.v2["model_id"]:
             return None
         return f"revision {dep['revision']} by {dep['updated_by']}: {dep['reason']}"
 

@@ -162,6 +162,14 @@ def deployment_request(plan: DemoPlan, v1_version: int) -> dict[str, Any]:
         "reason": "demo: v1 trained on builtin:credit goes live",
         "setup": {
             "policy": {"auto_approve": True, "retrain_after_windows": plan.retrain_after},
+            # The registry's release controller shadows v2 when the trainer publishes it and
+            # promotes it once the paired evidence holds (docs/decisions.md, release controller).
+            "release": {
+                "approval": "auto",
+                "min_windows": plan.shadow_windows,
+                "min_labels": 500,
+                "margin": 0.02,
+            },
             "thresholds": THRESHOLDS,
             "mode": "shadow",
         },

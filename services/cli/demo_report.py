@@ -121,8 +121,9 @@ def render(
     rows.append(("accuracy before drift", _acc(acc["before"])))
     rows.append(("accuracy after drift", _acc(acc["after_drift"]) + " (v1)"))
     rows.append(("accuracy after swap", _acc(acc["after_swap"]) + " (v2)"))
-    if w.release.verdict is not None:
-        rows.append(("promotion evidence", w.release.verdict.describe()))
+    for event, evidence in w.decisions():
+        if evidence.get("decision") == "promote":
+            rows.append(("promotion evidence", event["reason"]))
     if w.v2 is not None:
         lin = w.v2["lineage"]
         parent = "v1" if w.v1 and w.v2["parent_id"] == w.v1["model_id"] else "?"

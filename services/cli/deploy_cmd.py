@@ -110,9 +110,10 @@ def _print_history(revisions: list[dict[str, Any]], requests: list[dict[str, Any
             f"{challengers}  mode {r['mode']}  by {r['updated_by']}: {r['reason']}"
         )
     for q in requests:
+        decision = (q["change"].get("evidence") or {}).get("decision")
         print(
             f"request {q['request_id']} {q['status']:8} {q['change']['action']} by "
-            f"{q['requested_by']}: {q['reason']}"
+            f"{q['requested_by']}{f' ({decision})' if decision else ''}: {q['reason']}"
         )
 
 

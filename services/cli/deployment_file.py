@@ -32,6 +32,7 @@ CONFIG = (
     "thresholds",
     "humility",
     "policy",
+    "release",
 )
 FIELDS = ("name", "champion", "challengers", *CONFIG)
 _MODEL = re.compile(r"(?P<name>[^:\s]+):(?P<version>\d+)")
@@ -137,6 +138,19 @@ def parse(text: str, source: str) -> DeploymentFile:
 
 THRESHOLD_ORDER = ("metric", "feature", "warning", "critical", "hysteresis", "direction")
 HUMILITY_ORDER = ("kind", "feature", "low", "high", "margin", "action", "override_value")
+RELEASE_ORDER = (
+    "action",
+    "approval",
+    "min_windows",
+    "min_labels",
+    "margin",
+    "significance",
+    "max_windows",
+    "rollback_windows",
+    "rollback_margin",
+    "retrain_every_seconds",
+    "retrain_after_labels",
+)
 
 
 def _ordered(entry: Mapping[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -160,6 +174,8 @@ def to_yaml(record: Mapping[str, Any]) -> str:
     # Entries in the order people write them (the API answers with sorted keys).
     doc["thresholds"] = [_ordered(t, THRESHOLD_ORDER) for t in doc.get("thresholds", [])]
     doc["humility"] = [_ordered(r, HUMILITY_ORDER) for r in doc.get("humility", [])]
+    if doc.get("release"):
+        doc["release"] = _ordered(doc["release"], RELEASE_ORDER)
     reason = " ".join(str(record["reason"]).split())[:200]
     header = (
         f"# deployment {record['name']} revision {record['revision']}, approved by "

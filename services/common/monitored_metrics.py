@@ -52,4 +52,7 @@ METRICS: dict[str, Metric] = {
     "schema_violations": Metric("above"),
     "late_events": Metric("above"),
     "label_coverage": Metric("below"),
+    # 1 in a window where a detector (DDM, ADWIN, Page-Hinkley) saw a change in the champion's
+    # error stream, 0 in one with labels and no change: a threshold at 1 makes it a breach.
+    "change_point": Metric("above"),
 }

@@ -27,6 +27,7 @@ from services.drift.coverage import CoverageBook
 from services.drift.detectors import ErrorStreamDetector
 from services.drift.hysteresis import Key, ThresholdEvaluator, Transition
 from services.drift.join import Joined, Joiner
+from services.drift.paired import pairs
 from services.drift.reference import Reference
 from services.drift.windows import Window, Windows
 
@@ -94,6 +95,8 @@ def threshold_values(f: WindowFigures) -> dict[Key, float | None]:
     out[("late_events", None)] = float(f.late_events)
     if f.prediction_count or f.labels_joined:
         out[("label_coverage", None)] = f.label_coverage
+    if f.labels_joined:  # the detectors read the error stream: without labels, no figure
+        out[("change_point", None)] = 1.0 if f.change_point else 0.0
     return out
 
 
@@ -271,11 +274,20 @@ class DeploymentMonitor:
 
     def add_joined(self, rows: Sequence[Joined]) -> None:
         """Add joined rows to the newest window; the champion's errors feed the detector, and
-        its labels count for the coverage of the windows their predictions were counted in."""
+        its labels count for the coverage of the windows their predictions were counted in.
+        The pairs the rows complete (``services.drift.paired``) count there too."""
         if not rows:
             return
         ref = self.reference
         win = self.windows.newest().aggregate
+        classify = ref.task == "classification"
+        for challenger, ours, theirs, label in pairs(rows, ref.model_id, ref.challengers):
+            outcomes = win.paired_outcomes(challenger)
+            if classify:  # right or wrong as accuracy counts it
+                truth = label_text(label)
+                outcomes.add_answers(label_text(ours) == truth, label_text(theirs) == truth)
+            else:
+                outcomes.add_values(ours, theirs, float(label))
         open_by_seq = {w.seq: w.aggregate for w in self.windows.open.values()}
         by_model: dict[str, list[Joined]] = {}
         for r in rows:

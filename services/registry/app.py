@@ -36,6 +36,7 @@ from services.registry.config import RegistrySettings
 from services.registry.governance import Governor, Outgoing, Refused
 from services.registry.ingest import Ingest
 from services.registry.live import LiveStats
+from services.registry.release_controller import ControllerThread, ReleaseController
 from services.registry.roles import TokenTable
 from services.registry.sampler import SAMPLED, TailSampler
 from services.registry.view import RegistryView
@@ -193,6 +194,13 @@ class Registry:
         self.follower: TopicFollower | None = None
         self.sampler: TailSampler | None = None
         self.publisher: KafkaPublisher | None = None
+        self.controller: ControllerThread | None = None
+        self.decisions = Counter(
+            "streamops_registry_release_decisions_total",
+            "Change requests the release controller filed, by decision.",
+            ["decision"],
+            registry=self.metrics,
+        )
         self.app: Any = None
 
     def _apply(self, topic: str, record: dict[str, Any]) -> None:
@@ -209,7 +217,9 @@ class Registry:
                 f"{self.settings.redis_port} does not answer: {exc}"
             ) from None
         sampled = list(SAMPLED) if self.settings.sample_per_partition else []
-        ensure_topics(self.kafka.admin(), self.namer, only=[*FOLLOWED, "deadletter", *sampled])
+        ensure_topics(
+            self.kafka.admin(), self.namer, only=[*FOLLOWED, "deadletter", "retrain", *sampled]
+        )
         _wait_for_leaders(
             self.kafka.consumer("streamops-registry-probe"),
             [self.namer.name(t) for t in FOLLOWED],
@@ -240,6 +250,12 @@ class Registry:
             self.kafka.producer(transactional_id=self.settings.transactional_id), self.namer
         )
         governor = Governor(self.view, self.publisher)
+        if self.settings.release_interval_s:
+            controller = ReleaseController(
+                self.view, governor, lambda decision: self.decisions.labels(decision).inc()
+            )
+            self.controller = ControllerThread(controller, self.settings.release_interval_s)
+            self.controller.start()
         if not len(self.tokens) and not self.settings.public_reads:
             log.warning("no tokens configured and public_reads off: the API will refuse everyone")
         self.app = create_app(
@@ -270,6 +286,8 @@ class Registry:
 
     def close(self) -> None:
         """Stop following and flush the publisher."""
+        if self.controller is not None:
+            self.controller.stop()
         if self.sampler is not None:
             self.sampler.stop()
         if self.follower is not None:

@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "window_seconds": 60,
     "external": False,
     "label_delay_seconds": None,
+    "release": None,
 }
 
 

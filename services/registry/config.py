@@ -28,6 +28,9 @@ class RegistrySettings(CommonSettings):
     sample_per_partition: int = 100  # 0 turns the sampler off
     sample_interval_s: float = 2.0
     transactional_id: str = "streamops-registry"  # one writer: a second registry is fenced
+    # How often the release controller looks at the deployments with a release policy
+    # (services/registry/release_controller.py); 0 turns it off.
+    release_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.http_port <= 65535:
@@ -40,3 +43,5 @@ class RegistrySettings(CommonSettings):
             raise ValueError("sample_per_partition must be within 0..10000 (0 = off)")
         if self.sample_interval_s < 0.2:
             raise ValueError("sample_interval_s must be >= 0.2")
+        if self.release_interval_s < 0:
+            raise ValueError("release_interval_s must be >= 0 (0 = off)")

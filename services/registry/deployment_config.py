@@ -22,12 +22,13 @@ thresholds[0].metric: unknown metric 'psii' (did you mean psi?); k
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from services.common.monitored_metrics import DIRECTIONS, METRICS
+from services.registry import release_policy
+from services.registry.config_fields import InvalidField, choice, integer, keys, number
 
 MODES = ("shadow", "ab")
 FIELDS = (
@@ -38,6 +39,7 @@ FIELDS = (
     "window_seconds",
     "external",
     "label_delay_seconds",
+    "release",
 )
 DEFAULT_POLICY = {"auto_approve": False, "retrain_after_windows": 3, "review_topic": None}
 HUMILITY_KINDS = ("uncertain", "outlier", "unseen_category")
@@ -50,50 +52,6 @@ MAX_WINDOW_S = 7 * 86_400
 MAX_LABEL_DELAY_S = 7 * 86_400
 MAX_ENTRIES = 500
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
-
-
-class InvalidField(ValueError):
-    """One field of a deployment's configuration is invalid; `field` is its path."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-def _keys(value: Any, where: str, allowed: tuple[str, ...]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise InvalidField(where, f"must be a mapping of {', '.join(allowed)}")
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise InvalidField(f"{where}.{unknown[0]}", f"unknown field; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _number(
-    value: Any, where: str, *, low: float | None = None, high: float | None = None
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidField(where, f"must be a number, not {value!r}"[:200])
-    if not math.isfinite(value):
-        raise InvalidField(where, f"must be finite, not {value}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        span = f"{low if low is not None else '-inf'}..{high if high is not None else 'inf'}"
-        raise InvalidField(where, f"{value} is outside {span}")
-    return float(value)
-
-
-def _integer(value: Any, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidField(where, f"must be a whole number, not {value!r}"[:200])
-    if not low <= value <= high:
-        raise InvalidField(where, f"{value} is outside {low}..{high}")
-    return value
-
-
-def _choice(value: Any, where: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise InvalidField(where, f"must be one of {', '.join(allowed)}, not {value!r}"[:200])
-    return str(value)
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -145,7 +103,7 @@ def _metric(value: Any, where: str, task: str | None) -> str:
 
 def threshold(entry: Any, where: str, model: Mapping[str, Any] | None) -> dict[str, Any]:
     """One threshold with every field, checked; raises InvalidField."""
-    t = _keys(entry, where, THRESHOLD_KEYS)
+    t = keys(entry, where, THRESHOLD_KEYS)
     metric = _metric(t.get("metric"), f"{where}.metric", model and model["task"])
     spec = METRICS[metric]
     if spec.per_feature:
@@ -157,10 +115,10 @@ def threshold(entry: Any, where: str, model: Mapping[str, Any] | None) -> dict[s
     for key in ("warning", "critical"):
         if key not in t:
             raise InvalidField(f"{where}.{key}", "missing: give the level as a number")
-    warning = _number(t["warning"], f"{where}.warning")
-    critical = _number(t["critical"], f"{where}.critical")
-    direction = _choice(t.get("direction", spec.direction), f"{where}.direction", DIRECTIONS)
-    hysteresis = _number(t.get("hysteresis", 0.0), f"{where}.hysteresis", low=0.0)
+    warning = number(t["warning"], f"{where}.warning")
+    critical = number(t["critical"], f"{where}.critical")
+    direction = choice(t.get("direction", spec.direction), f"{where}.direction", DIRECTIONS)
+    hysteresis = number(t.get("hysteresis", 0.0), f"{where}.hysteresis", low=0.0)
     if (critical < warning) if direction == "above" else (critical > warning):
         worse = "higher" if direction == "above" else "lower"
         raise InvalidField(
@@ -180,13 +138,13 @@ def threshold(entry: Any, where: str, model: Mapping[str, Any] | None) -> dict[s
 
 def humility_rule(entry: Any, where: str, model: Mapping[str, Any] | None) -> dict[str, Any]:
     """One humility rule with every field, checked; raises InvalidField."""
-    r = _keys(entry, where, HUMILITY_KEYS)
-    kind = _choice(r.get("kind"), f"{where}.kind", HUMILITY_KINDS)
-    action = _choice(r.get("action", "flag"), f"{where}.action", HUMILITY_ACTIONS)
+    r = keys(entry, where, HUMILITY_KEYS)
+    kind = choice(r.get("kind"), f"{where}.kind", HUMILITY_KINDS)
+    action = choice(r.get("action", "flag"), f"{where}.action", HUMILITY_ACTIONS)
     task = model and model["task"]
-    low = _number(r.get("low", 0.0), f"{where}.low", low=0.0, high=1.0)
-    high = _number(r.get("high", 0.0), f"{where}.high", low=0.0, high=1.0)
-    margin = _number(r.get("margin", 0.0), f"{where}.margin", low=0.0)
+    low = number(r.get("low", 0.0), f"{where}.low", low=0.0, high=1.0)
+    high = number(r.get("high", 0.0), f"{where}.high", low=0.0, high=1.0)
+    margin = number(r.get("margin", 0.0), f"{where}.margin", low=0.0)
     feature = None
     if kind == "uncertain":
         if task == "regression":
@@ -210,11 +168,11 @@ def humility_rule(entry: Any, where: str, model: Mapping[str, Any] | None) -> di
         if classes:
             value = str(value)
         elif task == "regression":
-            value = _number(value, f"{where}.override_value")
+            value = number(value, f"{where}.override_value")
     elif value is not None:
         raise InvalidField(f"{where}.override_value", "only action override uses it")
     if isinstance(value, float | int) and not isinstance(value, bool):
-        value = _number(value, f"{where}.override_value")
+        value = number(value, f"{where}.override_value")
     return {
         "kind": kind,
         "feature": feature,
@@ -228,14 +186,14 @@ def humility_rule(entry: Any, where: str, model: Mapping[str, Any] | None) -> di
 
 def policy(value: Any, where: str = "policy") -> dict[str, Any]:
     """The policy fields given (a partial policy merges into the current one)."""
-    p = _keys(value, where, tuple(DEFAULT_POLICY))
+    p = keys(value, where, tuple(DEFAULT_POLICY))
     out: dict[str, Any] = {}
     if "auto_approve" in p:
         if not isinstance(p["auto_approve"], bool):
             raise InvalidField(f"{where}.auto_approve", "must be true or false")
         out["auto_approve"] = p["auto_approve"]
     if "retrain_after_windows" in p:
-        out["retrain_after_windows"] = _integer(
+        out["retrain_after_windows"] = integer(
             p["retrain_after_windows"], f"{where}.retrain_after_windows", 1, 10_000
         )
     if "review_topic" in p:
@@ -251,17 +209,19 @@ def policy(value: Any, where: str = "policy") -> dict[str, Any]:
 def normalize(setup: Mapping[str, Any], model: Mapping[str, Any] | None) -> dict[str, Any]:
     """The configuration fields of `setup`, checked against the champion `model` (its
     ModelContent summary: task, classes, signature_in), with every entry complete."""
-    _keys(setup, "setup", FIELDS)
+    keys(setup, "setup", FIELDS)
     out: dict[str, Any] = {}
     if "mode" in setup:
-        out["mode"] = _choice(setup["mode"], "mode", MODES)
+        out["mode"] = choice(setup["mode"], "mode", MODES)
     if "window_seconds" in setup:
-        out["window_seconds"] = _integer(setup["window_seconds"], "window_seconds", 1, MAX_WINDOW_S)
+        out["window_seconds"] = integer(setup["window_seconds"], "window_seconds", 1, MAX_WINDOW_S)
     if "label_delay_seconds" in setup:
         delay = setup["label_delay_seconds"]
         out["label_delay_seconds"] = (
-            None if delay is None else _integer(delay, "label_delay_seconds", 1, MAX_LABEL_DELAY_S)
+            None if delay is None else integer(delay, "label_delay_seconds", 1, MAX_LABEL_DELAY_S)
         )
+    if "release" in setup:
+        out["release"] = release_policy.normalize(setup["release"])
     if "external" in setup:
         if not isinstance(setup["external"], bool):
             raise InvalidField("external", "must be true or false")

@@ -223,11 +223,46 @@ class Governor:
         for topic, _key, _name, record in records:
             if topic == "deployments":
                 self.view.apply_deployment(record)
-            else:
+            elif topic == "governance":
                 self.view.apply_governance(record)
 
-    def request(self, deployment: str, body: Mapping[str, Any], who: Principal) -> dict[str, Any]:
-        """File a change request (editor or owner); auto-approved when the policy says so."""
+    def retrain(
+        self, deployment: str, who: Principal, reason: str, evidence: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Ask the trainer for a new version: a RetrainRequest and the audit event saying why,
+        in one transaction (a policy's decision, so no approval)."""
+        with self._lock:
+            if self.view.deployment(deployment) is None:
+                raise Refused("not_found", f"no deployment {deployment!r}")
+            request_id = self.new_id()
+            now = self.clock()
+            request = {
+                "request_id": request_id,
+                "deployment": deployment,
+                "reason": reason,
+                "requested_by": who.name,
+                "requested_at": now,
+                "breach_ids": [],
+                "last_n": None,
+            }
+            event = self._event(deployment, "retrain", who, request_id, reason, evidence)
+            self._deliver(
+                [
+                    ("retrain", deployment, "RetrainRequest", request),
+                    ("governance", deployment, "GovernanceEvent", event),
+                ]
+            )
+        return event
+
+    def request(
+        self,
+        deployment: str,
+        body: Mapping[str, Any],
+        who: Principal,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """File a change request (editor or owner); auto-approved when the policy says so.
+        `evidence`: what an automatic decision rests on, kept in the request's payload."""
         if not who.role.allows(Role.EDITOR):
             raise Refused("forbidden", f"{who.name} is a {who.role}; requests need an editor")
         reason = str(body.get("reason") or "").strip()
@@ -258,6 +293,7 @@ class Governor:
             payload = {
                 **change.to_payload(),
                 "base_revision": None if current is None else current["revision"],
+                **({"evidence": dict(evidence)} if evidence else {}),
             }
             records: list[Outgoing] = [
                 (

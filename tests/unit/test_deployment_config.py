@@ -200,8 +200,8 @@ def test_the_catalogue_is_what_drift_reports_and_expands():
     reported = {metric for metric, _feature in threshold_values(w.figures)}
     accuracy = {m for m, s in METRICS.items() if s.task is not None}
     assert reported <= set(METRICS)
-    # accuracy figures need joined labels, label coverage predictions
-    assert set(METRICS) - reported <= accuracy | {"label_coverage"}
+    # accuracy figures and change points need joined labels, label coverage predictions
+    assert set(METRICS) - reported <= accuracy | {"label_coverage", "change_point"}
 
 
 def test_a_threshold_set_in_a_later_revision_fires_in_drift():

@@ -24,6 +24,19 @@ RECORD = {
     ],
     "mode": "ab",
     "label_delay_seconds": 7200,
+    "release": {
+        "action": "shadow",
+        "approval": "auto",
+        "min_windows": 3,
+        "min_labels": 500,
+        "margin": 0.01,
+        "significance": 0.05,
+        "max_windows": 20,
+        "rollback_windows": 3,
+        "rollback_margin": 0.02,
+        "retrain_every_seconds": 86400,
+        "retrain_after_labels": None,
+    },
     "humility": [
         {
             "kind": "uncertain",

@@ -48,6 +48,7 @@ class Stream:
         self.joiner = Joiner({}, book.model_id)
         self.sent = 0
         self.reports: list[dict] = []
+        self.transitions: list = []
 
     def window(self, labels: dict[int, Any] | None = None) -> dict:
         """A full window: its events and served predictions (class "1" for odd ids), then the
@@ -60,6 +61,7 @@ class Stream:
             self.monitor.add_joined(self.joiner.actual(f"a{i}", label, T0 + 10_000 + i))
         self.monitor.add_events([event("d", i, T0 + i, {"x": 0.0}) for i in ids])
         (closed,) = self.monitor.close_due()
+        self.transitions += closed.transitions
         record = drift_report(closed.reference, closed.figures)
         self.reports.append(serde.decode(serde.encode("DriftReport", record))[1])
         return self.reports[-1]
@@ -163,3 +165,22 @@ def test_the_dashboard_rows_carry_the_label_counts_and_older_reports_read_none()
     rows = window_series([older, s.reports[1]])
     assert [(r["labels_joined"], r["unknown_labels"]) for r in rows] == [(0, 0), (21, 1)]
     assert rows[1]["label_coverage"] == pytest.approx(0.21)
+
+
+def test_a_change_point_in_the_error_stream_is_a_breach_a_threshold_can_fire_on():
+    s = Stream()
+    on_change = {"metric": "change_point", "feature": None, "warning": 1.0, "critical": 1.0,
+                 "hysteresis": 0.0, "direction": "above"}  # fmt: skip
+    s.monitor = DeploymentMonitor(
+        champion_reference(CHAMP, thresholds=[on_change]),
+        MonitorConfig(window_count=WINDOW, lateness_ms=0),
+    )
+    s.window()
+    for n in range(8):  # labels of the window before: right four times, then always wrong
+        start = s.sent - WINDOW
+        labels = {i: _truth(i) if n < 4 else str(1 - int(_truth(i))) for i in range(start, s.sent)}
+        s.window(labels)
+    assert not any(r["change_point"] for r in s.reports[:5]), "no change while it is right"
+    assert any(r["change_point"] for r in s.reports[5:]), "the detector sees the change"
+    firing = [(t.metric, t.severity) for t in s.transitions if t.kind == "firing"]
+    assert firing[:1] == [("change_point", "critical")]

@@ -17,6 +17,7 @@ DESIGN_RECORDS = {
     "DriftReport",
     "ThresholdBreach",
     "RetrainRequest",
+    "RetrainOutcome",
     "GovernanceEvent",
     "DeadLetter",
 }
@@ -27,12 +28,13 @@ DESIGN_RECORDS = {
 GOLDEN = {
     "Actual": "cef675e19c89e25e",
     "DeadLetter": "f077dd01058cde60",
-    "Deployment": "5dbd22ae73fe53e0",
-    "DriftReport": "b9c0a63c49d5a9aa",
+    "Deployment": "940fc6f5d2f5d070",
+    "DriftReport": "606e8b319b8cd717",
     "FeatureEvent": "61f1cae6f3e2eb99",
     "GovernanceEvent": "a50a340d64c357ca",
     "ModelPublished": "ada4beb07e9aeec3",
     "Prediction": "aec1b19f6748521b",
+    "RetrainOutcome": "e259c5cbaa0aa482",
     "RetrainRequest": "802665ba9f824dc0",
     "ThresholdBreach": "078ef62ad0b21e1f",
 }

@@ -318,8 +318,10 @@ function tables(d) {
     d.lineage.nodes.map((n) => [`v${n.version}${n.champion ? " (champion)" : ""}`, n.model_id.slice(0, 16),
       n.estimator, n.origin, fmt.time(n.created_at),
       Object.entries(n.metrics).map(([k, v]) => `${k} ${fmt.num(v, 3)}`).join(", ")])));
-  document.getElementById("audit").replaceChildren(table(["at", "action", "actor", "reason", "request"],
-    d.audit.map((e) => [fmt.time(e.at), e.action, e.actor, e.reason, (e.request_id || "").slice(0, 12)])));
+  // A release controller's request carries its decision (shadow, promote, retire, rollback) and evidence.
+  const decision = (e) => { try { return (JSON.parse(e.payload || "{}").evidence || {}).decision || ""; } catch { return ""; } };
+  document.getElementById("audit").replaceChildren(table(["at", "action", "decision", "actor", "reason", "request"],
+    d.audit.map((e) => [fmt.time(e.at), e.action, decision(e), e.actor, e.reason, (e.request_id || "").slice(0, 12)])));
 }
 
 async function deployment(name, first) {
