@@ -1,8 +1,9 @@
 """Wires the registry: Redis view, topic follower, transactional publisher, HTTP API.
 
-At start the registry replays `models`, `deployments`, `governance`, `drift` and `breaches` into
-the view before it serves, then keeps following them. A tail sampler reads bounded samples of
-`events`, `predictions` and `deadletter` for the dashboard's live figures (kept in memory).
+At start the registry replays `models`, `deployments`, `governance`, `drift`, `breaches` and
+`retrain_outcomes` into the view before it serves, then keeps following them. A tail sampler
+reads bounded samples of `events`, `predictions` and `deadletter` for the dashboard's live
+figures (kept in memory).
 It is the only writer of `deployments` and `governance`; both records of an approval go out in
 one Kafka transaction, so a crash between them cannot leave a revision without its audit event
 (or the reverse).
@@ -43,7 +44,7 @@ from services.registry.view import RegistryView
 
 log = logging.getLogger(__name__)
 
-FOLLOWED = ["models", "deployments", "governance", "drift", "breaches"]
+FOLLOWED = ["models", "deployments", "governance", "drift", "breaches", "retrain_outcomes"]
 
 
 class KafkaPublisher:

@@ -56,6 +56,12 @@ def _models(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [record["champion"], *(c["model"] for c in record["challengers"])]
 
 
+def outcome_event_id(outcome: Mapping[str, Any]) -> str:
+    """The audit event of a retrain outcome: one per request (a replayed trainer may answer a
+    request twice; the first answer recorded stands)."""
+    return f"retrain-outcome-{outcome['request_id']}"
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -225,6 +231,29 @@ class Governor:
                 self.view.apply_deployment(record)
             elif topic == "governance":
                 self.view.apply_governance(record)
+
+    def record_outcome(self, outcome: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Put a retrain's outcome (the trainer's RetrainOutcome) in the audit trail, once per
+        request answered: None when it is there already."""
+        event_id = outcome_event_id(outcome)
+        with self._lock:
+            if self.view.has_event(event_id):
+                return None
+            event = {
+                "event_id": event_id,
+                "deployment": outcome["deployment"],
+                "action": "retrain_outcome",
+                "actor": "trainer",
+                "role": "system",
+                "request_id": outcome["request_id"],
+                "reason": f"retrain {outcome['outcome']}: {outcome['detail']}"[:2000],
+                "at": int(outcome["at"]),
+                "payload": json.dumps(dict(outcome), sort_keys=True),
+                "previous_revision": None,
+                "new_revision": None,
+            }
+            self._deliver([("governance", outcome["deployment"], "GovernanceEvent", event)])
+        return event
 
     def retrain(
         self, deployment: str, who: Principal, reason: str, evidence: Mapping[str, Any]

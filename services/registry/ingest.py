@@ -71,6 +71,7 @@ class Ingest:
             namer.governance: self.view.apply_governance,
             namer.drift: self.view.apply_drift,
             namer.breaches: self.view.breaches.apply,
+            namer.retrain_outcomes: self.view.apply_retrain_outcome,
         }
 
     def topics(self) -> list[str]:

@@ -15,6 +15,10 @@ the registry keeps of the topics, and makes at most one change request per deplo
    RetrainRequest and a `retrain` audit event with the figures, in one transaction (a policy's
    decision: no approval). Not while a version it shadows is still being judged.
 
+Every tick also puts the trainer's new retrain outcomes (`retrain_outcomes`: published,
+rejected, refused, failed), whoever asked for the retrain, into the audit trail as
+`retrain_outcome` events by `trainer`, once per request answered.
+
 Its requests go through governance like anyone's, filed by the principal `release-controller`
 with the evidence in the request's payload; the policy's `approval: auto` approves them as
 `release-policy`, `owner` leaves them pending for an owner. It keeps no state of its own: what
@@ -67,6 +71,7 @@ class ReleaseController:
         """One round over every deployment; what it requested, in words."""
         done = []
         for name in self.view.deployment_names():
+            done += self._outcomes(name)
             d = self.view.deployment(name)
             if d is None or not d.get("release") or d.get("external"):
                 continue
@@ -78,6 +83,15 @@ class ReleaseController:
             if said:
                 done.append(said)
         return done
+
+    def _outcomes(self, name: str) -> list[str]:
+        """The trainer's answers to retrain requests (whoever asked), into the audit trail."""
+        said = []
+        for outcome in self.view.retrain_outcomes(name):
+            if self.governor.record_outcome(outcome) is not None:
+                said.append(f"{name}: retrain {outcome['outcome']}: {outcome['detail']}")
+                log.info("retrain outcome recorded: %s", said[-1])
+        return said
 
     def _deployment(self, d: Mapping[str, Any]) -> str | None:
         name, policy = d["name"], d["release"]

@@ -19,6 +19,7 @@ import redis
 from services.registry.breaches import BREACHES_KEPT, BreachLog
 
 DRIFT_KEPT = 100  # reports kept per deployment (the dashboard shows recent windows)
+OUTCOMES_KEPT = 50  # retrain outcomes kept per deployment (until the audit trail has them)
 
 
 def _dumps(value: Any) -> str:
@@ -158,6 +159,20 @@ class RegistryView:
         old = [str(f) for f in fields[self.drift_kept :]]
         if old:
             self.r.hdel(key, *old)
+
+    def apply_retrain_outcome(self, outcome: Mapping[str, Any]) -> None:
+        """Keep the latest retrain outcomes of a deployment, one per request answered."""
+        key = self._k("outcomes", outcome["deployment"])
+        self.r.zadd(key, {_dumps(dict(outcome)): outcome["at"]})
+        self.r.zremrangebyrank(key, 0, -OUTCOMES_KEPT - 1)
+
+    def retrain_outcomes(self, deployment: str) -> list[dict[str, Any]]:
+        """The newest retrain outcomes of a deployment, oldest first."""
+        return [json.loads(v) for v in self.r.zrange(self._k("outcomes", deployment), 0, -1)]
+
+    def has_event(self, event_id: str) -> bool:
+        """True when the audit trail holds this event."""
+        return bool(self.r.exists(self._k("event", event_id)))
 
     def clear(self) -> int:
         """Delete the whole namespace (rebuild); returns the number of keys removed."""

@@ -250,3 +250,31 @@ def test_labels_and_a_schedule_ask_the_trainer_for_a_new_version(env):
     assert [json.loads(e["payload"])["trigger"] for e in env.view.audit("credit")
             if e["action"] == "retrain"] == ["schedule", "labels"]  # fmt: skip
     assert env.tick() == []
+
+
+def test_the_trainers_answers_enter_the_audit_trail_once(env):
+    env.deploy(None)
+    outcome = {
+        "outcome_id": "o-1",
+        "request_id": "r-1",
+        "deployment": "credit",
+        "outcome": "failed",
+        "detail": "KafkaException: broker down (3 attempts)",
+        "model_id": None,
+        "version": None,
+        "attempts": 3,
+        "at": env.now,
+    }
+    env.ingest(env.namer.retrain_outcomes, outcome)
+    (said,) = env.tick()
+    assert "retrain failed: KafkaException" in said
+    env.ingest(env.namer.retrain_outcomes, outcome)  # replayed
+    env.ingest(env.namer.retrain_outcomes, {**outcome, "outcome_id": "o-2"})  # answered twice
+    assert env.tick() == []
+    again = ReleaseController(env.view, env.governor)  # a restarted registry
+    assert again.tick() == []
+    (event,) = [e for e in env.view.audit("credit") if e["action"] == "retrain_outcome"]
+    assert (event["actor"], event["role"], event["request_id"]) == ("trainer", "system", "r-1")
+    assert json.loads(event["payload"])["attempts"] == 3
+    governance = [r for t, _k, _n, r in env.kept.records if t == "governance"]
+    assert sum(r["action"] == "retrain_outcome" for r in governance) == 1
