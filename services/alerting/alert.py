@@ -7,6 +7,10 @@ over the sorted label pairs, as 16 hex digits, so the same breach firing again i
 It is taken over the identity labels only: `severity` is the alert's current level (a threshold
 escalating from warning to critical, or resolving from either, is the same alert), and the drift
 service's `transition` label (firing, escalated, ...) becomes an annotation.
+
+Alerting raises alerts of its own, of kind `retrain`, from the trainer's retrain outcomes
+(`retrain_outcome.py`): they come here as the same breach-shaped input, with the `summary` and
+`description` annotations given and no model (`model_id` empty) when the retrain made none.
 """
 
 from __future__ import annotations
@@ -20,10 +24,17 @@ from typing import Any
 from services.alerting.matchers import LABEL_NAME
 from services.common.errors import PoisonMessage, Reason
 
+# The kinds of a ThresholdBreach (the drift service's).
 KINDS = frozenset({"data_drift", "prediction_drift", "accuracy", "data_quality", "health"})
+RETRAIN = "retrain"  # the kind of alerting's own alerts about retrains; never a breach's
+ALERT_KINDS = KINDS | {RETRAIN}
 SEVERITIES = frozenset({"warning", "critical"})
 STATUSES = frozenset({"firing", "resolved"})
 MAX_LABELS = 32
+# The latest time an alert can say (9999-12-31T23:59:59.999Z, in ms): webhooks carry times as
+# RFC 3339, which has four-digit years; a later one cannot be rendered, and a group holding such
+# an alert would fail every flush.
+MAX_TIME_MS = 253_402_300_799_999
 MAX_LABEL_VALUE = 1024
 
 STATE_LABELS = frozenset({"severity"})  # labels that describe the alert's state, not identity
@@ -78,7 +89,7 @@ class Alert:
 def alert_from_breach(
     breach: Mapping[str, Any], *, dashboard_url: str = "", generator_url: str = ""
 ) -> Alert:
-    """Build the alert for one ThresholdBreach; PoisonMessage if the record is malformed."""
+    """The alert for one ThresholdBreach or breach-shaped input; PoisonMessage if malformed."""
     _check(breach)
     labels = {str(k): str(v) for k, v in (breach.get("labels") or {}).items()}
     transition = labels.pop("transition", None)
@@ -96,8 +107,10 @@ def alert_from_breach(
     firing = breach["status"] == "firing"
     on = f" on {breach['feature']}" if breach.get("feature") else ""
     annotations = {
-        "summary": f"{breach['kind']} {breach['metric']}{on} for {breach['deployment']}",
-        "description": (
+        "summary": breach.get("summary")
+        or f"{breach['kind']} {breach['metric']}{on} for {breach['deployment']}",
+        "description": breach.get("description")
+        or (
             f"{breach['metric']}{on} is {breach['value']:.6g} against threshold "
             f"{breach['threshold']:.6g} ({breach['severity']}) for model "
             f"{breach['model_id']} version {breach['model_version']}"
@@ -133,12 +146,18 @@ def alert_from_breach(
 
 
 def _check(breach: Mapping[str, Any]) -> None:
-    """Raise PoisonMessage naming the first way `breach` breaks the ThresholdBreach contract."""
+    """Raise PoisonMessage naming the first way `breach` breaks the breach-shaped contract."""
     strings = ("breach_id", "deployment", "kind", "metric", "severity", "status", "model_id")
     for key in strings:
-        if not isinstance(breach.get(key), str) or not breach[key]:
+        value = breach.get(key)
+        # A retrain that failed or was refused made no model.
+        may_be_empty = key == "model_id" and breach.get("kind") == RETRAIN
+        if not isinstance(value, str) or not (value or may_be_empty):
             raise PoisonMessage(Reason.WRONG_TYPE, f"{key} must be a non-empty string")
-    for key, allowed in (("kind", KINDS), ("severity", SEVERITIES), ("status", STATUSES)):
+    for key in ("summary", "description"):
+        if breach.get(key) is not None and not isinstance(breach[key], str):
+            raise PoisonMessage(Reason.WRONG_TYPE, f"{key} must be a string or null")
+    for key, allowed in (("kind", ALERT_KINDS), ("severity", SEVERITIES), ("status", STATUSES)):
         if breach[key] not in allowed:
             raise PoisonMessage(
                 Reason.WRONG_TYPE, f"{key} {breach[key]!r} not in {sorted(allowed)}"
@@ -151,6 +170,11 @@ def _check(breach: Mapping[str, Any]) -> None:
             raise PoisonMessage(Reason.WRONG_TYPE, f"{key} must be a number")
         if not math.isfinite(v):
             raise PoisonMessage(Reason.NON_FINITE, f"{key} is {v}")
+    if not 0 <= breach["observed_at"] <= MAX_TIME_MS:
+        raise PoisonMessage(
+            Reason.OUT_OF_RANGE,
+            f"observed_at {breach['observed_at']} is not a time (ms since 1970)",
+        )
     if isinstance(breach.get("model_version"), bool) or not isinstance(
         breach.get("model_version"), int | str
     ):

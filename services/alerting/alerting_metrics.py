@@ -9,7 +9,7 @@ CIRCUIT_VALUES = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
 
 
 class AlertingMetrics:
-    """Notifications sent and failed by receiver, delivery latency, outbox depth, circuits."""
+    """Notifications by receiver, delivery latency, outbox depth, circuits, breaches, retrains."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.notifications = Counter(
@@ -51,5 +51,11 @@ class AlertingMetrics:
         self.retrain_requests = Counter(
             "streamops_alerting_retrain_requests_total",
             "Retrain requests produced.",
+            registry=registry,
+        )
+        self.retrain_outcomes = Counter(
+            "streamops_alerting_retrain_outcomes_total",
+            "Retrain outcomes consumed, by outcome (published, rejected, refused, failed).",
+            ["outcome"],
             registry=registry,
         )

@@ -1,12 +1,14 @@
 """The alerting service: a faust-streaming app around the alerting engine.
 
-One agent (concurrency 1) consumes `breaches` and another `deployments`; a timer flushes due
-groups into the Redis outbox; a background task delivers from the outbox; another serves the API.
-Everything runs on one event loop, so the engine is never touched concurrently.
+One agent (concurrency 1) consumes `breaches`, another `deployments` and a third
+`retrain_outcomes` (a retrain that failed or was refused becomes an alert through the breaches'
+own path, and an outcome ends the retrain it answers); a timer flushes due groups into the Redis
+outbox; a background task delivers from the outbox; another serves the API. Everything runs on
+one event loop, so the engine is never touched concurrently.
 
-Durability: after every breach the engine state is saved to Redis before faust may commit the
-breach's offset, and a flush saves the state and queues its notifications in one transaction.
-A kill -9 therefore replays at most the breaches after the last commit (the engine ignores what
+Durability: after every breach or outcome the engine state is saved to Redis before faust may
+commit its offset, and a flush saves the state and queues its notifications in one transaction.
+A kill -9 therefore replays at most the records after the last commit (the engine ignores what
 it has seen) and re-sends at most the notifications that were in flight (same `webhook-id`).
 """
 
@@ -177,6 +179,7 @@ class AlertingService:
         )
         breaches = app.topic(self.namer.breaches, key_type=bytes, value_type=bytes)
         deployments = app.topic(self.namer.deployments, key_type=bytes, value_type=bytes)
+        outcomes = app.topic(self.namer.retrain_outcomes, key_type=bytes, value_type=bytes)
         self.retrain_topic = app.topic(self.namer.retrain, key_type=bytes, value_type=bytes)
         self.deadletter_topic = app.topic(self.namer.deadletter, key_type=bytes, value_type=bytes)
 
@@ -189,6 +192,11 @@ class AlertingService:
         async def on_deployments(stream: Any) -> None:
             async for event in stream.events():
                 await self.handle_deployment(event.message)
+
+        @app.agent(outcomes, concurrency=1)
+        async def on_retrain_outcomes(stream: Any) -> None:
+            async for event in stream.events():
+                await self.handle_retrain_outcome(event.message)
 
         @app.timer(interval=s.tick_s)
         async def flush() -> None:
@@ -261,6 +269,39 @@ class AlertingService:
             return
         if changed:
             await self._save()
+
+    async def handle_retrain_outcome(self, message: Any) -> None:
+        """A RetrainOutcome: may end a retrain in flight, and fire or resolve a retrain alert.
+
+        Poison is dead-lettered; the state is saved before faust may commit the offset.
+        """
+        await self._ready.wait()
+        self.standard.consumed.labels(SERVICE, message.topic).inc()
+        try:
+            _name, outcome = serde.decode(message.value or b"", expected="RetrainOutcome")
+        except PoisonMessage as exc:
+            await self._dead_letter_message(message, exc.reason, exc.detail)
+            return
+        try:
+            changed = self.engine.on_retrain_outcome(outcome, time.time())
+        except PoisonMessage as exc:
+            await self._dead_letter_message(message, exc.reason, exc.detail, "handle")
+            return
+        except Exception as exc:  # this record's fault, not the service's: never stop the agent
+            log.exception("handling the outcome at %s@%d failed", message.topic, message.offset)
+            error = f"{type(exc).__name__}: {exc}"
+            await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
+            return
+        self.metrics.retrain_outcomes.labels(outcome["outcome"]).inc()
+        if changed:
+            log.info(
+                "retrain %s for %s (request %s)",
+                outcome["outcome"],
+                outcome["deployment"],
+                outcome["request_id"],
+            )
+            await self._save()
+            await self.tick()  # a failed retrain on a group_wait 0 route: notify now
 
     async def tick(self) -> None:
         """Flush due groups into the outbox, with the state, in one Redis transaction."""

@@ -34,7 +34,7 @@ class AlertingSettings(CommonSettings):
     circuit_failures: int = 5
     circuit_cooldown_s: float = 30.0
     delivery_concurrency: int = 32
-    retrain_timeout_s: float = 3600.0  # a retrain in flight this long without a new champion ends
+    retrain_timeout_s: float = 3600.0  # a retrain in flight this long, never answered, ends
     session_timeout_s: float = 10.0
     metrics_port: int = 9104
 

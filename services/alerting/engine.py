@@ -1,10 +1,20 @@
-"""The alerting state machine: breaches in, notifications and retrain requests out.
+"""The alerting state machine: breaches and retrain outcomes in, notifications and retrains out.
 
 One object holds everything the service decides with: a grouper per route, the silences and
 acknowledgements, and the retrain policy. It does no I/O and reads no clock (time is passed in),
 so the app persists `state()` to Redis after every change and a restarted process continues from
 `from_state()`. Replayed breaches change nothing (grouping and the retrain policy both ignore
 older or identical observations), so at-least-once consumption is safe.
+
+A retrain request stays in flight (no second one for its deployment) until the trainer's
+outcome answers it, a new champion appears, or `retrain_timeout_s` passes. An outcome answers
+it when it names the request, or when the trainer answered at or after the request was made
+(the trainer then counts the request as answered and sends no outcome of its own for it). A
+`published` outcome leaves it in flight: the new version is a challenger, and asking again
+before it is promoted (the new champion ends the request) would train yet another one. Outcomes
+of a deployment arrive in order (one partition, keyed by deployment), so one no newer than the
+last handled is a replay and changes nothing. Outcomes also raise and resolve `retrain` alerts
+through the breaches' own path (`retrain_outcome.py`).
 """
 
 from __future__ import annotations
@@ -12,13 +22,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.alerting.alert import alert_from_breach
+from services.alerting.alert import RETRAIN, Alert, alert_from_breach
 from services.alerting.grouping import Grouper, Notification
+from services.alerting.retrain_outcome import breaches_from_outcome, check_outcome
 from services.alerting.retrain_policy import RetrainPolicy, RetrainRequest
 from services.alerting.routing import AlertingConfig
 from services.alerting.silences import Silences
+from services.common.errors import PoisonMessage, Reason
 
 STATE_VERSION = 1
+MAX_OUTCOME_DEPLOYMENTS = 10_000  # deployments whose newest outcome time is remembered
 
 
 class Engine:
@@ -39,19 +52,58 @@ class Engine:
         self.retrain = RetrainPolicy(config.retrain)
         self._retrain_since: dict[str, float] = {}  # deployment -> when its request went out
         self._champions: dict[str, str] = {}  # deployment -> champion model id last seen
+        self._outcome_at: dict[str, int] = {}  # deployment -> `at` of its newest outcome seen
 
     def on_breach(self, breach: Mapping[str, Any], now: float) -> RetrainRequest | None:
         """Take one ThresholdBreach (PoisonMessage if malformed); a retrain request if due."""
-        alert = alert_from_breach(breach, dashboard_url=self.dashboard_url)
+        if breach.get("kind") == RETRAIN:
+            raise PoisonMessage(Reason.WRONG_TYPE, "kind 'retrain' is alerting's own, no breach's")
+        self._ingest(alert_from_breach(breach, dashboard_url=self.dashboard_url), now)
+        request = self.retrain.observe(breach, now)
+        if request is not None:
+            self._retrain_since[request.deployment] = now
+        return request
+
+    def on_retrain_outcome(self, outcome: Mapping[str, Any], now: float) -> bool:
+        """Take one RetrainOutcome (PoisonMessage if malformed); True when the state changed.
+
+        It may end the deployment's retrain in flight, and raises or resolves its retrain alert.
+        """
+        check_outcome(outcome, now)
+        deployment, at = outcome["deployment"], outcome["at"]
+        if at <= self._outcome_at.get(deployment, 0):
+            return False  # a replay, or older than what was handled
+        alerts = [
+            alert_from_breach(b, dashboard_url=self.dashboard_url)
+            for b in breaches_from_outcome(outcome)
+        ]
+        self._outcome_at.pop(deployment, None)  # re-inserted last: the dict is oldest first
+        self._outcome_at[deployment] = at
+        if len(self._outcome_at) > MAX_OUTCOME_DEPLOYMENTS:
+            self._outcome_at.pop(next(iter(self._outcome_at)))
+        if outcome["outcome"] != "published" and self._answers(outcome):
+            self.retrain.completed(deployment)
+            self._retrain_since.pop(deployment, None)
+        for alert in alerts:
+            self._ingest(alert, now)
+        return True
+
+    def _answers(self, outcome: Mapping[str, Any]) -> bool:
+        """True when `outcome` answers the deployment's retrain request in flight."""
+        deployment = outcome["deployment"]
+        request_id = self.retrain.in_flight(deployment)
+        if request_id is None:
+            return False
+        since = self._retrain_since.get(deployment)
+        made_before = since is not None and int(since * 1000) <= outcome["at"]
+        return outcome["request_id"] == request_id or made_before
+
+    def _ingest(self, alert: Alert, now: float) -> None:
         # A resolution goes to every grouper: the firing alert may have been routed by a severity
         # it no longer has; groupers that never saw the fingerprint ignore it.
         routes = self.config.match(alert.labels) if alert.firing else self.config.routes()
         for route in routes:
             self.groupers[route.key].ingest(alert, now)
-        request = self.retrain.observe(breach, now)
-        if request is not None:
-            self._retrain_since[request.deployment] = now
-        return request
 
     def on_deployment(self, deployment: Mapping[str, Any]) -> bool:
         """A Deployment record: a new champion ends the deployment's retrain in flight."""
@@ -109,6 +161,7 @@ class Engine:
             "retrain": self.retrain.state(),
             "retrain_since": dict(self._retrain_since),
             "champions": dict(self._champions),
+            "outcome_at": dict(self._outcome_at),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -123,3 +176,4 @@ class Engine:
         self.retrain = RetrainPolicy.from_state(self.config.retrain, state["retrain"])
         self._retrain_since = dict(state["retrain_since"])
         self._champions = dict(state["champions"])
+        self._outcome_at = dict(state.get("outcome_at", {}))  # absent in states saved before

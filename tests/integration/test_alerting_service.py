@@ -20,7 +20,7 @@ from tests.webhook_receiver import Receiver, Reply
 
 pytestmark = pytest.mark.integration
 
-TOPICS = ["breaches", "deployments", "retrain", "deadletter"]
+TOPICS = ["breaches", "deployments", "retrain", "retrain_outcomes", "deadletter"]
 
 
 def records(bootstrap: str, topic: str, name: str) -> list[dict]:
@@ -225,6 +225,37 @@ def test_retrain_is_requested_once_after_k_windows_and_poison_is_dead_lettered(
             (namer.breaches, b"\xc3\x01not a breach")
         ]
         rx.wait_for(lambda d: len(d) >= 1, timeout_s=10)
+
+        # The trainer answers: failed for good. That is a critical alert, and the retrain is no
+        # longer in flight, so three more breached windows ask again.
+        failed = {
+            "outcome_id": "o-1",
+            "request_id": requests[0]["request_id"],
+            "deployment": "credit",
+            "outcome": "failed",
+            "detail": "KafkaException: broker down",
+            "model_id": None,
+            "version": None,
+            "attempts": 3,
+            "at": int(time.time() * 1000),
+        }
+        value = serde.encode("RetrainOutcome", failed)
+        produce(kafka_bootstrap, namer.retrain_outcomes, [(b"credit", value)])
+
+        def retrain_alert(got) -> bool:
+            alerts = [a for d in got if d.verified == "ok" for a in d.payload["alerts"]]
+            return any(a["labels"].get("metric") == "retrain_failed" for a in alerts)
+
+        got = rx.wait_for(retrain_alert, timeout_s=20)
+        (alert,) = [
+            a for d in got for a in d.payload["alerts"] if a["labels"]["metric"] == "retrain_failed"
+        ]
+        assert alert["labels"]["severity"] == "critical" and alert["labels"]["kind"] == "retrain"
+        assert "broker down" in alert["annotations"]["description"]
+        send_breaches(kafka_bootstrap, namer.breaches, [breach(window=w) for w in (6, 7, 8)])
+        wait_caught_up(kafka_bootstrap, service.group, namer.breaches, timeout_s=30)
+        time.sleep(1.0)
+        assert len(records(kafka_bootstrap, namer.retrain, "RetrainRequest")) == 2
     finally:
         service.stop()
         rx.close()
