@@ -43,6 +43,22 @@ def accuracy_phases(w: LoopWatch) -> dict[str, list[float]]:
     return out
 
 
+def release_figures(w: LoopWatch, acc: dict[str, list[float]]) -> str:
+    """Issue 26's three figures for the concept drift: windows to detection (target <= 2),
+    seconds from detection to the new champion serving (<= 60), accuracy over the two windows
+    after the swap relative to before the drift (>= 95%)."""
+    parts = []
+    d = w.detection("accuracy", w.plan.concept_drift_at)
+    parts.append(f"detected after {d.windows} window(s) (target <= 2)" if d else "not detected")
+    detected, swapped = w.reached.get("concept_drift_detected"), w.reached.get("swapped")
+    if detected and swapped:
+        parts.append(f"detection to v2 serving {swapped[0] - detected[0]:.1f} s (target <= 60)")
+    before, after = mean(acc["before"]), mean(acc["after_swap"][:2])
+    if before and after is not None:
+        parts.append(f"accuracy after the swap {after / before:.0%} of before (target >= 95%)")
+    return "; ".join(parts)
+
+
 def _slices(lineage: dict[str, Any]) -> list[str]:
     by_topic: dict[str, list[str]] = collections.defaultdict(list)
     for s in lineage["dataset"]["stream_slices"]:
@@ -124,6 +140,7 @@ def render(
     for event, evidence in w.decisions():
         if evidence.get("decision") == "promote":
             rows.append(("promotion evidence", event["reason"]))
+    rows.append(("release figures", release_figures(w, acc)))
     if w.v2 is not None:
         lin = w.v2["lineage"]
         parent = "v1" if w.v1 and w.v2["parent_id"] == w.v1["model_id"] else "?"

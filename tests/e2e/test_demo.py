@@ -29,7 +29,7 @@ MILESTONES = [
     "retrain requested",
     "v2 trained on the stream slice and published",
     "v2 scoring in shadow as a challenger",
-    "v2 promoted by the policy on evidence",
+    "v2 promoted by the release policy on evidence",
     "scorer hot-swapped to v2",
     "accuracy measured after the swap",
 ]
@@ -98,6 +98,9 @@ def test_demo_closes_the_loop(kafka_bootstrap, redis_password, prefix):
     after = float(_row(out, "accuracy after drift").split()[0])
     swapped = float(_row(out, "accuracy after swap").split()[0])
     assert before > 0.9 and after < 0.75 and swapped > 0.9, (before, after, swapped)
+    # promoted by the registry's release controller, on the paired test
+    evidence = _row(out, "promotion evidence")
+    assert evidence.startswith("release policy: promote credit v2: on ") and "McNemar" in evidence
 
     # nothing lost: every valid event answered; the malformed ones dead-lettered by both readers
     events = int(_row(out, "events").split()[0].replace(",", ""))

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.cli.__main__ import main
-from services.common import serde, signing
-from services.common.model_verifier import ModelVerifier
+from services.common import serde
 from services.trainer.app import run
 from services.trainer.config import TrainerSettings
-from tests.integration.test_trainer_stream_slice import produce_labelled
-from tests.kafka_support import count, make_topics, produce, read_all, wait_caught_up
-from tests.model_factory import deployment
+from tests.kafka_support import count, produce, read_all, wait_caught_up
+from tests.trainer_support import deployed_champion, outcomes, retrain_request
 
 pytestmark = pytest.mark.integration
-
-TOPICS = ["models", "deployments", "events", "actuals", "retrain", "retrain_outcomes", "deadletter"]
-
-
-def retrain_request(rid: str, deployment_name: str = "credit") -> tuple[str, bytes]:
-    record = {
-        "request_id": rid,
-        "deployment": deployment_name,
-        "reason": "accuracy breach",
-        "requested_by": "tests",
-        "requested_at": int(time.time() * 1000),
-        "breach_ids": ["b1"],
-        "last_n": None,
-    }
-    return deployment_name, serde.encode("RetrainRequest", record)
-
-
-def outcomes(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    """The RetrainOutcome records on the topic, oldest first."""
-    return [
-        serde.decode(v, expected="RetrainOutcome")[1]
-        for _p, _o, _k, v in read_all(bootstrap, topic, idle_s=0.5)
-    ]
 
 
 class Trainer:
@@ -82,20 +55,8 @@ class Trainer:
 def test_retrain_publishes_a_gated_version_then_rejects_a_worse_one(
     kafka_bootstrap: str, prefix: str, tmp_path: Path
 ) -> None:
-    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
-    keys = tmp_path / "keys"
-    assert main(["keys", "init", "--dir", str(keys)]) == 0
-    argv = ["train", "--dataset", "builtin:credit?rows=2000", "--model-name", "credit"]
-    assert main([*argv, "--prefix", prefix, "--keys-dir", str(keys)]) == 0
-    verify = ModelVerifier(signing.load_public_keys(keys))
-    ((_p, _o, _k, value),) = read_all(kafka_bootstrap, namer.models, idle_s=0.5)
-    v1 = verify(serde.decode(value, expected="ModelPublished")[1])
-    produce(
-        kafka_bootstrap,
-        namer.deployments,
-        [("credit", serde.encode("Deployment", deployment(v1, name="credit")))],
-    )
-    produce_labelled(kafka_bootstrap, namer, 1500, seed=5)
+    setup = deployed_champion(kafka_bootstrap, prefix, tmp_path)
+    namer, keys, verify, v1 = setup.namer, setup.keys, setup.verify, setup.v1
     settings = TrainerSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,

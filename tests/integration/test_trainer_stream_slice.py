@@ -11,45 +11,11 @@ from services.common import serde
 from services.common.kafka_config import KafkaConfig
 from services.common.topic_decoder import TopicDecoder
 from services.common.topics import TopicNamer
-from services.trainer.credit import credit_rows
 from services.trainer.stream_slice import StreamSliceReader
-from tests.kafka_support import make_topics, produce, read_all
+from tests.kafka_support import make_topics, read_all
+from tests.trainer_support import produce_labelled
 
 pytestmark = pytest.mark.integration
-
-T0 = 1_700_000_000_000
-
-
-def produce_labelled(
-    bootstrap: str, namer: TopicNamer, n: int, seed: int = 3, start: int = 0
-) -> list[tuple[str, int, str]]:
-    """n credit events (1 in 10 for another deployment), actuals for 9 in 10, some poison.
-
-    Returns (association id, event time, label) of the labelled events of "credit".
-    """
-    events, actuals, labelled = [], [], []
-    for i, (features, label) in enumerate(credit_rows(n, seed=seed, start=start), start):
-        aid = f"s{seed}-{i}"
-        dep = "other" if i % 10 == 3 else "credit"
-        t = T0 + i * 1000
-        event = {
-            "association_id": aid,
-            "deployment": dep,
-            "event_time": t,
-            "features": features,
-            "attributes": {},
-        }
-        events.append((aid, serde.encode("FeatureEvent", event)))
-        if i % 10 != 7:
-            actual = {"association_id": aid, "deployment": dep, "label": label, "actual_time": t}
-            actuals.append((aid, serde.encode("Actual", actual)))
-            if dep == "credit":
-                labelled.append((aid, t, label))
-        if i % 250 == 0:
-            events.append((aid, b"\x00garbage"))  # poison is skipped, never fatal
-    produce(bootstrap, namer.events, events)
-    produce(bootstrap, namer.actuals, actuals)
-    return labelled
 
 
 def reader(bootstrap: str, namer: TopicNamer, min_chunk: int = 100) -> StreamSliceReader:
