@@ -150,6 +150,7 @@ RELEASE_ORDER = (
     "rollback_margin",
     "retrain_every_seconds",
     "retrain_after_labels",
+    "retrain_on",
 )
 
 

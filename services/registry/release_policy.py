@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.common.monitored_metrics import METRICS
 from services.registry.config_fields import InvalidField, choice, integer, keys, number
 
 ACTIONS = ("shadow", "replace")
@@ -34,7 +35,10 @@ DEFAULTS: dict[str, Any] = {
     "rollback_margin": 0.02,
     "retrain_every_seconds": None,
     "retrain_after_labels": None,
+    "retrain_on": [],
 }
+# What `retrain_on` may name besides a metric: the kinds of ThresholdBreach drift writes.
+BREACH_KINDS = ("data_drift", "prediction_drift", "accuracy", "data_quality")
 MAX_WINDOWS = 100  # the registry keeps a deployment's last 100 drift reports (view.DRIFT_KEPT)
 
 
@@ -43,7 +47,7 @@ def normalize(value: Any, where: str = "release") -> dict[str, Any] | None:
     if value is None:
         return None
     p: Mapping[str, Any] = keys(value, where, tuple(DEFAULTS))
-    out = {**DEFAULTS}
+    out = {**DEFAULTS, "retrain_on": []}
     if "action" in p:
         out["action"] = choice(p["action"], f"{where}.action", ACTIONS)
     if "approval" in p:
@@ -69,6 +73,8 @@ def normalize(value: Any, where: str = "release") -> dict[str, Any] | None:
     ):
         if p.get(key) is not None:
             out[key] = integer(p[key], f"{where}.{key}", low, high)
+    if "retrain_on" in p:
+        out["retrain_on"] = _retrain_on(p["retrain_on"], f"{where}.retrain_on")
     if out["max_windows"] < out["min_windows"]:
         raise InvalidField(
             f"{where}.max_windows",
@@ -76,3 +82,13 @@ def normalize(value: Any, where: str = "release") -> dict[str, Any] | None:
             "would be retired before it could be judged",
         )
     return out
+
+
+def _retrain_on(value: Any, where: str) -> list[str]:
+    """Breach kinds or metric names, each once."""
+    if not isinstance(value, list) or len(value) > 50:
+        raise InvalidField(where, "must be a list of breach kinds or metrics")
+    known = (*BREACH_KINDS, *METRICS)
+    for i, entry in enumerate(value):
+        choice(entry, f"{where}[{i}]", known)
+    return list(dict.fromkeys(value))

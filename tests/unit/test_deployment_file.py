@@ -36,6 +36,7 @@ RECORD = {
         "rollback_margin": 0.02,
         "retrain_every_seconds": 86400,
         "retrain_after_labels": None,
+        "retrain_on": ["accuracy", "change_point"],
     },
     "humility": [
         {

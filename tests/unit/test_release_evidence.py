@@ -111,6 +111,8 @@ def test_the_guard_compares_the_first_windows_after_the_swap_with_the_last_befor
         ({"rollback_windows": True}, "release.rollback_windows"),
         ({"colour": "red"}, "release.colour"),
         ("auto", "release"),
+        ({"retrain_on": ["acuracy"]}, "release.retrain_on[0]"),
+        ({"retrain_on": "accuracy"}, "release.retrain_on"),
     ],
 )
 def test_an_invalid_release_policy_names_its_field(policy, field):

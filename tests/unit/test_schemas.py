@@ -28,7 +28,7 @@ DESIGN_RECORDS = {
 GOLDEN = {
     "Actual": "cef675e19c89e25e",
     "DeadLetter": "f077dd01058cde60",
-    "Deployment": "940fc6f5d2f5d070",
+    "Deployment": "146d1f8177ff9648",
     "DriftReport": "606e8b319b8cd717",
     "FeatureEvent": "61f1cae6f3e2eb99",
     "GovernanceEvent": "a50a340d64c357ca",

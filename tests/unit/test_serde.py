@@ -143,6 +143,7 @@ SAMPLES = {
             "rollback_margin": 0.02,
             "retrain_every_seconds": None,
             "retrain_after_labels": 5000,
+            "retrain_on": [],
         },
     },
     "DriftReport": {
