@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,14 @@ def test_a_field_the_registry_names_is_found_in_the_file():
         .startswith("- model:")
     )
     assert doc.where("setup.colour") == "f.yaml"  # not in the file: the file itself
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+)
+def test_every_example_file_parses_and_its_configuration_is_valid(path):
+    from services.registry.deployment_config import normalize
+
+    doc = parse(path.read_text(), path.name)
+    assert doc.body["model"]["version"] >= 1
+    normalize(doc.body["setup"], None)  # raises InvalidField naming the field
