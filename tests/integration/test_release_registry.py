@@ -96,3 +96,47 @@ def test_an_owner_approval_policy_waits_for_the_owner_at_each_step(
     newest = max(on_topic, key=lambda d: d["revision"])
     assert newest["champion"]["version"] == 2 and newest["challengers"] == []
     assert newest["updated_by"] == "bo"
+
+
+def test_new_labels_ask_the_trainer_through_the_registrys_transaction(
+    registry_url, kafka_bootstrap, prefix
+):
+    owner = ApiClient(registry_url, Secret("bo-token"))
+    editor = ApiClient(registry_url, Secret("ed-token"))
+    eventually(lambda: owner.get("/models"), 20, "credit v1 listed")
+    made = editor.post(
+        "/deployments/credit/requests",
+        {
+            "action": "set_champion",
+            "model": {"name": "credit", "version": 1},
+            "reason": "first deployment",
+            "setup": {"release": {**RELEASE, "retrain_after_labels": 300}},
+        },
+    )
+    owner.post(f"/requests/{made['request_id']}/approve", {"reason": "go"})
+    d = owner.get("/deployments/credit")
+    reports = [
+        drift_report(d["champion"]["model_id"])
+        | {
+            "window_start": d["updated_at"] + 1 + k * 60_000,
+            "window_end": d["updated_at"] + (k + 1) * 60_000,
+            "labels_joined": 200,
+        }
+        for k in range(2)
+    ]
+    produce(
+        kafka_bootstrap,
+        f"{prefix}drift",
+        [(b"credit", serde.encode("DriftReport", r)) for r in reports],
+    )
+
+    def asked() -> list[dict]:
+        return [
+            serde.decode(v, expected="RetrainRequest")[1]
+            for _p, _o, _k, v in read_all(kafka_bootstrap, f"{prefix}retrain")
+        ]
+
+    (request,) = eventually(asked, 20, "a RetrainRequest on the retrain topic")
+    assert request["deployment"] == "credit" and request["requested_by"] == "release-controller"
+    (event,) = [e for e in owner.get("/audit", deployment="credit") if e["action"] == "retrain"]
+    assert event["request_id"] == request["request_id"] and "400 labelled" in event["reason"]
