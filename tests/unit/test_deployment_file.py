@@ -10,6 +10,7 @@ import pytest
 from services.cli import deployment_file
 from services.cli.deployment_file import parse, to_yaml
 from services.common.errors import ConfigError
+from services.registry import release_policy
 
 pytestmark = pytest.mark.unit
 
@@ -25,20 +26,9 @@ RECORD = {
     ],
     "mode": "ab",
     "label_delay_seconds": 7200,
-    "release": {
-        "action": "shadow",
-        "approval": "auto",
-        "min_windows": 3,
-        "min_labels": 500,
-        "margin": 0.01,
-        "significance": 0.05,
-        "max_windows": 20,
-        "rollback_windows": 3,
-        "rollback_margin": 0.02,
-        "retrain_every_seconds": 86400,
-        "retrain_after_labels": None,
-        "retrain_on": ["accuracy", "change_point"],
-    },
+    "release": release_policy.normalize(
+        {"approval": "auto", "retrain_every_seconds": 86400, "retrain_on": ["change_point"]}
+    ),
     "humility": [
         {
             "kind": "uncertain",

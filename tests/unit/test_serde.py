@@ -12,6 +12,7 @@ from services.common import serde
 from services.common.avro_guard import walk
 from services.common.errors import PoisonMessage, Reason
 from services.common.schemas import default_schemas
+from services.registry import release_policy
 from tests.poison import EXPECTED_REASON, POISON_KINDS, make_poison, size_bomb
 
 pytestmark = pytest.mark.unit
@@ -131,20 +132,8 @@ SAMPLES = {
         "window_seconds": 60,
         "external": False,
         "label_delay_seconds": 3600,
-        "release": {
-            "action": "shadow",
-            "approval": "owner",
-            "min_windows": 3,
-            "min_labels": 500,
-            "margin": 0.01,
-            "significance": 0.05,
-            "max_windows": 20,
-            "rollback_windows": 3,
-            "rollback_margin": 0.02,
-            "retrain_every_seconds": None,
-            "retrain_after_labels": 5000,
-            "retrain_on": [],
-        },
+        # every field of the release policy, as the registry completes it
+        "release": {**release_policy.DEFAULTS, "retrain_after_labels": 5000},
     },
     "DriftReport": {
         "deployment": "credit",
