@@ -66,6 +66,9 @@ class ReleaseController:
     ) -> None:
         self.view, self.governor, self.counted = view, governor, counted
         self._refused: set[tuple[str, str]] = set()  # (deployment, model id) refused: not retried
+        # (deployment, revision) swaps the guard is done with: kept, or a rollback themselves.
+        # Only a shortcut (a restarted registry decides them again, the same way).
+        self._guarded: set[tuple[str, int]] = set()
 
     def tick(self) -> list[str]:
         """One round over every deployment; what it requested, in words."""
@@ -132,7 +135,11 @@ class ReleaseController:
         if swap is None:
             return None
         before, after = swap
-        if after["revision"] in rolled_back or self._action_of(d["name"], after) == "rollback":
+        done = (d["name"], int(after["revision"]))
+        if done in self._guarded or after["revision"] in rolled_back:
+            return None
+        if self._action_of(d["name"], after) == "rollback":
+            self._guarded.add(done)
             return None
         found = release_evidence.guard(
             reports,
@@ -143,6 +150,8 @@ class ReleaseController:
             windows,
             policy["rollback_margin"],
         )
+        if found.decision == "keep":
+            self._guarded.add(done)
         if found.decision != "rollback":
             return None
         old, new = before["champion"], after["champion"]
