@@ -250,7 +250,7 @@ class AlertingService:
         await self.tick()  # group_wait 0: notify now, not at the next timer
 
     async def handle_deployment(self, message: Any) -> None:
-        """A Deployment: a new champion ends its retrain in flight."""
+        """A Deployment: keep its retrain triggers; a new champion ends its retrain in flight."""
         await self._ready.wait()
         self.standard.consumed.labels(SERVICE, message.topic).inc()
         if message.value is None:  # a tombstone on the compacted topic
@@ -359,11 +359,7 @@ class AlertingService:
         record = {
             "request_id": request.request_id,
             "deployment": request.deployment,
-            "reason": (
-                f"{request.kind} {request.metric}"
-                + (f" on {request.feature}" if request.feature else "")
-                + f" breached for {request.windows} windows"
-            ),
+            "reason": request.reason,
             "requested_by": "alerting:retrain-policy",
             "requested_at": int(request.requested_at * 1000),
             "breach_ids": list(request.breach_ids),

@@ -6,6 +6,9 @@ so the app persists `state()` to Redis after every change and a restarted proces
 `from_state()`. Replayed breaches change nothing (grouping and the retrain policy both ignore
 older or identical observations), so at-least-once consumption is safe.
 
+Each Deployment record sets its deployment's retrain triggers (`policy.retrain_after_windows`
+and `release.retrain_on`; see `retrain_policy.py`), kept in the retrain policy's state.
+
 A retrain request stays in flight (no second one for its deployment) until the trainer's
 outcome answers it, a new champion appears, or `retrain_timeout_s` passes. An outcome answers
 it when it names the request, or when the trainer answered at or after the request was made
@@ -25,7 +28,7 @@ from typing import Any
 from services.alerting.alert import RETRAIN, Alert, alert_from_breach
 from services.alerting.grouping import Grouper, Notification
 from services.alerting.retrain_outcome import breaches_from_outcome, check_outcome
-from services.alerting.retrain_policy import RetrainPolicy, RetrainRequest
+from services.alerting.retrain_policy import RetrainPolicy, RetrainRequest, Triggers
 from services.alerting.routing import AlertingConfig
 from services.alerting.silences import Silences
 from services.common.errors import PoisonMessage, Reason
@@ -106,12 +109,17 @@ class Engine:
             self.groupers[route.key].ingest(alert, now)
 
     def on_deployment(self, deployment: Mapping[str, Any]) -> bool:
-        """A Deployment record: a new champion ends the deployment's retrain in flight."""
+        """A Deployment record: set its retrain triggers; a new champion ends its retrain in flight.
+
+        True when the state changed.
+        """
         name = deployment["name"]
+        triggers = Triggers.from_deployment(deployment)
+        changed = triggers is not None and self.retrain.configure(name, triggers)
         champion = (deployment.get("champion") or {}).get("model_id")
         before = self._champions.get(name)
         if champion is None or champion == before:
-            return False
+            return changed
         self._champions[name] = champion
         if before is not None and self.retrain.in_flight(name):
             self.retrain.completed(name)

@@ -1,12 +1,18 @@
-"""The retrain policy: K consecutive breached windows of accuracy or data drift ask for a retrain.
+"""The retrain policy: K consecutive breached windows of a deployment's triggers ask for a retrain.
 
 A series is one (deployment, kind, metric, feature). The drift service sends a firing breach for
-every window a threshold stays breached. Each firing breach of a configured kind for a later
-window than the series' last extends its streak when the windows follow each other (the gap
-between them is under half a window: count windows end at their last event and the next starts
-at its first) and restarts it at 1 after a missing window; a resolved breach ends the streak.
-When any series of a deployment reaches K, one `RetrainRequest` is produced; no second one for
-that deployment until `completed(deployment)`, after which streaks start over.
+every window a threshold stays breached. Each firing breach that counts for its deployment, for
+a later window than the series' last, extends the series' streak when the windows follow each
+other (the gap between them is under half a window: count windows end at their last event and
+the next starts at its first) and restarts it at 1 after a missing window; a resolved breach ends
+the streak. When any series of a deployment reaches K, one `RetrainRequest` is produced; no second
+one for that deployment until `completed(deployment)`, after which streaks start over.
+
+K and the breaches that count are the deployment's (`Triggers`, from its Deployment record:
+`policy.retrain_after_windows`, and `release.retrain_on`, breach kinds or metrics such as
+`change_point`); alerting's config (`RetrainConfig`) is the fallback for a deployment never
+seen, and its `kinds` for one whose `retrain_on` is empty. A changed Deployment takes effect at
+the next breach; streaks are kept.
 Replayed or older windows change nothing, so redelivery after a crash cannot double count.
 State is plain JSON.
 """
@@ -19,14 +25,37 @@ from collections.abc import Mapping
 from typing import Any
 
 MAX_SERIES = 100_000
+MAX_DEPLOYMENTS = 10_000  # deployments whose retrain triggers are remembered
 
 
 @dataclasses.dataclass(frozen=True)
 class RetrainConfig:
-    """Retrain after `after_windows` consecutive breached windows of one of `kinds`."""
+    """Alerting's fallback: retrain after `after_windows` breached windows of one of `kinds`."""
 
     after_windows: int = 3
     kinds: frozenset[str] = frozenset({"accuracy", "data_drift"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Triggers:
+    """One deployment's K, and the breach kinds or metrics that count (empty: config's kinds)."""
+
+    after_windows: int
+    retrain_on: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_deployment(cls, deployment: Mapping[str, Any]) -> Triggers | None:
+        """The triggers of a Deployment record; None when it has no policy.
+
+        >>> Triggers.from_deployment({"policy": {"retrain_after_windows": 2}, "release": None})
+        Triggers(after_windows=2, retrain_on=frozenset())
+        """
+        k = (deployment.get("policy") or {}).get("retrain_after_windows")
+        if k is None:
+            return None
+        retrain_on = (deployment.get("release") or {}).get("retrain_on") or ()
+        # The registry allows 1..10000; a 0 from another writer must not fire on every breach.
+        return cls(max(1, int(k)), frozenset(str(x) for x in retrain_on))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +74,18 @@ class RetrainRequest:
     window_end: int
     breach_ids: tuple[str, ...]
     requested_at: float
+    after_windows: int  # the K the series reached
+    from_deployment: bool  # K is the deployment's own (else alerting's config)
+
+    @property
+    def reason(self) -> str:
+        """Which series reached K, and K (with where it came from)."""
+        source = "policy.retrain_after_windows" if self.from_deployment else "alerting's config"
+        on = f" on {self.feature}" if self.feature else ""
+        return (
+            f"{self.kind} {self.metric}{on} breached for {self.windows} windows "
+            f"(K={self.after_windows}, {source})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able form."""
@@ -67,12 +108,34 @@ class RetrainPolicy:
         self.config = config
         self._streaks: dict[str, _Streak] = {}
         self._in_flight: dict[str, str] = {}  # deployment -> request id
+        self._triggers: dict[str, Triggers] = {}  # deployment -> its own, oldest change first
+
+    def configure(self, deployment: str, triggers: Triggers) -> bool:
+        """Use `triggers` for this deployment's next breaches; True when they changed."""
+        if self._triggers.get(deployment) == triggers:
+            return False
+        self._triggers.pop(deployment, None)  # re-inserted last: the dict is oldest first
+        self._triggers[deployment] = triggers
+        if len(self._triggers) > MAX_DEPLOYMENTS:
+            self._triggers.pop(next(iter(self._triggers)))
+        return True
+
+    def triggers(self, deployment: str) -> Triggers | None:
+        """The deployment's own triggers, None while its Deployment was never seen."""
+        return self._triggers.get(deployment)
+
+    def _counts(self, breach: Mapping[str, Any], triggers: Triggers | None) -> bool:
+        if triggers is not None and triggers.retrain_on:
+            return breach["kind"] in triggers.retrain_on or breach["metric"] in triggers.retrain_on
+        return breach["kind"] in self.config.kinds
 
     def observe(self, breach: Mapping[str, Any], now: float) -> RetrainRequest | None:
         """Take one (already validated) ThresholdBreach; a RetrainRequest when the policy fires."""
-        if breach["kind"] not in self.config.kinds:
-            return None
         deployment = breach["deployment"]
+        triggers = self._triggers.get(deployment)
+        if not self._counts(breach, triggers):
+            return None
+        k = self.config.after_windows if triggers is None else triggers.after_windows
         series = "\x1f".join(
             (deployment, breach["kind"], breach["metric"], breach.get("feature") or "")
         )
@@ -91,15 +154,13 @@ class RetrainPolicy:
                 streak.first_start = start
             streak.count += 1
             streak.last_start, streak.last_end = start, end
-            streak.breach_ids = [*streak.breach_ids, breach["breach_id"]][
-                -self.config.after_windows :
-            ]
+            streak.breach_ids = [*streak.breach_ids, breach["breach_id"]][-k:]
         else:
             streak = _Streak(1, start, start, end, [breach["breach_id"]])
             self._streaks[series] = streak
             if len(self._streaks) > MAX_SERIES:
                 self._streaks.pop(next(iter(self._streaks)))
-        if streak.count < self.config.after_windows or deployment in self._in_flight:
+        if streak.count < k or deployment in self._in_flight:
             return None
         raw = f"{deployment}|{series}|{streak.first_start}|{end}"
         request = RetrainRequest(
@@ -115,6 +176,8 @@ class RetrainPolicy:
             window_end=end,
             breach_ids=tuple(streak.breach_ids),
             requested_at=now,
+            after_windows=k,
+            from_deployment=triggers is not None,
         )
         self._in_flight[deployment] = request.request_id
         return request
@@ -141,6 +204,10 @@ class RetrainPolicy:
                 k: {**vars(v), "breach_ids": list(v.breach_ids)} for k, v in self._streaks.items()
             },
             "in_flight": dict(self._in_flight),
+            "triggers": {
+                k: {"after_windows": v.after_windows, "retrain_on": sorted(v.retrain_on)}
+                for k, v in self._triggers.items()
+            },
         }
 
     @classmethod
@@ -149,4 +216,8 @@ class RetrainPolicy:
         policy = cls(config)
         policy._streaks = {k: _Streak(**v) for k, v in state["streaks"].items()}
         policy._in_flight = dict(state["in_flight"])
+        policy._triggers = {  # absent in states saved before
+            k: Triggers(int(v["after_windows"]), frozenset(v["retrain_on"]))
+            for k, v in state.get("triggers", {}).items()
+        }
         return policy

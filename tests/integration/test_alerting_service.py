@@ -332,3 +332,43 @@ def test_repeats_follow_the_repeat_interval_until_acknowledged_with_the_cli(
     finally:
         service.stop()
         rx.close()
+
+
+def test_retrain_follows_the_deployments_k_and_retrain_on(kafka_bootstrap, prefix, tmp_path):
+    """A Deployment saying K=2 on change points wins over the config's 3 windows of drift."""
+    namer = make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url}, after_windows=3)
+    service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
+    try:
+        record = {
+            "name": "credit", "revision": 1, "updated_at": int(time.time() * 1000),
+            "updated_by": "tests", "reason": "retrain on change points after 2 windows",
+            "champion": {"model_name": "credit", "model_id": "sha256:" + "ab" * 32, "version": 1},
+            "challengers": [], "mode": "shadow", "humility": [], "thresholds": [],
+            "policy": {"auto_approve": False, "retrain_after_windows": 2, "review_topic": None},
+            "release": {"retrain_on": ["change_point"]},
+        }  # fmt: skip
+        produce(
+            kafka_bootstrap, namer.deployments, [(b"credit", serde.encode("Deployment", record))]
+        )
+        wait_caught_up(kafka_bootstrap, service.group, namer.deployments, timeout_s=30)
+        drift = [breach(window=w) for w in (1, 2, 3)]  # psi: not in credit's retrain_on
+        points = [
+            breach(window=w, kind="accuracy", metric="change_point", feature=None, value=1.0)
+            for w in (1, 2)
+        ]
+        unseen = [breach("other", window=w) for w in (1, 2)]  # no Deployment: the config's 3
+        send_breaches(kafka_bootstrap, namer.breaches, drift + points + unseen)
+        wait_caught_up(kafka_bootstrap, service.group, namer.breaches, timeout_s=30)
+        time.sleep(1.0)
+        requests = records(kafka_bootstrap, namer.retrain, "RetrainRequest")
+        assert [(r["deployment"], r["breach_ids"]) for r in requests] == [
+            ("credit", [p["breach_id"] for p in points])
+        ], requests
+        assert requests[0]["reason"] == (
+            "accuracy change_point breached for 2 windows (K=2, policy.retrain_after_windows)"
+        )
+    finally:
+        service.stop()
+        rx.close()

@@ -127,3 +127,30 @@ route:
         ("pager", "resolved"),
     ]
     assert e.groups() == []
+
+
+def record(k: int, champion: str = "sha256:m1", release: dict | None = None) -> dict:
+    """A Deployment record of `credit` (the parts alerting reads)."""
+    return {
+        "name": "credit",
+        "revision": 1,
+        "champion": {"model_name": "m", "model_id": champion, "version": 1},
+        "policy": {"auto_approve": False, "retrain_after_windows": k, "review_topic": None},
+        "release": release,
+    }
+
+
+def test_the_deployments_retrain_triggers_are_kept_and_survive_a_restart() -> None:
+    e = engine()  # the config says 3 windows of data drift
+    assert e.on_deployment(record(k=2))
+    assert not e.on_deployment(record(k=2))  # nothing changed: nothing to save
+    got = [e.on_breach(breach(w), T0 + w) for w in (1, 2)]
+    assert got[0] is None and got[1] is not None and got[1].after_windows == 2
+    assert e.on_deployment(record(k=1, release={"retrain_on": ["change_point"]}))  # same champion
+    restored = engine()
+    restored.restore(json.loads(json.dumps(e.state())))
+    assert not restored.on_deployment(record(k=1, release={"retrain_on": ["change_point"]}))
+    assert restored.on_deployment(record(k=1, champion="sha256:m2"))  # ends the retrain
+    assert restored.retrains_in_flight() == 0
+    (request,) = [r for w in (3, 4) if (r := restored.on_breach(breach(w), T0 + w))]
+    assert request.window_start == breach(3)["window_start"] and request.windows == 1

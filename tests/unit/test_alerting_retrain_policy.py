@@ -1,10 +1,12 @@
 """Retrain policy: K consecutive breached windows give one request per deployment at a time."""
 
+import doctest
 import json
 
 import pytest
 
-from services.alerting.retrain_policy import RetrainConfig, RetrainPolicy
+from services.alerting import retrain_policy
+from services.alerting.retrain_policy import RetrainConfig, RetrainPolicy, Triggers
 
 pytestmark = pytest.mark.unit
 
@@ -131,3 +133,130 @@ def test_count_windows_with_small_gaps_between_them_are_consecutive() -> None:
             policy.observe({**breach(w), "window_start": start, "window_end": start + 20_000}, 0.0)
         )
     assert [g is not None for g in got] == [False, False, True]
+
+
+# -- the deployment's own triggers (policy.retrain_after_windows, release.retrain_on) ----------
+
+
+def deployment(k: int = 3, release: dict | None = None, name: str = "fraud") -> dict:
+    """The parts of a Deployment record the retrain policy reads."""
+    return {
+        "name": name,
+        "champion": {"model_name": "m", "model_id": "sha256:m3", "version": 3},
+        "policy": {"auto_approve": False, "retrain_after_windows": k, "review_topic": None},
+        "release": release,
+    }
+
+
+def configured(config: RetrainConfig, *deployments: dict) -> RetrainPolicy:
+    policy = RetrainPolicy(config)
+    for d in deployments:
+        triggers = Triggers.from_deployment(d)
+        assert triggers is not None
+        policy.configure(d["name"], triggers)
+    return policy
+
+
+def change_point(window: int) -> dict:
+    """drift's breach of a `change_point` threshold: kind accuracy, no feature."""
+    return breach(window, kind="accuracy", metric="change_point", feature=None, value=1.0)
+
+
+def test_the_deployments_k_wins_over_the_config() -> None:
+    policy = configured(RetrainConfig(after_windows=3), deployment(k=2))
+    stream = [breach(w, deployment=d) for w in range(3) for d in ("fraud", "churn")]
+    got = [(i // 2, r) for i, b in enumerate(stream) if (r := policy.observe(b, now=float(i)))]
+    assert [(window, r.deployment, r.windows) for window, r in got] == [
+        (1, "fraud", 2),  # its Deployment says 2
+        (2, "churn", 3),  # never seen: alerting's config says 3
+    ]
+    fraud, churn = (r for _w, r in got)
+    assert fraud.reason == (
+        "data_drift psi on age breached for 2 windows (K=2, policy.retrain_after_windows)"
+    )
+    assert churn.reason == "data_drift psi on age breached for 3 windows (K=3, alerting's config)"
+    assert fraud.breach_ids == ("b0-age-firing", "b1-age-firing")
+
+
+def test_retrain_on_change_point_asks_on_change_points_only() -> None:
+    release = {"action": "shadow", "retrain_on": ["change_point"]}
+    policy = configured(RetrainConfig(after_windows=3), deployment(k=2, release=release))
+    ignored = [breach(w) for w in range(5)]  # psi: data drift, a default kind
+    ignored += [breach(w, kind="accuracy", metric="accuracy", feature=None) for w in range(5)]
+    assert feed(policy, ignored) == []
+    (request,) = feed(policy, [change_point(w) for w in range(5)])
+    assert (request.kind, request.metric, request.feature) == ("accuracy", "change_point", None)
+    assert request.window_end == 2 * MINUTE and request.windows == 2
+    assert request.reason == (
+        "accuracy change_point breached for 2 windows (K=2, policy.retrain_after_windows)"
+    )
+
+
+def test_retrain_on_a_kind_counts_a_kind_the_default_kinds_ignore() -> None:
+    quality = [breach(w, kind="data_quality", metric="missing_rate") for w in range(3)]
+    assert feed(RetrainPolicy(RetrainConfig(after_windows=3)), quality) == []
+    release = {"retrain_on": ["data_quality"]}
+    policy = configured(RetrainConfig(after_windows=3), deployment(release=release))
+    (request,) = feed(policy, quality)
+    assert (request.kind, request.metric, request.windows) == ("data_quality", "missing_rate", 3)
+    policy.completed("fraud")
+    assert feed(policy, [breach(w) for w in range(3, 10)]) == []  # data drift no longer counts
+
+
+def test_a_changed_deployment_takes_effect_at_the_next_breach() -> None:
+    policy = configured(RetrainConfig(after_windows=3), deployment(k=3))
+    assert feed(policy, [breach(0), breach(1)]) == []
+    assert policy.configure("fraud", Triggers.from_deployment(deployment(k=1)))
+    assert not policy.configure("fraud", Triggers.from_deployment(deployment(k=1)))  # no change
+    (request,) = feed(policy, [breach(2)])
+    assert (request.windows, request.after_windows, request.window_start) == (3, 1, 0)
+    assert request.breach_ids == ("b2-age-firing",)
+    policy.completed("fraud")
+    (again,) = feed(policy, [breach(3)])  # a fresh run of the new K
+    assert (again.windows, again.window_start) == (1, 3 * MINUTE)
+
+
+def test_state_round_trip_keeps_each_deployments_triggers() -> None:
+    config = RetrainConfig(after_windows=3)
+    release = {"retrain_on": ["change_point", "data_quality"]}
+    a = configured(config, deployment(k=2, release=release), deployment(k=5, name="churn"))
+    feed(a, [change_point(0)])
+    b = RetrainPolicy.from_state(config, json.loads(json.dumps(a.state())))
+    assert b.triggers("fraud") == Triggers(2, frozenset({"change_point", "data_quality"}))
+    assert b.triggers("churn") == Triggers(5) and b.triggers("credit") is None
+    assert feed(b, [breach(1)]) == []  # psi is not in fraud's retrain_on
+    (request,) = feed(b, [change_point(1)])
+    assert request.windows == 2 and request.from_deployment
+    old = {k: v for k, v in a.state().items() if k != "triggers"}  # saved before triggers
+    assert RetrainPolicy.from_state(config, old).triggers("fraud") is None
+
+
+def test_triggers_are_bounded_oldest_change_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retrain_policy, "MAX_DEPLOYMENTS", 2)
+    policy = configured(RetrainConfig(), *(deployment(k=2, name=n) for n in ("a", "b")))
+    policy.configure("a", Triggers(4))  # a changed: now the newest
+    policy.configure("c", Triggers(5))
+    assert [policy.triggers(n) for n in ("a", "b", "c")] == [Triggers(4), None, Triggers(5)]
+
+
+@pytest.mark.parametrize("release", [None, {"action": "shadow", "retrain_on": []}])
+def test_a_deployment_without_retrain_on_behaves_as_today(release: dict | None) -> None:
+    config = RetrainConfig(after_windows=3)
+    stream = [breach(w, kind=k) for w in range(4) for k in ("prediction_drift", "data_drift")]
+    stream += [breach(w, kind="accuracy", metric="accuracy", feature=None) for w in range(4)]
+    today = feed(RetrainPolicy(config), stream)
+    seen = feed(configured(config, deployment(k=3, release=release)), stream)
+    strip = ("from_deployment", "requested_at")
+    assert [{k: v for k, v in r.to_dict().items() if k not in strip} for r in seen] == [
+        {k: v for k, v in r.to_dict().items() if k not in strip} for r in today
+    ]
+    assert len(seen) == 1 and seen[0].kind == "data_drift" and seen[0].from_deployment
+
+
+def test_a_deployment_without_a_policy_sets_no_triggers() -> None:
+    assert Triggers.from_deployment({"name": "fraud", "champion": None}) is None
+    assert Triggers.from_deployment(deployment(k=0)) == Triggers(1)  # never "fire on anything"
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(retrain_policy).failed == 0
