@@ -20,7 +20,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -227,22 +227,10 @@ class AlertingService:
         """
         await self._ready.wait()
         for message in messages:
-            self.standard.consumed.labels(SERVICE, message.topic).inc()
-            try:
-                _name, breach = serde.decode(message.value or b"", expected="ThresholdBreach")
-            except PoisonMessage as exc:
-                await self._dead_letter_message(message, exc.reason, exc.detail)
+            handled = await self._handled(message, "ThresholdBreach", self.engine.on_breach)
+            if handled is None:
                 continue
-            try:
-                request = self.engine.on_breach(breach, time.time())
-            except PoisonMessage as exc:
-                await self._dead_letter_message(message, exc.reason, exc.detail, "handle")
-                continue
-            except Exception as exc:  # this breach's fault, not the service's: never stop the agent
-                log.exception("handling the breach at %s@%d failed", message.topic, message.offset)
-                error = f"{type(exc).__name__}: {exc}"
-                await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
-                continue
+            breach, request = handled
             self.metrics.breaches.labels(breach["status"]).inc()
             if request is not None:
                 await self._send_retrain(request)
@@ -276,22 +264,10 @@ class AlertingService:
         Poison is dead-lettered; the state is saved before faust may commit the offset.
         """
         await self._ready.wait()
-        self.standard.consumed.labels(SERVICE, message.topic).inc()
-        try:
-            _name, outcome = serde.decode(message.value or b"", expected="RetrainOutcome")
-        except PoisonMessage as exc:
-            await self._dead_letter_message(message, exc.reason, exc.detail)
+        handled = await self._handled(message, "RetrainOutcome", self.engine.on_retrain_outcome)
+        if handled is None:
             return
-        try:
-            changed = self.engine.on_retrain_outcome(outcome, time.time())
-        except PoisonMessage as exc:
-            await self._dead_letter_message(message, exc.reason, exc.detail, "handle")
-            return
-        except Exception as exc:  # this record's fault, not the service's: never stop the agent
-            log.exception("handling the outcome at %s@%d failed", message.topic, message.offset)
-            error = f"{type(exc).__name__}: {exc}"
-            await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
-            return
+        outcome, changed = handled
         self.metrics.retrain_outcomes.labels(outcome["outcome"]).inc()
         if changed:
             log.info(
@@ -369,6 +345,27 @@ class AlertingService:
         await self._send(self.retrain_topic, request.deployment.encode(), value, "RetrainRequest")
         self.metrics.retrain_requests.inc()
         log.info("retrain requested for %s (%s)", request.deployment, record["reason"])
+
+    async def _handled(
+        self, message: Any, expected: str, handle: Callable[[dict[str, Any], float], Any]
+    ) -> tuple[dict[str, Any], Any] | None:
+        """Decode a message as `expected` and hand it to the engine: (record, what `handle`
+        returned), or None when it was dead-lettered (poison, or the handler failed on it)."""
+        self.standard.consumed.labels(SERVICE, message.topic).inc()
+        try:
+            _name, record = serde.decode(message.value or b"", expected=expected)
+        except PoisonMessage as exc:
+            await self._dead_letter_message(message, exc.reason, exc.detail)
+            return None
+        try:
+            return record, handle(record, time.time())
+        except PoisonMessage as exc:
+            await self._dead_letter_message(message, exc.reason, exc.detail, "handle")
+        except Exception as exc:  # this record's fault, not the service's: never stop the agent
+            log.exception("handling %s at %s@%d failed", expected, message.topic, message.offset)
+            error = f"{type(exc).__name__}: {exc}"
+            await self._dead_letter_message(message, Reason.HANDLER_FAILED, error, "handle")
+        return None
 
     async def _dead_letter_message(
         self, message: Any, reason: Reason, detail: str, stage: str = "decode"
