@@ -4,7 +4,9 @@ A runner `Handler` over `retrain`: the runner produces what this returns, waits 
 only then commits, so a request's offset is committed once its outcome is durable. Per batch,
 requests for one deployment are coalesced into one training (the newest request's ``last_n``
 wins); a request made before the last training of its deployment finished, or before the
-newest model of its name was created, is already answered and is only counted.
+newest model of its name was created, is already answered: it is not trained for, and gets
+that model (or that training's answer) as its outcome, with 0 attempts. That also answers a
+request whose model went out and whose outcome did not (a kill between the two deliveries).
 
 Each training answers its request (the newest of those coalesced) with a `RetrainOutcome` on
 `retrain_outcomes`, returned after the model when there is one: "published" (model id and
@@ -110,6 +112,7 @@ class RetrainHandler:
         self._sleep = sleep
         self._build = build
         self._finished_at: dict[str, int] = {}  # deployment -> epoch ms of its last outcome
+        self._last_answer: dict[str, Answer] = {}  # deployment -> its last training's answer
         self.summaries: list[TrainingSummary] = []  # recent outcomes, newest last
 
     def handle(self, batch: list[Inbound]) -> list[Outbound | Rejected]:
@@ -151,8 +154,26 @@ class RetrainHandler:
             self.metrics.outcome("coalesced")
         if not fresh:
             log.info("retrain %s: %d request(s) already answered", deployment, len(requests))
-            return []
+            return self._already_answered(deployment, name, requests[-1].record)
         return self._answer(deployment, dep, name, fresh[-1].record)
+
+    def _already_answered(
+        self, deployment: str, name: str, request: Mapping[str, Any]
+    ) -> list[Outbound | Rejected]:
+        """The outcome of a request made before the newest model of its name, or before this
+        process's last training of its deployment ended: that model, or that training's answer,
+        with no training (attempts 0). The first outcome may have been lost (a kill between the
+        model's delivery and the outcome's) or given to another request of the same training;
+        saying it again is harmless, since readers keep one outcome per request."""
+        latest = self.ledger.latest(name)
+        answer = self._last_answer.get(deployment)
+        if latest is not None and request["requested_at"] < self.ledger.last_published_at(name):
+            version, model_id = latest
+            detail = f"answered by {name} v{version}, published after this request was made"
+            answer = Answer("published", detail, model_id, version)
+        if answer is None:
+            return []
+        return [outcome_message(self.outcomes_topic, deployment, request["request_id"], answer, 0)]
 
     def _answer(
         self, deployment: str, dep: Mapping[str, Any], name: str, request: Mapping[str, Any]
@@ -172,6 +193,7 @@ class RetrainHandler:
             answer = Answer("failed", error_text(exc))
         finally:
             self._finished_at[deployment] = int(time.time() * 1000)
+        self._last_answer[deployment] = answer
         self.metrics.outcome(answer.outcome)
         log.info(
             "retrain %s: %s (request %s, %d attempt(s))",

@@ -106,6 +106,12 @@ class ModelLedger:
         """A verified ModelContent by model id, if this ledger holds it."""
         return self._contents.get(model_id)
 
+    def latest(self, name: str) -> tuple[int, str] | None:
+        """(version, model id) of the newest verified model of ``name``, if any."""
+        with self._lock:
+            state = self._names.get(name)
+            return state.latest_verified if state else None
+
     def last_published_at(self, name: str) -> int:
         """Creation time (epoch ms) of the newest verified model of ``name``; 0 if none."""
         state = self._names.get(name)

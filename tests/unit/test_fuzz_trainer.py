@@ -130,7 +130,9 @@ def _check(value: bytes) -> None:
     for r in results:
         if isinstance(r, Outbound):  # answered: the build refuses every slice
             (answer,) = _answers([r])
-            assert answer["outcome"] == "refused", answer
+            # ... unless the request is older than the champion, which then answers it
+            older = answer["outcome"] == "published" and answer["attempts"] == 0
+            assert answer["outcome"] == "refused" or older, answer
             continue
         assert isinstance(r, Rejected) and r.inbound.value == value
         assert r.reason.value != "handler_failed", r.detail

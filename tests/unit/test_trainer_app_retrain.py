@@ -194,7 +194,9 @@ def test_a_request_made_before_the_last_training_finished_is_already_answered(
     h = Harness(tmp_path)
     asked = int(time.time() * 1000) - 1
     h.handler.handle([request(0, at=asked)])
-    assert h.handler.handle([request(1, at=asked)]) == []
+    (again,) = outcomes(h.handler.handle([request(1, at=asked)]))  # answered by v2, untrained
+    assert (again["request_id"], again["outcome"], again["version"]) == ("r1", "published", 2)
+    assert again["attempts"] == 0
     assert len(h.builds) == 1 and h.count("coalesced") == 1
     time.sleep(0.01)
     h.handler.handle([request(2, last_n=42)])  # asked after: trains again, next version
@@ -349,3 +351,36 @@ def test_a_failing_deployment_keeps_the_others_outcomes(tmp_path: Path) -> None:
 def test_the_outcome_module_examples_hold() -> None:
     result = doctest.testmod(retrain_outcome)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_replayed_request_whose_model_is_out_gets_its_outcome_again(tmp_path: Path) -> None:
+    """The exact case of a kill between the model's delivery and the outcome's: r1 is not
+    committed, v2 (created after r1) is on the models topic, no outcome for r1 went out. A
+    restarted trainer must not train again, and must answer r1."""
+    h = Harness(tmp_path)
+    asked = int(time.time() * 1000) - 1
+    first = h.handler.handle([request(1, at=asked)])
+    (model,) = [o for o in first if isinstance(o, Outbound) and o.topic == "p.models"]
+    restarted = Harness(tmp_path)  # a new process: no memory of the training
+    restarted.ledger.add_model(serde.decode(model.value, expected="ModelPublished")[1])
+    out = restarted.handler.handle([request(1, at=asked)])
+    assert restarted.builds == [], "v2 answers it: no second training, no v3"
+    (answer,) = outcomes(out)
+    assert (answer["request_id"], answer["outcome"], answer["version"]) == ("r1", "published", 2)
+    assert answer["attempts"] == 0 and "published after this request" in answer["detail"]
+    assert [o for o in out if isinstance(o, Outbound) and o.topic == "p.models"] == []
+    # the first process, asked again about r1: the same answer, still no training
+    (again,) = outcomes(h.handler.handle([request(1, at=asked)]))
+    assert again["outcome"] == "published" and len(h.builds) == 1
+
+
+def test_a_request_made_during_a_rejected_training_gets_that_trainings_answer(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    h.passed = False
+    asked = int(time.time() * 1000) - 1
+    (first,) = outcomes(h.handler.handle([request(0, at=asked)]))
+    (second,) = outcomes(h.handler.handle([request(1, at=asked)]))
+    assert first["outcome"] == second["outcome"] == "rejected" and len(h.builds) == 1
+    assert (second["request_id"], second["attempts"]) == ("r1", 0)
