@@ -30,6 +30,7 @@ class Reason(enum.StrEnum):
     FUTURE_EVENT_TIME = "future_event_time"  # a time beyond now plus the allowed future skew
     TIMEOUT = "timeout"
     DELIVERY_FAILED = "delivery_failed"  # a webhook gave up: final refusal or attempts exhausted
+    REWRITE = "rewrite"  # would change a record already applied (the audit trail is append-only)
     UNKNOWN = "unknown"
 
 

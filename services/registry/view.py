@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from services.common.errors import PoisonMessage, Reason
 from services.registry.breaches import BREACHES_KEPT, BreachLog
 
 DRIFT_KEPT = 100  # reports kept per deployment (the dashboard shows recent windows)
@@ -136,13 +137,29 @@ class RegistryView:
         pipe.execute()
 
     def apply_governance(self, event: Mapping[str, Any]) -> None:
-        """Record one audit event; requests and their decisions become queryable."""
+        """Record one audit event; requests and their decisions become queryable. The trail is
+        append-only: the same event again changes nothing, and an event reusing an id (or a
+        second decision of a request) is refused with PoisonMessage (dead-lettered, counted),
+        never applied."""
         eid, dep = event["event_id"], event["deployment"]
+        stored = self.r.get(self._k("event", eid))
+        if stored is not None:
+            if _text(stored) == _dumps(event):
+                return  # replayed
+            raise PoisonMessage(
+                Reason.REWRITE, f"audit event {eid} exists with other content: not rewritten"
+            )
+        request_id = event.get("request_id")
+        taken = {"request": "request", "approve": "decision", "reject": "decision"}
+        slot = taken.get(event["action"]) if request_id else None
+        if slot and self.r.exists(self._k(slot, request_id)):
+            raise PoisonMessage(
+                Reason.REWRITE, f"request {request_id} has its {slot} already: not a second one"
+            )
         pipe = self.r.pipeline(transaction=True)
         pipe.set(self._k("event", eid), _dumps(event))
         pipe.zadd(self._k("audit"), {eid: event["at"]})
         pipe.zadd(self._k("audit", dep), {eid: event["at"]})
-        request_id = event.get("request_id")
         if request_id:
             if event["action"] == "request":
                 pipe.set(self._k("request", request_id), eid)
