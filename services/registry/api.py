@@ -2,14 +2,20 @@
 
 Reads need a viewer token unless `public_reads` is set; requests need an editor, decisions an
 owner (`Authorization: Bearer <token>`). Every error is JSON `{error, message}` where the message
-says what to do next. Latency is observed per route template, so label values stay bounded.
+says what to do next (and `field`, naming the request field at fault, when there is one).
+Latency is observed per route template and standard method, so label values stay bounded.
+
+Input is bounded at the edge (`limits`): a body over 1 MiB gets 413 before it is parsed, a
+`reason` over 2,000 characters 422, and a deployment or model name a request carries must follow
+the name rule, else 422 and nothing is written. Reads do not check the rule: a name no write
+accepts is simply not found (404), and a deployment named before the rule stays readable.
 """
 
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import (
@@ -23,8 +29,17 @@ from pydantic import BaseModel, Field
 
 from services.common.errors import RetryableError
 from services.registry.compare import compare
+from services.registry.config_fields import InvalidField
 from services.registry.dashboard import mount_dashboard
 from services.registry.governance import Governor, Refused
+from services.registry.limits import (
+    MAX_BODY_BYTES,
+    MAX_REASON_CHARS,
+    NAME_RULE,
+    BodyLimit,
+    check_names,
+    method_label,
+)
 from services.registry.lineage import lineage_graph
 from services.registry.live import LiveStats
 from services.registry.roles import ANONYMOUS, Principal, TokenTable
@@ -57,7 +72,7 @@ class ApiMetrics:
 class ModelSpec(BaseModel):
     """A model by name and version, or by id."""
 
-    name: str | None = None
+    name: str | None = Field(None, description=f"The model's name: {NAME_RULE}.")
     version: int | None = None
     model_id: str | None = None
 
@@ -69,7 +84,9 @@ class ChangeBody(BaseModel):
         description="set_champion | add_challenger | remove_challenger | rollback | set_mode | "
         "configure | apply"
     )
-    reason: str = Field(description="Why: recorded in the audit trail.")
+    reason: str = Field(
+        description="Why: recorded in the audit trail.", max_length=MAX_REASON_CHARS
+    )
     model: ModelSpec | None = None
     weight: float = Field(0.0, description="Challenger traffic share in ab mode (0..1).")
     mode: str | None = Field(None, description="shadow | ab (set_mode).")
@@ -89,12 +106,20 @@ class ChangeBody(BaseModel):
 class DecisionBody(BaseModel):
     """An approval or rejection."""
 
-    reason: str = ""
+    reason: str = Field("", max_length=MAX_REASON_CHARS)
 
 
 def _error(status: int, kind: str, message: str, field: str | None = None) -> JSONResponse:
     body = {"error": kind, "message": message} | ({"field": field} if field else {})
     return JSONResponse(body, status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str | None:
+    """A validation error's location as a request field path (`challengers[0].model`)."""
+    parts = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
+    if not parts or not isinstance(parts[0], str):
+        return None  # the body as a whole, or a position in text that is not JSON
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)[1:]
 
 
 def create_app(
@@ -110,8 +135,12 @@ def create_app(
     app = FastAPI(
         title="streamops registry",
         version="0.1.0",
-        description="Models, lineage, deployments, approvals and the audit trail.",
+        description="Models, lineage, deployments, approvals and the audit trail. Deployment "
+        f"and model names in requests: {NAME_RULE}. Request bodies: at most {MAX_BODY_BYTES} "
+        f"bytes (413 beyond); reasons: at most {MAX_REASON_CHARS} characters.",
     )
+    # Added before the timing middleware, so it runs inside it: refusals are timed too.
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def principal(request: Request) -> Principal | None:
         header = request.headers.get("authorization", "")
@@ -153,14 +182,20 @@ def create_app(
     def _refused(_request: Request, exc: Refused) -> JSONResponse:
         return _error(STATUS.get(exc.kind, 401), exc.kind, str(exc), exc.field)
 
+    @app.exception_handler(InvalidField)
+    def _invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
+        return _error(422, "invalid", str(exc), exc.field)
+
     @app.exception_handler(RetryableError)
     def _retryable(_request: Request, exc: RetryableError) -> JSONResponse:
         return _error(503, "unavailable", f"{exc}; the change was not made, try again")
 
     @app.exception_handler(RequestValidationError)
     def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return _error(422, "invalid", f"fix the request body or query: {where}; see /docs")
+        errors = exc.errors()
+        where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        field = _field(tuple(errors[0]["loc"])) if errors else None
+        return _error(422, "invalid", f"fix the request body or query: {where}; see /docs", field)
 
     @app.middleware("http")
     async def _timed(request: Request, call_next: Callable[..., Any]) -> Any:
@@ -168,7 +203,8 @@ def create_app(
         response = await call_next(request)
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        metrics.latency.labels(template, request.method).observe(time.perf_counter() - started)
+        method = method_label(request.method)
+        metrics.latency.labels(template, method).observe(time.perf_counter() - started)
         return response
 
     def found(value: Any, what: str) -> Any:
@@ -297,8 +333,13 @@ def create_app(
         return found(view.request(request_id), f"request {request_id}")
 
     @app.post("/deployments/{name}/requests", status_code=201)
-    def file_request(name: str, body: ChangeBody, who: Writer) -> Any:
-        answer = governor.request(name, body.model_dump(), who)
+    def file_request(
+        name: Annotated[str, Path(description=f"The deployment's name: {NAME_RULE}.")],
+        body: ChangeBody,
+        who: Writer,
+    ) -> Any:
+        change = check_names(name, body.model_dump())
+        answer = governor.request(name, change, who)
         # Nothing to change (e.g. applying the file that is already in force): no request filed.
         return JSONResponse(answer) if answer["status"] == "unchanged" else answer
 
