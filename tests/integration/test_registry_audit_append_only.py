@@ -48,3 +48,19 @@ def test_an_audit_event_is_never_rewritten_and_a_request_is_decided_once(view):
     assert sorted(e["event_id"] for e in view.audit("credit")) == sorted(
         [request["event_id"], "d1"]
     )
+
+
+def test_the_registry_and_its_follower_applying_the_same_decision_at_once_both_succeed(
+    view, redis_client
+):
+    """The registry applies its own approval while its follower applies it from the topic. One
+    may find no event yet and then the decision slot already holding this very event (the
+    other's transaction ran in between): that is the same event, not a second decision. A CI run
+    once dead-lettered the registry's own approval this way."""
+    request = governance_request("credit", "ed", {"model_id": "m" * 64}, {})
+    approve = _decision(request, "d1", "approve", "ana")
+    view.apply_governance(request)
+    view.apply_governance(approve)
+    redis_client.delete(view._k("event", "d1"))  # as the second thread saw it: no event yet
+    view.apply_governance(approve)  # ... and the slot naming d1: applied, not refused
+    assert view.request(request["request_id"])["decision"]["event_id"] == "d1"
