@@ -86,7 +86,11 @@ def test_an_external_deployment_is_monitored_and_alerts_and_the_scorer_never_sco
         kafka_bootstrap, prefix, write_config(tmp_path / "alerting.yaml", {"ops": rx.url}),
         tmp_path / "alerting.log",
     ).start()  # fmt: skip
-    drift = start_drift(kafka_bootstrap, prefix, drift_group, tmp_path / "drift.log")
+    # Each report's windows close once the user's service goes quiet (the next window's rows do
+    # not carry the watermark far enough): after 5 s here, not the default minute.
+    drift = start_drift(
+        kafka_bootstrap, prefix, drift_group, tmp_path / "drift.log", idle_close_s=5
+    )
     scorer = w.scorer(group=f"scorer-{prefix}")
     scorer.start()
     try:
