@@ -30,9 +30,8 @@ def _pending_of_controller(owner: ApiClient, action: str) -> str | None:
     return None
 
 
-def test_an_owner_approval_policy_waits_for_the_owner_at_each_step(
-    registry_url, kafka_bootstrap, prefix, tmp_path
-):
+def _deployed(registry_url: str, release: dict) -> ApiClient:
+    """credit v1 deployed with `release` (an editor asks, an owner approves); the owner."""
     owner = ApiClient(registry_url, Secret("bo-token"))
     editor = ApiClient(registry_url, Secret("ed-token"))
     eventually(lambda: owner.get("/models"), 20, "credit v1 listed")
@@ -42,10 +41,17 @@ def test_an_owner_approval_policy_waits_for_the_owner_at_each_step(
             "action": "set_champion",
             "model": {"name": "credit", "version": 1},
             "reason": "first deployment",
-            "setup": {"release": RELEASE},
+            "setup": {"release": release},
         },
     )
     owner.post(f"/requests/{made['request_id']}/approve", {"reason": "go"})
+    return owner
+
+
+def test_an_owner_approval_policy_waits_for_the_owner_at_each_step(
+    registry_url, kafka_bootstrap, prefix, tmp_path
+):
+    owner = _deployed(registry_url, RELEASE)
     v1 = owner.get("/deployments/credit")["champion"]
 
     (key_file,) = Path(tmp_path / "keys").glob("*.key")  # the key the registry trusts
@@ -101,19 +107,7 @@ def test_an_owner_approval_policy_waits_for_the_owner_at_each_step(
 def test_new_labels_ask_the_trainer_through_the_registrys_transaction(
     registry_url, kafka_bootstrap, prefix
 ):
-    owner = ApiClient(registry_url, Secret("bo-token"))
-    editor = ApiClient(registry_url, Secret("ed-token"))
-    eventually(lambda: owner.get("/models"), 20, "credit v1 listed")
-    made = editor.post(
-        "/deployments/credit/requests",
-        {
-            "action": "set_champion",
-            "model": {"name": "credit", "version": 1},
-            "reason": "first deployment",
-            "setup": {"release": {**RELEASE, "retrain_after_labels": 300}},
-        },
-    )
-    owner.post(f"/requests/{made['request_id']}/approve", {"reason": "go"})
+    owner = _deployed(registry_url, {**RELEASE, "retrain_after_labels": 300})
     d = owner.get("/deployments/credit")
     reports = [
         drift_report(d["champion"]["model_id"])
