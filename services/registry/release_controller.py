@@ -254,10 +254,8 @@ class ReleaseController:
         if any(c["model"]["model_id"] in ours for c in d["challengers"]):
             return None  # the version it shadows is judged first
         name = d["name"]
-        newest = max(
-            (self.view.model_by_id(mid) for mid in self.view.versions(champion["name"]).values()),
-            key=lambda m: -1 if m is None else m["created_at"],
-        )
+        versions = self.view.versions(champion["name"])
+        newest = self.view.model_by_id(versions[max(versions)]) if versions else None
         asked = [
             e["at"]
             for e in self.view.audit(name, limit=500)
