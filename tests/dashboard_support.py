@@ -1,4 +1,5 @@
-"""Data for the dashboard tests, published through the real topics in the real record formats."""
+"""The dashboard tests' registry process and data, published through the real topics in the
+real record formats."""
 
 from __future__ import annotations
 
@@ -7,11 +8,91 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import Producer
 
 from services.common import serde
+from tests.kafka_support import ServiceProcess, free_port
+
+# Page refreshes done at least `arg` times. A function, not an expression: the page's
+# Content-Security-Policy forbids the eval() playwright would run an expression with.
+LOADED = "n => Number(document.body.dataset.loaded || 0) >= n"
+
+
+def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except (httpx.HTTPError, KeyError, IndexError) as exc:
+            value, last = None, exc
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"not within {timeout_s} s: {what} (last error: {last!r})")
+
+
+def start_registry(
+    bootstrap: str,
+    prefix: str,
+    settings: Any,
+    redis_password: str,
+    tokens: str,
+    folder: Path,
+) -> tuple[ServiceProcess, str]:
+    """The registry as a process (trusting the keys in `folder/keys`, sampling every second),
+    answering on its URL; secrets go by environment, not argv."""
+    port = free_port()
+    flags = {
+        "kafka_bootstrap": bootstrap,
+        "topic_prefix": prefix,
+        "redis_host": settings.redis_host,
+        "redis_port": settings.redis_port,
+        "trusted_keys_dir": folder / "keys",
+        "transactional_id": f"{prefix}registry",
+        "http_port": port,
+        "metrics_port": 0,
+        "sample_interval_s": 1,
+    }
+    args = [a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+    env = {"STREAMOPS_REGISTRY_TOKENS": tokens, "STREAMOPS_REDIS_PASSWORD": redis_password}
+    registry = ServiceProcess("services.registry", args, folder / "registry.log", env).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        eventually(
+            lambda: registry.alive() and httpx.get(f"{url}/healthz", timeout=5).status_code == 200,
+            60,
+            "registry up",
+        )
+    except AssertionError as exc:
+        if registry.alive():
+            registry.terminate()
+        raise AssertionError(f"{exc}\n{registry.log_tail()}") from None
+    return registry, url
+
+
+def approve(
+    http: httpx.Client, deployment: str, body: dict[str, Any], by: str, approver: str, why: str
+) -> None:
+    """A change request to `deployment` by token `by`, approved by token `approver` for `why`."""
+    made = http.post(
+        f"/deployments/{deployment}/requests",
+        json=body,
+        headers={"Authorization": f"Bearer {by}"},
+    )
+    assert made.status_code == 201, made.text
+    done = http.post(
+        f"/requests/{made.json()['request_id']}/approve",
+        json={"reason": why},
+        headers={"Authorization": f"Bearer {approver}"},
+    )
+    assert done.status_code == 200, done.text
 
 
 def drift_reports(content: dict[str, Any], now_ms: int, windows: int = 8) -> list[dict]:
@@ -85,8 +166,10 @@ def breach(
     }
 
 
-def event(content: dict[str, Any], rng: random.Random, shift: float = 0.0) -> dict[str, Any]:
-    """A FeatureEvent for `credit` drawn near the model's baseline (numbers moved by `shift` sd)."""
+def event(
+    content: dict[str, Any], rng: random.Random, shift: float = 0.0, deployment: str = "credit"
+) -> dict[str, Any]:
+    """A FeatureEvent drawn near the model's baseline (numbers moved by `shift` sd)."""
     features: dict[str, Any] = {}
     for f in content["baseline"]["features"]:
         if f["kind"] == "numeric":
@@ -96,7 +179,7 @@ def event(content: dict[str, Any], rng: random.Random, shift: float = 0.0) -> di
             features[f["name"]] = rng.choice(sorted(f["categories"]))
     return {
         "association_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-        "deployment": "credit",
+        "deployment": deployment,
         "event_time": int(time.time() * 1000) - rng.randint(5, 200),
         "features": features,
         "attributes": {},
@@ -104,18 +187,19 @@ def event(content: dict[str, Any], rng: random.Random, shift: float = 0.0) -> di
 
 
 def prediction(content: dict[str, Any], ev: dict[str, Any], rng: random.Random) -> dict:
-    """The champion's served Prediction for an event."""
+    """The champion's served Prediction for an event, one of the model's two classes."""
     p = rng.random()
+    no, yes = content["classes"]
     return {
         "association_id": ev["association_id"],
-        "deployment": "credit",
+        "deployment": ev["deployment"],
         "model_name": content["name"],
         "model_version": content["version"],
         "model_id": content["model_id"],
         "role": "champion",
         "served": True,
-        "prediction": "1" if p > 0.35 else "0",
-        "probabilities": {"0": 1 - p, "1": p},
+        "prediction": yes if p > 0.35 else no,
+        "probabilities": {no: 1 - p, yes: p},
         "humility": [],
         "overridden": False,
         "event_time": ev["event_time"],

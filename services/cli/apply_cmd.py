@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json, url_part
 from services.cli.deployment_file import DeploymentFile, parse
 from services.common.api_client import ApiError
 from services.common.errors import ConfigError, StreamopsError
@@ -48,7 +48,7 @@ def _file(path: str) -> DeploymentFile:
 def _wait(client: ApiClient, request_id: str, seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
-        found = client.get(f"/requests/{request_id}")
+        found = client.get(f"/requests/{url_part(request_id)}")
         if found["status"] != "pending" or time.monotonic() >= deadline:
             return found
         time.sleep(POLL_S)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     body = {**doc.body, "reason": args.reason or f"applied {Path(args.file).name}"}
     client = ApiClient.registry(args, environ)
     try:
-        answer = client.post(f"/deployments/{doc.name}/requests", body)
+        answer = client.post(f"/deployments/{url_part(doc.name)}/requests", body)
     except ApiError as exc:
         if exc.field:
             raise ConfigError(f"{doc.where(exc.field)}: {exc}") from None

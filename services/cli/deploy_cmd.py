@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json, url_part
 from services.common.errors import ConfigError
 
 ACTIONS = (
@@ -122,17 +122,19 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     client = ApiClient.registry(args, environ)
     action = args.deploy_action
     if action == "history":
-        revisions = client.get(f"/deployments/{args.deployment}/history")
-        current = client.get(f"/deployments/{args.deployment}")
+        revisions = client.get(f"/deployments/{url_part(args.deployment)}/history")
+        current = client.get(f"/deployments/{url_part(args.deployment)}")
         if args.json:
             print_json({"revisions": revisions, "requests": current["requests"]})
         else:
             _print_history(revisions, current["requests"])
         return 0
     if action == "request":
-        answer = client.post(f"/deployments/{args.deployment}/requests", _request_body(args))
+        path = f"/deployments/{url_part(args.deployment)}/requests"
+        answer = client.post(path, _request_body(args))
     else:
-        answer = client.post(f"/requests/{args.request_id}/{action}", {"reason": args.reason})
+        path = f"/requests/{url_part(args.request_id)}/{action}"
+        answer = client.post(path, {"reason": args.reason})
     if args.json:
         print_json(answer)
     else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json, url_part
 from services.cli.deployment_file import CONFIG, to_yaml
 
 
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
                 f"{champion['version']:<4} challengers {len(d['challengers'])}  {kind}"
             )
         return 0
-    record = client.get(f"/deployments/{args.name}")
+    record = client.get(f"/deployments/{url_part(args.name)}")
     if args.output == "json" or args.json:
         keep = ("name", "revision", "champion", "challengers", *CONFIG)
         print_json({k: record[k] for k in keep if k in record})

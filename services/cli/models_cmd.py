@@ -8,7 +8,7 @@ import argparse
 import time
 from typing import Any
 
-from services.cli.api_client import ApiClient, add_client_arguments, print_json
+from services.cli.api_client import ApiClient, add_client_arguments, print_json, url_part
 from services.cli.describe_cmd import add_describe_parser
 from services.cli.import_cmd import add_import_parser
 
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     if action == "list":
         answer: Any = client.get("/models")
     elif action == "show" and args.version is None:
-        answer = client.get(f"/models/{args.name}")
+        answer = client.get(f"/models/{url_part(args.name)}")
     elif action == "show":
-        answer = client.get(f"/models/{args.name}/versions/{args.version}")
+        answer = client.get(f"/models/{url_part(args.name)}/versions/{args.version}")
     elif action == "compare":
-        answer = client.get(f"/compare/{args.name}", a=args.a, b=args.b)
+        answer = client.get(f"/compare/{url_part(args.name)}", a=args.a, b=args.b)
     else:
-        answer = client.get(f"/lineage/{args.model_id}")
+        answer = client.get(f"/lineage/{url_part(args.model_id)}")
     if args.json or (action == "show" and args.version is not None):
         print_json(answer)
     elif action == "list":

@@ -28,6 +28,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field
 
 from services.common.errors import RetryableError
+from services.common.route_errors import answer_route_errors
 from services.registry.compare import compare
 from services.registry.config_fields import InvalidField
 from services.registry.dashboard import mount_dashboard
@@ -177,6 +178,8 @@ def create_app(
 
     Reader = Annotated[Principal, Depends(reader)]
     Writer = Annotated[Principal, Depends(writer)]
+
+    answer_route_errors(app)  # an unknown route or a wrong method: {error, message} too
 
     @app.exception_handler(Refused)
     def _refused(_request: Request, exc: Refused) -> JSONResponse:

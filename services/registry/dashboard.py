@@ -3,6 +3,11 @@
 The page, its script and Plotly.js carry no data and are served to anyone (no external network:
 Plotly.js comes from the installed `plotly` package). The JSON under `/dashboard/api/` follows
 the API's read rule: a viewer token, or `public_reads`.
+
+Names, reasons and feature values come from records anyone with a token or a topic can write:
+the script puts every one on the page as text (see static/dashboard.js), and the page's
+Content-Security-Policy runs no script but the two files served here, so markup that slipped
+through would still not run.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the `reader` dependency itself, and a
@@ -33,6 +38,13 @@ FILES = {
 }
 WINDOWS_SHOWN = 60  # drift windows on the charts
 AUDIT_SHOWN = 50
+# Only the page's own files run; Plotly sets inline styles, so those stay allowed.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def plotly_js() -> Path:
@@ -152,11 +164,11 @@ def mount_dashboard(app: FastAPI, view: RegistryView, live: LiveStats | None, re
 
     @app.get("/dashboard", include_in_schema=False)
     def dashboard_page() -> FileResponse:
-        return FileResponse(page, media_type="text/html")
+        return FileResponse(page, media_type="text/html", headers=PAGE_HEADERS)
 
     @app.get("/dashboard/deployments/{name}", include_in_schema=False)
     def deployment_page(name: str) -> FileResponse:
-        return FileResponse(page, media_type="text/html")
+        return FileResponse(page, media_type="text/html", headers=PAGE_HEADERS)
 
     @app.get("/dashboard/static/plotly.min.js", include_in_schema=False)
     def plotly() -> FileResponse:
@@ -183,7 +195,8 @@ def mount_dashboard(app: FastAPI, view: RegistryView, live: LiveStats | None, re
             raise missing(f"deployment {name!r}")
         return found
 
-    @app.get("/dashboard/api/deployments/{name}/features/{feature}")
+    # `:path`: a feature (a column of an imported model's table) may hold a `/`.
+    @app.get("/dashboard/api/deployments/{name}/features/{feature:path}")
     def feature(name: str, feature: str, _: reader) -> dict[str, Any]:
         found = data.feature(name, feature)
         if found is None:

@@ -9,35 +9,31 @@ var/artifacts/dashboard/.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from services.common import serde
-from tests.dashboard_support import Traffic, breach, drift_reports
-from tests.kafka_support import REPO, ServiceProcess, free_port, make_topics, produce
+from tests.dashboard_support import (
+    LOADED,
+    Traffic,
+    approve,
+    breach,
+    drift_reports,
+    eventually,
+    start_registry,
+)
+from tests.kafka_support import REPO, make_topics, produce
 from tests.model_factory import credit_content, keypair, published
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "var" / "artifacts" / "dashboard"
-TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+TOKENS = (
+    "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"
+    "ed:editor:ed-token-16chars,vi:viewer:vi-token-16chars"
+)
 CHARTS = [
     "c-throughput",
     "c-latency",
@@ -60,53 +56,6 @@ POINTS_JS = """ids => ids.map(id => {
 })"""
 
 
-def eventually(check: Callable[[], Any], timeout_s: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (httpx.HTTPError, KeyError, IndexError) as exc:
-            value, last = None, exc
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout_s} s: {what} (last error: {last!r})")
-
-
-@pytest.fixture()
-def browser():
-    """Debian's chromium under playwright; the test FAILS (never skips) when it is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) or run "
-            "infra/run-tests.sh as root, which installs it"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the playwright package is missing: pip install -e '.[dev]'")
-    with sync_playwright() as pw:
-        # launch() gives every run a fresh temporary --user-data-dir of its own.
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-def _approve(http: httpx.Client, body: dict[str, Any], by: str, approver: str) -> None:
-    made = http.post(
-        "/deployments/credit/requests", json=body, headers={"Authorization": f"Bearer {by}"}
-    )
-    assert made.status_code == 201, made.text
-    done = http.post(
-        f"/requests/{made.json()['request_id']}/approve",
-        json={"reason": "looks good"},
-        headers={"Authorization": f"Bearer {approver}"},
-    )
-    assert done.status_code == 200, done.text
-
-
 def test_dashboard_renders_live_data_in_chromium(
     kafka_bootstrap, settings, redis_password, prefix, tmp_path, browser
 ):
@@ -126,53 +75,35 @@ def test_dashboard_renders_live_data_in_chromium(
         [(b"credit", serde.encode("ModelPublished", published(c, key))) for c in (v1, v2)],
     )
 
-    port = free_port()
-    flags = {
-        "kafka_bootstrap": kafka_bootstrap,
-        "topic_prefix": prefix,
-        "redis_host": settings.redis_host,
-        "redis_port": settings.redis_port,
-        "trusted_keys_dir": tmp_path / "keys",
-        "transactional_id": f"{prefix}registry",
-        "http_port": port,
-        "metrics_port": 0,
-        "sample_interval_s": 1,
-    }
-    args = [a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v))]
-    os.environ["STREAMOPS_REGISTRY_TOKENS"] = TOKENS  # secrets by environment, not argv
-    os.environ["STREAMOPS_REDIS_PASSWORD"] = redis_password
-    try:
-        registry = ServiceProcess("services.registry", args, tmp_path / "registry.log").start()
-    finally:
-        del os.environ["STREAMOPS_REGISTRY_TOKENS"], os.environ["STREAMOPS_REDIS_PASSWORD"]
-    url = f"http://127.0.0.1:{port}"
+    registry, url = start_registry(
+        kafka_bootstrap, prefix, settings, redis_password, TOKENS, tmp_path
+    )
     http = httpx.Client(base_url=url, timeout=10)
     try:
-        eventually(
-            lambda: registry.alive() and http.get("/healthz").status_code == 200,
-            60,
-            f"registry up\n{registry.log_tail()}",
-        )
-        _approve(
+        approve(
             http,
+            "credit",
             {
                 "action": "set_champion",
                 "reason": "first",
                 "model": {"name": "credit", "version": 1},
             },
-            "ed-token",
-            "bo-token",
+            "ed-token-16chars",
+            "bo-token-16chars",
+            "looks good",
         )
-        _approve(
+        approve(
             http,
+            "credit",
             {
                 "action": "add_challenger",
                 "reason": "shadow rf",
                 "weight": 0.2,
                 "model": {"name": "credit", "version": 2},
             },
-            "ed-token",
-            "ana-token",
+            "ed-token-16chars",
+            "ana-token-16chars",
+            "looks good",
         )
         now = int(time.time() * 1000)
         reports = drift_reports(v1, now)
@@ -192,7 +123,7 @@ def test_dashboard_renders_live_data_in_chromium(
             namer.breaches,
             [(b"credit", serde.encode("ThresholdBreach", b)) for b in transitions],
         )
-        viewer = {"Authorization": "Bearer vi-token"}
+        viewer = {"Authorization": "Bearer vi-token-16chars"}
         assert http.get("/dashboard/api/overview").status_code == 401  # reads need a token
         with Traffic(kafka_bootstrap, namer, v1) as traffic:
             eventually(
@@ -214,8 +145,8 @@ def test_dashboard_renders_live_data_in_chromium(
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.on("requestfailed", lambda r: errors.append(f"{r.url} {r.failure}"))
 
-            page.goto(f"{url}/dashboard#token=vi-token")
-            page.wait_for_function("Number(document.body.dataset.loaded || 0) >= 2", timeout=30_000)
+            page.goto(f"{url}/dashboard#token=vi-token-16chars")
+            page.wait_for_function(LOADED, arg=2, timeout=30_000)
             rows = page.locator("#inventory tbody tr")
             assert rows.count() == 1 and "credit" in rows.first.inner_text()
             assert page.locator("#inventory .dot.red").count() == 1
@@ -226,7 +157,7 @@ def test_dashboard_renders_live_data_in_chromium(
 
             page.click("#inventory a")  # the deployment page alert payloads link to
             page.wait_for_url(f"{url}/dashboard/deployments/credit")
-            page.wait_for_function("Number(document.body.dataset.loaded || 0) >= 3", timeout=30_000)
+            page.wait_for_function(LOADED, arg=3, timeout=30_000)
             drawn = {i: (p, t, n) for i, p, t, n in page.evaluate(POINTS_JS, CHARTS)}
             assert all(p and t > 0 and n > 0 for p, t, n in drawn.values()), drawn
             assert drawn["c-drift-importance"][2] == len(v1["signature_in"]["features"])

@@ -31,8 +31,8 @@ from tests.model_factory import credit_content, keypair, published
 
 pytestmark = pytest.mark.integration
 
-TOKENS = Secret("bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token")
-BO, ED, VI = ({"Authorization": f"Bearer {n}-token"} for n in ("bo", "ed", "vi"))
+TOKENS = Secret("bo:owner:bo-token-16chars,ed:editor:ed-token-16chars,vi:viewer:vi-token-16chars")
+BO, ED, VI = ({"Authorization": f"Bearer {n}-token-16chars"} for n in ("bo", "ed", "vi"))
 HOSTILE = ["..", "n" * 5000, "<img src=x onerror=alert(1)>", "a\x07b"]
 START = {"action": "set_champion", "reason": "start", "model": {"name": "credit", "version": 1}}
 
@@ -162,3 +162,24 @@ def test_a_made_up_method_is_counted_as_other(edge):
     assert "BREW" not in scraped
     assert 'streamops_registry_api_seconds_count{method="other",route="/models"} 1.0' in scraped
     assert 'streamops_registry_api_seconds_count{method="GET",route="/models"} 1.0' in scraped
+
+
+def test_an_unknown_route_or_a_wrong_method_answers_in_the_api_shape(edge):
+    client = edge["client"]
+    nope = client.get("/api/v1/nope", headers=VI)
+    assert nope.status_code == 404
+    assert nope.json() == {
+        "error": "not_found",
+        "message": "no route GET /api/v1/nope; see /docs for the routes",
+    }
+    wrong = client.get("/requests/r1/approve", headers=BO)
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    assert wrong.json() == {
+        "error": "method_not_allowed",
+        "message": "GET is not allowed on /requests/r1/approve; use POST (see /docs)",
+    }
+    brewed = client.request("BREW", "/deployments/credit/requests", headers=ED)
+    assert brewed.status_code == 405 and brewed.headers["allow"] == "POST"
+    assert brewed.json()["message"].startswith("BREW is not allowed on /deployments/credit/req")
+    assert client.get("/dashboard/nope", headers=VI).json()["error"] == "not_found"
+    _nothing_written(edge, [])

@@ -1,6 +1,9 @@
 // streamops ops dashboard: polls the registry's /dashboard/api and redraws with Plotly.js.
 // Plain script, no build step. A viewer token (when the registry needs one) comes from
 // `#token=...` in the address or the login form, and is kept in sessionStorage only.
+// Every string from a record reaches the page as text: DOM through `el` (text nodes and
+// setAttribute, never innerHTML), charts through `plain`, because Plotly reads a subset of HTML
+// (<a href>, <b>, <br>, <span style>, entities) in every label, name and hover text it draws.
 "use strict";
 
 const REFRESH_S = 5;
@@ -40,6 +43,11 @@ function el(tag, attrs = {}, ...children) {
   }
   for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c ?? ""));
   return node;
+}
+
+// Text for Plotly: `&`, `<` and `>` as entities, which Plotly draws as those characters.
+function plain(text) {
+  return String(text ?? "").replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 const fmt = {
@@ -85,7 +93,7 @@ function draw(id, traces, extra, empty) {
   const lay = layout(extra);
   const hasData = traces.some((t) => (t.x || t.labels || t.y || []).length > 0);
   if (!hasData) {
-    lay.annotations = [{ text: empty || "no data yet", showarrow: false, xref: "paper",
+    lay.annotations = [{ text: plain(empty || "no data yet"), showarrow: false, xref: "paper",
       yref: "paper", x: 0.5, y: 0.5, font: { color: "#9aa0a6", size: 14 } }];
   }
   Plotly.react(node, traces, lay, PLOT_CONFIG);
@@ -131,8 +139,8 @@ function overviewCharts(data) {
   const lat = [];
   for (const [name, points] of Object.entries(data.live)) {
     const x = points.map((p) => p.t);
-    rate.push({ x, y: points.map((p) => p.predictions_per_s), name, mode: "lines" });
-    lat.push({ x, y: points.map((p) => p.latency_p99_ms), name: `${name} p99`, mode: "lines" });
+    rate.push({ x, y: points.map((p) => p.predictions_per_s), name: plain(name), mode: "lines" });
+    lat.push({ x, y: points.map((p) => p.latency_p99_ms), name: plain(`${name} p99`), mode: "lines" });
   }
   draw("c-rates", rate, { xaxis: { type: "date" }, yaxis: { title: { text: "pred/s" } } });
   draw("c-latency-all", lat, { xaxis: { type: "date" }, yaxis: { title: { text: "ms" } } });
@@ -216,14 +224,14 @@ function driftCharts(d) {
   const f = d.features;
   draw("c-drift-importance", [{
     x: f.latest.map((r) => r.importance), y: f.latest.map((r) => r.drift),
-    text: f.latest.map((r) => r.name), mode: "markers+text", textposition: "top center",
+    text: f.latest.map((r) => plain(r.name)), mode: "markers+text", textposition: "top center",
     marker: { size: 10, color: f.latest.map((r) => r.drift), colorscale: "YlOrRd" },
     name: "features",
   }], { xaxis: { title: { text: "importance" } }, yaxis: { title: { text: "drift (PSI)" } },
     showlegend: false });
   const wx = f.windows;
   const overTime = Object.entries(f.over_time).map(([name, ys]) => (
-    { x: wx, y: ys, name, mode: "lines+markers" }));
+    { x: wx, y: ys, name: plain(name), mode: "lines+markers" }));
   overTime.push({ x: d.windows.map((w) => w.window_start), y: d.windows.map((w) => w.prediction_psi),
     name: "prediction PSI", mode: "lines", line: { dash: "dash", color: "#333" } });
   draw("c-drift-time", overTime, { xaxis: { type: "date" } });
@@ -234,7 +242,7 @@ function driftCharts(d) {
       name: metric || "accuracy", mode: "lines+markers" },
     { x, y: d.windows.map((w) => w.label_coverage), name: "label coverage", type: "bar",
       yaxis: "y2", opacity: 0.3,
-      text: d.windows.map((w) => `${w.labels_joined} labels joined, ${w.unknown_labels} of an unknown class`),
+      text: d.windows.map((w) => plain(`${w.labels_joined} labels joined, ${w.unknown_labels} of an unknown class`)),
       hovertemplate: "%{y:.0%} label coverage<br>%{text}<extra></extra>", textposition: "none" },
   ], { xaxis: { type: "date" }, yaxis: { title: { text: metric || "" } },
     yaxis2: { overlaying: "y", side: "right", range: [0, 1], tickformat: ".0%" } });
@@ -243,7 +251,7 @@ function driftCharts(d) {
   const lx = d.live.map((p) => p.t);
   const traces = [...classes].sort().map((c) => ({
     x: lx, y: d.live.map((p) => (p.answers && p.answers.classes ? p.answers.classes[c] ?? 0 : null)),
-    name: `class ${c}`, stackgroup: "one", mode: "lines",
+    name: plain(`class ${c}`), stackgroup: "one", mode: "lines",
   }));
   if (!classes.size) {
     for (const q of ["p10", "p50", "p90"]) {
@@ -256,7 +264,7 @@ function driftCharts(d) {
   if (classes.size && total && lx.length) {
     for (const c of [...classes].sort()) {
       if (c in base) traces.push({ x: [lx[0], lx[lx.length - 1]], y: [base[c] / total, base[c] / total],
-        name: `baseline ${c}`, mode: "lines", line: { dash: "dot", color: "#333" } });
+        name: plain(`baseline ${c}`), mode: "lines", line: { dash: "dot", color: "#333" } });
     }
   }
   draw("c-predictions", traces, { xaxis: { type: "date" },
@@ -273,19 +281,20 @@ async function distributionChart(name) {
   } catch (e) {
     return draw("c-distribution", [], {}, e.message);
   }
+  // A category axis: with categories "0".."4" an auto-typed axis turns numeric and drops others.
   draw("c-distribution", [
-    { x: data.labels, y: data.baseline, type: "bar", name: "baseline" },
-    { x: data.labels, y: data.current, type: "bar", name: `current (${data.current_count} sampled)` },
-  ], { barmode: "group", yaxis: { tickformat: ".0%" } });
+    { x: data.labels.map(plain), y: data.baseline, type: "bar", name: "baseline" },
+    { x: data.labels.map(plain), y: data.current, type: "bar", name: `current (${data.current_count} sampled)` },
+  ], { barmode: "group", xaxis: { type: "category" }, yaxis: { tickformat: ".0%" } });
 }
 
 function alertsChart(d) {
   const b = d.breaches;
   const colour = (r) => (r.status === "resolved" ? COLOURS.green : r.severity === "critical" ? COLOURS.red : COLOURS.amber);
   draw("c-alerts", [{
-    x: b.map((r) => r.observed_at), y: b.map(figure), mode: "markers", name: "transitions",
+    x: b.map((r) => r.observed_at), y: b.map((r) => plain(figure(r))), mode: "markers", name: "transitions",
     marker: { size: 11, color: b.map(colour), symbol: b.map((r) => (r.status === "resolved" ? "circle-open" : "circle")) },
-    text: b.map((r) => `${r.status} ${r.severity}: ${fmt.num(r.value, 3)} vs ${fmt.num(r.threshold, 3)}`),
+    text: b.map((r) => plain(`${r.status} ${r.severity}: ${fmt.num(r.value, 3)} vs ${fmt.num(r.threshold, 3)}`)),
   }], { xaxis: { type: "date" }, margin: { l: 170, r: 20, t: 10, b: 40 }, showlegend: false },
   "no breaches");
 }
@@ -300,10 +309,10 @@ function lineageChart(d) {
   const all = Object.values(byId);
   traces.push({
     x: all.map((n) => n.version), y: all.map((n) => n.y), mode: "markers+text", name: "versions",
-    text: all.map((n) => `v${n.version} ${n.estimator}${n.champion ? " ★" : ""}`),
+    text: all.map((n) => plain(`v${n.version} ${n.estimator}${n.champion ? " ★" : ""}`)),
     textposition: "top center", showlegend: false,
     marker: { size: 16, color: all.map((n) => (n.champion ? COLOURS.green : "#4e79a7")) },
-    hovertext: all.map((n) => `${n.model_id.slice(0, 12)} ${JSON.stringify(n.metrics)}`),
+    hovertext: all.map((n) => plain(`${n.model_id.slice(0, 12)} ${JSON.stringify(n.metrics)}`)),
   });
   draw("c-lineage", traces, { xaxis: { title: { text: "version" }, dtick: 1 },
     yaxis: { visible: false, range: [-0.6, 1.8] } });
