@@ -11,6 +11,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.kafka_support import ServiceProcess, end_offsets
+from tests.signing_support import session_keys
 
 
 def start_drift(bootstrap: str, prefix: str, group: str, log_path: Path, **settings: Any):
@@ -21,6 +22,7 @@ def start_drift(bootstrap: str, prefix: str, group: str, log_path: Path, **setti
         "group_id": group,
         "metrics_port": 0,
         "max_wait_ms": 50,
+        **session_keys().flags(),  # records signed by tests.signing_support's keys verify
         **settings,
     }
     args = [a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v))]

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from services.common import serde
 from services.drift.reference import ModelInfo, Reference, reference_for
+from tests.signing_support import session_keys
 
 T0 = 1_700_000_000_000
 PSI_THRESHOLD = {
@@ -103,8 +105,11 @@ def content(model_id: str, version: int, features: list[dict], name: str = "cred
 
 
 def model_record(c: dict) -> dict:
-    """A ModelPublished record around a content (unsigned: drift does not verify)."""
-    return {"content": c, "key_id": "test", "signature": b"\x00" * 64}
+    """A ModelPublished record around a content, signed with the session's model key (a drift
+    process started by `tests.drift_service.start_drift` trusts it)."""
+    key = session_keys().model
+    signature = key.sign(serde.canonical_bytes("ModelContent", c))
+    return {"content": c, "key_id": key.key_id, "signature": signature}
 
 
 def deployment(

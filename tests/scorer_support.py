@@ -11,7 +11,7 @@ from typing import Any
 import onnx
 from prometheus_client import CollectorRegistry
 
-from services.common import serde
+from services.common import deployment_verifier, serde, signing
 from services.common.deadletter import DeadLetterWriter
 from services.common.metrics import StandardMetrics
 from services.common.runner import Runner, RunnerConfig
@@ -27,7 +27,8 @@ LOGICAL = ["events", "predictions", "models", "deployments", "deadletter", "revi
 
 @dataclasses.dataclass
 class ScorerWorld:
-    """Topics under a unique prefix, a trusted key, and helpers to publish and produce."""
+    """Topics under a unique prefix, trusted keys (a model key in `keys_dir`, a registry key in
+    `keys_dir/registry`), and helpers to publish and produce."""
 
     bootstrap: str
     prefix: str
@@ -37,6 +38,15 @@ class ScorerWorld:
     def __post_init__(self) -> None:
         self.namer = make_topics(self.bootstrap, self.prefix, LOGICAL)
         self.key = keypair(self.keys_dir)
+        self.registry_keys_dir = self.keys_dir / "registry"
+        self.registry_key = keypair(self.registry_keys_dir)
+
+    def key_flags(self) -> dict[str, str]:
+        """Settings that make a scorer or drift process trust this world's keys."""
+        return {
+            "trusted_keys_dir": str(self.keys_dir),
+            "deployment_keys_dir": str(self.registry_keys_dir),
+        }
 
     def publish(self, *records: dict[str, Any]) -> None:
         """Put ModelPublished records on the models topic."""
@@ -46,8 +56,13 @@ class ScorerWorld:
             [(r["content"]["name"], serde.encode("ModelPublished", r)) for r in records],
         )
 
-    def deploy(self, record: dict[str, Any]) -> None:
-        """Put a Deployment record on the deployments topic."""
+    def deploy(self, record: dict[str, Any], key: signing.SigningKey | None = None) -> None:
+        """Put a Deployment record on the deployments topic, signed as the registry signs it
+        (with the world's registry key unless another is given)."""
+        self.deploy_as_is(deployment_verifier.sign(record, key or self.registry_key))
+
+    def deploy_as_is(self, record: dict[str, Any]) -> None:
+        """Put a Deployment record on the deployments topic as it is (signed or not)."""
         produce(
             self.bootstrap,
             self.namer.deployments,
@@ -99,6 +114,8 @@ class ScorerWorld:
             self.prefix,
             "--trusted-keys-dir",
             str(self.keys_dir),
+            "--deployment-keys-dir",
+            str(self.registry_keys_dir),
             "--group-id",
             group or f"scorer-{self.prefix}",
             "--metrics-port",

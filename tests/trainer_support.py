@@ -15,6 +15,7 @@ from services.common.topics import TopicNamer
 from services.trainer.credit import credit_rows
 from tests.kafka_support import ServiceProcess, make_topics, produce, read_all
 from tests.model_factory import deployment
+from tests.signing_support import deployment_bytes
 
 T0 = 1_700_000_000_000
 RETRAIN_TOPICS = [
@@ -86,7 +87,7 @@ def deployed_champion(
     produce(
         bootstrap,
         namer.deployments,
-        [("credit", serde.encode("Deployment", deployment(v1, name="credit")))],
+        [("credit", deployment_bytes(deployment(v1, name="credit")))],
     )
     produce_labelled(bootstrap, namer, labelled, seed=seed)
     return Champion(namer, keys, verify, dict(v1))

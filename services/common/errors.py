@@ -31,6 +31,8 @@ class Reason(enum.StrEnum):
     TIMEOUT = "timeout"
     DELIVERY_FAILED = "delivery_failed"  # a webhook gave up: final refusal or attempts exhausted
     REWRITE = "rewrite"  # would change a record already applied (the audit trail is append-only)
+    REPLAYED_REVISION = "replayed_revision"  # a Deployment revision at or below the current one
+    REVISION_GAP = "revision_gap"  # a Deployment revision beyond the current one plus one
     UNKNOWN = "unknown"
 
 

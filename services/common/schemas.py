@@ -4,8 +4,8 @@ A fingerprint is the 8-byte CRC-64-AVRO of the schema's Parsing Canonical Form, 
 as the Avro single-object encoding carries it. Earlier versions of a record, kept in
 `schemas/previous/<Record>.v<N>.avsc`, are writer schemas only: data they wrote is read into the
 current schema (new fields take their defaults), and nothing is written with them. Nested named
-records (ModelContent inside ModelPublished) can be looked up by name too, for canonical
-encodings that sign a part.
+records (ModelContent inside ModelPublished) can be looked up by name too, and a record without
+some of its fields (Deployment without its signature), for canonical encodings that sign a part.
 
 >>> s = SchemaSet()
 >>> s.name_for(s.fingerprint("Actual"))
@@ -126,6 +126,14 @@ class SchemaSet:
             if found is not None:
                 return fastavro.parse_schema(_plain(found))
         raise KeyError(f"no record named {name} in {self.directory}")
+
+    @functools.cache  # noqa: B019 (as above)
+    def without(self, name: str, fields: tuple[str, ...]) -> Any:
+        """A top-level record's parsed schema without some of its fields (e.g. the signature
+        fields of a record signed in place)."""
+        raw = self._raw[name]
+        kept = [f for f in raw["fields"] if f["name"] not in fields]
+        return fastavro.parse_schema(_plain({**raw, "fields": kept}))
 
 
 @functools.cache

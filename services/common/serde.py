@@ -99,10 +99,14 @@ class Serde:
         """The (header name, fingerprint) pair to send with a record."""
         return HEADER, self.schemas.fingerprint(name)
 
-    def canonical_bytes(self, name: str, record: Mapping[str, Any]) -> bytes:
-        """Schemaless encoding with every map's keys sorted: the bytes a signature covers."""
+    def canonical_bytes(
+        self, name: str, record: Mapping[str, Any], without: tuple[str, ...] = ()
+    ) -> bytes:
+        """Schemaless encoding with every map's keys sorted: the bytes a signature covers.
+        `without`: fields of a top-level record left out (the signature's own fields)."""
+        schema = self.schemas.without(name, without) if without else self.schemas.nested(name)
         buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, self.schemas.nested(name), _sorted_maps(record))
+        fastavro.schemaless_writer(buf, schema, _sorted_maps(record))
         return buf.getvalue()
 
     def decode(
@@ -280,6 +284,6 @@ def fingerprint_header(name: str) -> tuple[str, bytes]:
     return default_serde().fingerprint_header(name)
 
 
-def canonical_bytes(name: str, record: Mapping[str, Any]) -> bytes:
+def canonical_bytes(name: str, record: Mapping[str, Any], without: tuple[str, ...] = ()) -> bytes:
     """Schemaless encoding with sorted map keys (what signatures cover), default serde."""
-    return default_serde().canonical_bytes(name, record)
+    return default_serde().canonical_bytes(name, record, without)

@@ -73,6 +73,20 @@ def generate_keypair(directory: str | os.PathLike[str]) -> str:
     return key_id
 
 
+def ensure_keypair(directory: str | os.PathLike[str]) -> tuple[SigningKey, bool]:
+    """(the one private key in `directory`, made now): a pair is generated when there is none;
+    ConfigError when there are several (which one signs would be a guess)."""
+    folder = Path(directory)
+    keys = sorted(folder.glob("*.key")) if folder.is_dir() else []
+    if len(keys) > 1:
+        names = ", ".join(p.name for p in keys)
+        raise ConfigError(f"several private keys in {folder} ({names}); keep exactly one")
+    if keys:
+        return load_private_key(keys[0]), False
+    key_id = generate_keypair(folder)
+    return load_private_key(folder / f"{key_id}.key"), True
+
+
 def load_private_key(path: str | os.PathLike[str]) -> SigningKey:
     """Read a PKCS8 PEM Ed25519 private key; ConfigError when unreadable or not Ed25519."""
     try:

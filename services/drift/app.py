@@ -27,6 +27,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -42,16 +43,19 @@ from confluent_kafka import (
 from prometheus_client import CollectorRegistry
 
 from services.common import serde
+from services.common.deployment_verifier import DeploymentVerifier
 from services.common.errors import FatalError, PoisonMessage, Reason, RetryableError
 from services.common.event_columns import EventColumns, EventColumnsReader
 from services.common.kafka_config import KafkaConfig
 from services.common.lifecycle import freeze_startup_objects
 from services.common.metrics import ConsumerLag, StandardMetrics, serve_metrics
+from services.common.model_verifier import ModelVerifier
 from services.common.prediction_columns import PredictionColumnsReader, PredictionTuple, as_tuple
 from services.common.topic_decoder import TopicDecoder
 from services.common.topic_follower import FollowerDeadLetters, TopicFollower
 from services.common.topics import TopicNamer
 from services.drift.config import DriftSettings
+from services.drift.control import ControlIntake, model_keys
 from services.drift.drift_metrics import DriftMetrics
 from services.drift.idle import IdleWatch
 from services.drift.isolation import Coords, Isolation
@@ -657,11 +661,17 @@ def run(settings: DriftSettings, stop: threading.Event) -> None:
     namer = TopicNamer(settings.topic_prefix)
     kafka = KafkaConfig.from_settings(settings, f"drift-{settings.instance_id or 'main'}")
     book = ReferenceBook(settings.window_seconds)
+    intake = ControlIntake(
+        namer.models,
+        ModelVerifier(model_keys(settings.trusted_keys_dir or Path(settings.var_dir) / "keys")),
+        DeploymentVerifier.from_dir(settings.deployment_keys()),
+        book.apply,
+    )
     follower = TopicFollower(
         kafka.consumer(f"{settings.group_id}-control"),
         [namer.models, namer.deployments],
         TopicDecoder(namer),
-        lambda _topic, record: book.apply(record),
+        intake,
         dead_letter=FollowerDeadLetters.own(kafka.producer(), namer.deadletter, SERVICE, standard),
     ).start()
     follower.wait_ready(settings.replay_timeout_s)

@@ -59,6 +59,8 @@ class DriftSettings(CommonSettings):
     shards: int = 1
     shard: int = 0
     replay_timeout_s: float = 60.0
+    # The trainer's public keys: a model's baseline is used only when its record verifies.
+    trusted_keys_dir: str = ""  # default: <var_dir>/keys
     metrics_port: int = 9103
 
     def __post_init__(self) -> None:

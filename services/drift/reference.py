@@ -1,9 +1,9 @@
 """What each deployment is compared against: the serving champion's baseline and the policy.
 
-Fed with every record of `models` and `deployments` (replayed from the beginning, then
-followed). Only the monitoring parts of a model are kept (baseline, importances, task, classes);
-the ONNX bytes are dropped. Signatures are not checked here: verifying models is the registry's
-and the scorer's job, and the drift service only needs the baseline, which cannot harm it.
+Fed with every verified record of `models` and `deployments` (replayed from the beginning, then
+followed; `services/drift/control.py` checks signatures and revisions before a record gets here).
+Only the monitoring parts of a model are kept (baseline, importances, task, classes); the ONNX
+bytes are dropped.
 """
 
 from __future__ import annotations

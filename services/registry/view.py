@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from services.common import deployment_verifier
 from services.common.errors import PoisonMessage, Reason
 from services.registry.breaches import BREACHES_KEPT, BreachLog
 
@@ -129,7 +130,9 @@ class RegistryView:
         self.r.hset(self._k("rejected"), digest, _dumps({**entry, "digest": digest}))
 
     def apply_deployment(self, record: Mapping[str, Any]) -> None:
-        """Record one revision of a deployment."""
+        """Record one revision of a deployment (without its signature: the registry's own
+        writes are applied before they are signed, and must read the same)."""
+        record = deployment_verifier.unsigned(record)
         name = record["name"]
         pipe = self.r.pipeline(transaction=True)
         pipe.hset(self._k("deployment", name), str(record["revision"]), _dumps(record))

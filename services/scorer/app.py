@@ -2,8 +2,11 @@
 
 At start the scorer replays `models` and `deployments` to the end before it consumes a single
 event, then keeps following them on a background thread; a new Deployment record swaps the
-serving models between two batches. Delivery is at-least-once by default, or exactly-once with
-Kafka transactions (`processing_guarantee=exactly_once`).
+serving models between two batches. A Deployment is applied only when the registry's key signed
+it and its revision is the current one plus one (the first seen of a deployment at any
+revision); any other is dead-lettered and the revision in force keeps serving. Delivery is
+at-least-once by default, or exactly-once with Kafka transactions
+(`processing_guarantee=exactly_once`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.common import serde, signing
 from services.common.deadletter import DeadLetterWriter
+from services.common.deployment_revisions import RevisionGate
+from services.common.deployment_verifier import DeploymentVerifier
 from services.common.errors import ConfigError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
@@ -162,14 +167,26 @@ def _report(store: ModelStore, metrics: ScorerMetrics, record: Any, status: str)
         metrics.rejected.labels(status.split(":", 1)[1]).inc()
 
 
-def _apply_control(store: ModelStore, namer: TopicNamer, metrics: ScorerMetrics):
+def _apply_control(
+    store: ModelStore,
+    namer: TopicNamer,
+    metrics: ScorerMetrics,
+    verify_deployment: DeploymentVerifier,
+    revisions: RevisionGate,
+):
+    """The follower's apply: models to the store; deployments verified (signature, then
+    revision) first, a refusal raised as PoisonMessage for the follower to dead-letter."""
+
+    def deploy(record: Any) -> None:
+        _report(store, metrics, record, store.on_deployment(record))
+
     def apply(topic: str, record: dict[str, Any]) -> None:
         if topic == namer.models:
             status = store.on_model(record)
             if status.startswith("rejected:"):
                 metrics.rejected.labels(status.split(":", 1)[1]).inc()
         else:
-            _report(store, metrics, record, store.on_deployment(record))
+            revisions.admit(verify_deployment(record), deploy)
 
     return apply
 
@@ -184,12 +201,13 @@ def run(settings: ScorerSettings, stop: threading.Event) -> None:
     kafka = KafkaConfig.from_settings(settings, f"scorer-{_instance_id(settings)}")
     decoder = TopicDecoder(namer)
     store = build_store(settings, metrics)
+    verify_deployment = DeploymentVerifier.from_dir(settings.deployment_keys())
 
     follower = TopicFollower(
         kafka.consumer(f"{settings.group_id}-control"),
         [namer.models, namer.deployments],
         decoder,
-        _apply_control(store, namer, metrics),
+        _apply_control(store, namer, metrics, verify_deployment, RevisionGate()),
         dead_letter=FollowerDeadLetters.own(kafka.producer(), namer.deadletter, "scorer", standard),
     ).start()
     follower.wait_ready(settings.replay_timeout_s)

@@ -23,6 +23,7 @@ from tests.broker_support import PrivateKafka, private_kafka
 from tests.drift_service import start_drift, wait_consumed
 from tests.drift_support import T0, content, deployment, event, model_record, numeric_baseline
 from tests.kafka_support import make_topics, produce
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def test_drift_consumes_again_after_the_broker_was_paused(
     )
     # One-second windows: reports are produced all the time, as in the soak.
     dep = deployment("d", c, window_seconds=1)
-    produce(kafka.bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+    produce(kafka.bootstrap, namer.deployments, [("d", deployment_bytes(dep))])
     stop = threading.Event()
     sent = [0]
 

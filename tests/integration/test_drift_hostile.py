@@ -38,6 +38,7 @@ from tests.fuzz_cases import (
     far_future_event,
 )
 from tests.kafka_support import make_topics, produce, read_all
+from tests.signing_support import deployment_bytes, session_keys
 
 pytestmark = pytest.mark.integration
 TOPICS = ["events", "predictions", "actuals", "models", "deployments", "drift", "deadletter"]
@@ -57,9 +58,7 @@ def test_hostile_events_and_actuals_are_dead_lettered_and_drift_keeps_counting(
         namer.models,
         [(c["name"], serde.encode("ModelPublished", model_record(c)))],
     )
-    produce(
-        kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", deployment("d", c)))]
-    )
+    produce(kafka_bootstrap, namer.deployments, [("d", deployment_bytes(deployment("d", c)))])
     start = T0 - T0 % 60_000  # the first event's window: [start, start + 60 s)
     hostile = [(namer.events, data, reason) for data, reason in HOSTILE_EVENTS.values()]
     hostile += [(namer.actuals, data, reason) for data, reason in HOSTILE_ACTUALS.values()]
@@ -128,9 +127,7 @@ def test_a_record_that_makes_applying_fail_is_dead_lettered_and_the_rest_counted
         namer.models,
         [(c["name"], serde.encode("ModelPublished", model_record(c)))],
     )
-    produce(
-        kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", deployment("d", c)))]
-    )
+    produce(kafka_bootstrap, namer.deployments, [("d", deployment_bytes(deployment("d", c)))])
     values = [valid(i, T0 + i) for i in range(40)]
     produce(kafka_bootstrap, namer.events, [("k", v) for v in values])  # one batch, in order
     overrides = {
@@ -140,6 +137,7 @@ def test_a_record_that_makes_applying_fail_is_dead_lettered_and_the_rest_counted
         "window_count": 10,
         "metrics_port": 0,
         "max_wait_ms": 50,
+        **session_keys().flags(),  # trusts the keys model_record and deployment_bytes sign with
     }
     settings = load_settings(DriftSettings, "drift", os.environ, overrides)
     stop = threading.Event()

@@ -28,6 +28,7 @@ from tests.drift_support import (
     prediction,
 )
 from tests.kafka_support import REPO, end_offsets, make_topics, produce, read_all
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -85,9 +86,7 @@ def test_r11_kills_neither_double_count_nor_miss(
         namer.models,
         [(b"credit", serde.encode("ModelPublished", model_record(c)))],
     )
-    produce(
-        kafka_bootstrap, namer.deployments, [(b"d", serde.encode("Deployment", deployment("d", c)))]
-    )
+    produce(kafka_bootstrap, namer.deployments, [(b"d", deployment_bytes(deployment("d", c)))])
     group = drift_group
     ns = f"streamops:drift:{group}"
     rng = np.random.default_rng(11)

@@ -24,6 +24,7 @@ from tests.drift_support import (
     prediction,
 )
 from tests.kafka_support import end_offsets, free_port, make_topics, produce, read_all
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 TOPICS = [
@@ -48,7 +49,7 @@ def setup(bootstrap: str, prefix: str, group: str, deployments: list[dict], cont
     produce(
         bootstrap,
         namer.deployments,
-        [(d["name"], serde.encode("Deployment", d)) for d in deployments],
+        [(d["name"], deployment_bytes(d)) for d in deployments],
     )
     return namer, group, f"streamops:drift:{group}"
 
@@ -243,7 +244,7 @@ def test_the_reference_switches_when_the_champion_changes(
         produce(
             kafka_bootstrap,
             namer.deployments,
-            [("s", serde.encode("Deployment", deployment("s", v2, revision=2)))],
+            [("s", deployment_bytes(deployment("s", v2, revision=2)))],
         )
         # The switch is applied with the deployment's next records, once the follower saw it.
         deadline = time.monotonic() + 30

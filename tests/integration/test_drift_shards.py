@@ -28,6 +28,7 @@ from tests.drift_support import (
 from tests.integration.test_drift_r11 import redis_sh, redis_sh_status
 from tests.integration.test_drift_service import TOPICS, records
 from tests.kafka_support import free_port, make_topics, produce
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 N = 6000  # events 1 ms apart: six windows of one second
@@ -92,7 +93,7 @@ def _run(kafka_bootstrap, redis_client, tmp_path, group: str, faults: Faults | N
         model = serde.encode("ModelPublished", model_record(c))
         produce(kafka_bootstrap, namer.models, [(c["name"], model)])
         dep = deployment("d", c, window_seconds=1)
-        produce(kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+        produce(kafka_bootstrap, namer.deployments, [("d", deployment_bytes(dep))])
 
     def shard(s: int):
         # Small batches: a fault lands mid-stream.
@@ -249,7 +250,7 @@ def test_a_process_that_starts_late_has_its_parts_counted_late_not_reported_twic
         [(c["name"], serde.encode("ModelPublished", model_record(c)))],
     )
     dep = deployment("d", c, window_seconds=1)
-    produce(kafka_bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+    produce(kafka_bootstrap, namer.deployments, [("d", deployment_bytes(dep))])
     group = drift_group
     port = free_port()
     first = start_drift(

@@ -28,6 +28,7 @@ from tests.drift_support import (
     prediction,
 )
 from tests.kafka_support import make_topics, produce, read_all
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 TOPICS = ["events", "predictions", "actuals", "models", "deployments", "drift", "breaches"]
@@ -39,7 +40,7 @@ def _setup(bootstrap: str, prefix: str, window_seconds: int = 60):
     namer = make_topics(bootstrap, prefix, TOPICS)
     produce(bootstrap, namer.models, [(C["name"], serde.encode("ModelPublished", model_record(C)))])
     dep = deployment("d", C, window_seconds=window_seconds)
-    produce(bootstrap, namer.deployments, [("d", serde.encode("Deployment", dep))])
+    produce(bootstrap, namer.deployments, [("d", deployment_bytes(dep))])
     return namer
 
 

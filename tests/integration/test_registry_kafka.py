@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from services.cli.__main__ import main as cli
 from services.common import serde
+from services.common.deployment_verifier import DeploymentVerifier
 from services.registry import rebuild
 from services.registry.app import Registry
 from services.registry.config import RegistrySettings
@@ -28,8 +29,13 @@ from tests.registry_support import drift_report, eventually, registry_settings
 
 pytestmark = pytest.mark.integration
 
-TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
-ANA, BO, ED, VI = ({"Authorization": f"Bearer {n}-token"} for n in ("ana", "bo", "ed", "vi"))
+TOKENS = (
+    "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"
+    "ed:editor:ed-token-16chars,vi:viewer:vi-token-16chars"
+)
+ANA, BO, ED, VI = (
+    {"Authorization": f"Bearer {n}-token-16chars"} for n in ("ana", "bo", "ed", "vi")
+)
 
 
 @pytest.fixture()
@@ -127,6 +133,10 @@ def test_replay_rejections_governance_rebuild_and_restart(reg_settings):
             (2, 2),
             (3, 1),
         ]
+        # Each signed with the key the registry made at start, never the trainer's model key.
+        verify = DeploymentVerifier.from_dir(tmp_path / "keys" / "registry")
+        assert [verify(d)["revision"] for d in deployments] == [1, 2, 3]
+        assert {d["key_id"] for d in deployments} == {registry.signer.key_id} != {key.key_id}
         events = [
             serde.decode(v)[1]
             for *_, v in read_all(s.kafka_bootstrap, f"{s.topic_prefix}governance", idle_s=0.5)
@@ -198,7 +208,7 @@ def test_cli_and_api_latency_on_a_real_server(reg_settings, monkeypatch, capsys)
     try:
         eventually(lambda: server.started, 10, "uvicorn started")
         monkeypatch.setenv("STREAMOPS_CLI_REGISTRY_URL", url)
-        monkeypatch.setenv("STREAMOPS_CLI_TOKEN", "ed-token")
+        monkeypatch.setenv("STREAMOPS_CLI_TOKEN", "ed-token-16chars")
         code, out = _cli(["models", "list"])
         assert code == 0 and "credit" in out and "[1, 2]" in out
         code, out = _cli(["models", "compare", "credit", "1", "2"])
@@ -210,7 +220,7 @@ def test_cli_and_api_latency_on_a_real_server(reg_settings, monkeypatch, capsys)
         rid = out.split()[1]
         assert _cli(["deploy", "approve", rid])[0] == 1  # editor cannot approve
         assert "approvals need an owner" in capsys.readouterr().err
-        code, out = _cli(["deploy", "approve", rid, "--token", "bo-token"])
+        code, out = _cli(["deploy", "approve", rid, "--token", "bo-token-16chars"])
         assert code == 0 and "approved" in out
         code, out = _cli(["deploy", "history", "credit"])
         assert code == 0 and "r1" in out and "champion credit v1" in out

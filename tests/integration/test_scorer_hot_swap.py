@@ -53,7 +53,7 @@ def test_r8_hot_swap_under_load_serves_only_approved_versions(kafka_bootstrap, p
     for v in range(2, VERSIONS + 1):
         w.publish(records[v])
         if v % 2 == 1:
-            w.deploy(deployment(records[v]["content"], revision=v))
+            w.deploy(deployment(records[v]["content"], revision=(v + 1) // 2))  # r1, r2, ...
             deployed_at[v] = time.time()
         time.sleep(1.0)
         rss.append(rss_mb(proc.proc.pid))

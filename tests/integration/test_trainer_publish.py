@@ -12,6 +12,7 @@ from services.common.errors import PoisonMessage, Reason
 from services.common.model_verifier import ModelVerifier
 from tests.kafka_support import make_topics, produce, read_all
 from tests.model_factory import deployment
+from tests.signing_support import deployment_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def test_train_publishes_signed_versions_parented_by_previous_then_champion(
     produce(
         kafka_bootstrap,
         namer.deployments,
-        [("credit", serde.encode("Deployment", deployment(v1, name="credit")))],
+        [("credit", deployment_bytes(deployment(v1, name="credit")))],
     )
     capsys.readouterr()
     assert main([*train, "--seed", "1"]) == 0

@@ -34,6 +34,7 @@ def scripts(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Scripts:
         redis_host="h",
         redis_port=1,
         var_dir=str(tmp_path),
+        deployment_keys=lambda: tmp_path / "keys" / "registry",
     )
     admin = types.SimpleNamespace(admin=lambda: None)
     monkeypatch.setattr(infra_cmd, "_script", fake)
@@ -80,3 +81,14 @@ def test_down_stops_prometheus_first_and_status_reports_without_judging_it(scrip
     scripts.results[("prometheus", "status")] = 3
     assert _run("status") == 0, "Kafka and Redis decide; Prometheus is optional"
     assert scripts.calls == [("kafka", "status"), ("redis", "status"), ("prometheus", "status")]
+
+
+def test_up_makes_the_registry_signing_key_once_and_says_who_trusts_it(scripts, tmp_path, capsys):
+    assert _run("up") == 0
+    (made,) = (tmp_path / "keys" / "registry").glob("*.key")
+    first = capsys.readouterr().out
+    assert f"registry signing key {made.stem} (made now)" in first
+    assert "scorers and drift trust" in first and "STREAMOPS_DEPLOYMENT_KEYS_DIR" in first
+    assert _run("up") == 0
+    assert [p.stem for p in (tmp_path / "keys" / "registry").glob("*.key")] == [made.stem]
+    assert f"registry signing key {made.stem} (kept)" in capsys.readouterr().out

@@ -28,7 +28,7 @@ DESIGN_RECORDS = {
 GOLDEN = {
     "Actual": "cef675e19c89e25e",
     "DeadLetter": "f077dd01058cde60",
-    "Deployment": "146d1f8177ff9648",
+    "Deployment": "ad4f9f05f04aa231",
     "DriftReport": "606e8b319b8cd717",
     "FeatureEvent": "61f1cae6f3e2eb99",
     "GovernanceEvent": "a50a340d64c357ca",
@@ -86,7 +86,11 @@ def test_fingerprints_are_unique_and_resolvable():
 
 
 # Earlier versions still readable (schemas/previous/), pinned like the current ones.
-EARLIER = {"2e9b6632bb341001": "Deployment", "70c992d6c2e55458": "DriftReport"}
+EARLIER = {
+    "2e9b6632bb341001": "Deployment",  # v1
+    "146d1f8177ff9648": "Deployment",  # v2: external, label delay, release policy; unsigned
+    "70c992d6c2e55458": "DriftReport",
+}
 
 
 def test_earlier_versions_are_pinned_and_resolve_to_their_record():
@@ -94,7 +98,8 @@ def test_earlier_versions_are_pinned_and_resolve_to_their_record():
     assert {fp.hex(): s.name_for(fp) for fp in s.earlier_fingerprints()} == EARLIER
 
 
-def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(tmp_path):
+@pytest.mark.parametrize("fingerprint", ["2e9b6632bb341001", "146d1f8177ff9648"])
+def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(fingerprint):
     import io
 
     import fastavro
@@ -102,7 +107,7 @@ def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(tmp
     from services.common.serde import MAGIC, Serde
 
     s = default_schemas()
-    (fp,) = [f for f in s.earlier_fingerprints() if s.name_for(f) == "Deployment"]
+    fp = bytes.fromhex(fingerprint)
     old = dict(DEPLOYMENT_V1)
     buf = io.BytesIO()
     fastavro.schemaless_writer(buf, s.earlier_writer(fp), old)
@@ -110,6 +115,7 @@ def test_a_record_written_with_an_earlier_version_reads_into_the_current_one(tmp
     assert name == "Deployment"
     assert record["external"] is False  # the new fields' defaults
     assert record["label_delay_seconds"] is None
+    assert record["key_id"] == "" and record["signature"] is None  # unsigned
     assert {k: record[k] for k in old} == old
 
 

@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common import serde
+from services.common.deployment_revisions import RevisionGate
 from services.common.topics import TopicNamer
 from services.scorer.app import ScorerMetrics, _apply_control
 from services.scorer.inference import load_model
@@ -19,6 +20,7 @@ from services.scorer.model_store import ModelStore
 from services.trainer.dataset import credit_rows
 from tests.model_factory import credit_content, deployment
 from tests.scorer_support import in_process_scorer
+from tests.signing_support import session_verifier, signed_deployment
 
 pytestmark = pytest.mark.unit
 
@@ -34,9 +36,15 @@ def dep(revision: int, champion: str, external: bool = False, name: str = "fraud
     return {
         "name": name,
         "revision": revision,
+        "updated_at": 1,
+        "updated_by": "ann",
+        "reason": "r",
         "champion": {"model_id": champion, "version": 1, "model_name": "m"},
         "challengers": [],
         "mode": "shadow",
+        "humility": [],
+        "thresholds": [],
+        "policy": {"auto_approve": False, "retrain_after_windows": 3},
         "external": external,
     }
 
@@ -157,7 +165,7 @@ def test_switching_to_external_stops_reporting_a_served_version():
     registry = CollectorRegistry()
     metrics = ScorerMetrics(registry)
     s, _load = store()
-    apply = _apply_control(s, namer, metrics)
+    apply = _apply_control(s, namer, metrics, session_verifier(), RevisionGate())
     apply(namer.models, model("m", 3, "a"))
     apply(namer.models, model("fraud-ext", 1, "d1", onnx=b""))
 
@@ -166,10 +174,10 @@ def test_switching_to_external_stops_reporting_a_served_version():
             "streamops_scorer_serving_version", {"deployment": "fraud"}
         )
 
-    apply(namer.deployments, {**dep(1, "a"), "champion": {"model_id": "a", "version": 3,
-                                                          "model_name": "m"}})  # fmt: skip
+    champion = {"model_id": "a", "version": 3, "model_name": "m"}
+    apply(namer.deployments, signed_deployment({**dep(1, "a"), "champion": champion}))
     assert serving() == 3
-    apply(namer.deployments, dep(2, "d1", external=True))
+    apply(namer.deployments, signed_deployment(dep(2, "d1", external=True)))
     assert serving() is None
     rejected = {"reason": "unsafe_model"}
     assert registry.get_sample_value("streamops_scorer_models_rejected_total", rejected) is None

@@ -15,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from prometheus_client import CollectorRegistry
 
+from services.common.deployment_revisions import RevisionGate
 from services.common.errors import PoisonMessage, Reason
 from services.common.model_verifier import ModelVerifier
 from services.common.signing import key_id_of
@@ -27,6 +28,7 @@ from services.scorer.model_store import ModelStore
 from services.scorer.sessions import new_session
 from services.trainer.dataset import credit_rows
 from tests.model_factory import credit_content, deployment, keypair, published, runtime_bomb
+from tests.signing_support import session_verifier, signed_deployment
 
 pytestmark = pytest.mark.unit
 
@@ -107,13 +109,13 @@ def test_a_bomb_deployed_over_a_champion_is_rejected_counted_and_the_champion_ke
     registry = CollectorRegistry()
     metrics = ScorerMetrics(registry)
     namer = TopicNamer("t.")
-    apply = _apply_control(store, namer, metrics)
+    apply = _apply_control(store, namer, metrics, session_verifier(), RevisionGate())
     good = published(credit_content(1), key)
     bomb = published(credit_content(1), key, version=2, onnx=runtime_bomb("constant_of_shape"))
     apply(namer.models, good)
-    apply(namer.deployments, deployment(good["content"], revision=1))
+    apply(namer.deployments, signed_deployment(deployment(good["content"], revision=1)))
     apply(namer.models, bomb)
-    apply(namer.deployments, deployment(bomb["content"], revision=2))
+    apply(namer.deployments, signed_deployment(deployment(bomb["content"], revision=2)))
     view = store.snapshot()
     served = view.deployments["credit"]
     assert served["revision"] == 1 and set(view.models) == {good["content"]["model_id"]}

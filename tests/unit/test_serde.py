@@ -134,6 +134,8 @@ SAMPLES = {
         "label_delay_seconds": 3600,
         # every field of the release policy, as the registry completes it
         "release": {**release_policy.DEFAULTS, "retrain_after_labels": 5000},
+        "key_id": "0123456789abcdef",  # the registry's signature
+        "signature": b"s" * 64,
     },
     "DriftReport": {
         "deployment": "credit",

@@ -8,6 +8,7 @@ import pytest
 
 from services.common.errors import ConfigError, PoisonMessage, Reason
 from services.common.signing import (
+    ensure_keypair,
     generate_keypair,
     load_private_key,
     load_public_keys,
@@ -110,3 +111,15 @@ def test_bad_key_files_are_config_errors(tmp_path):
     (tmp_path / "y.pub").write_text("garbage")
     with pytest.raises(ConfigError, match="public key"):
         load_public_keys(tmp_path)
+
+
+def test_ensure_keypair_makes_one_pair_then_keeps_it_and_refuses_two(tmp_path):
+    folder = tmp_path / "registry"
+    made, created = ensure_keypair(folder)
+    again, created_again = ensure_keypair(folder)
+    assert (created, created_again) == (True, False) and again.key_id == made.key_id
+    assert stat.S_IMODE((folder / f"{made.key_id}.key").stat().st_mode) == 0o600
+    assert list(load_public_keys(folder)) == [made.key_id]
+    generate_keypair(folder)
+    with pytest.raises(ConfigError, match="several private keys .* keep exactly one"):
+        ensure_keypair(folder)
