@@ -22,6 +22,11 @@ echo "==> lint: ruff and import-linter contracts"
 echo "==> unit tests"
 "$PYTHON" -m pytest -m unit -q -p no:cacheprovider || exit 1
 
+# The suite's shared broker is still the PLAINTEXT one: its tests connect without logins. The
+# secured broker (what `make up` and `make demo` start) is tested on a private one of its own
+# (tests/integration/test_secured_broker.py).
+export STREAMOPS_INSECURE=1
+
 for part in kafka redis; do
   if ! bash "infra/$part/$part.sh" status >/dev/null 2>&1; then
     PYTHON="$PYTHON" bash "infra/$part/$part.sh" start || { echo "could not start $part: see above"; exit 1; }

@@ -39,7 +39,7 @@ from loadtest.drift_drain import drain, log
 from loadtest.drift_quality import clean_windows, detection_delay, run_scenario
 from loadtest.drift_same_stream import CATCH_UP_S, same_stream
 from loadtest.drift_scenarios import SCENARIOS, CreditColumns, Scenario, ScenarioStream
-from services.common import signing
+from services.common import deployment_verifier, signing
 from services.common.settings import CommonSettings, load_settings
 from services.drift.config import DriftSettings
 from services.drift.detectors import DEFAULT_PARAMS
@@ -209,7 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     log("training the champion (hgb on builtin:credit, 20,000 rows, function 0)")
     champion = train_champion()
     key = signing.load_private_key(tmp / f"{signing.generate_keypair(tmp)}.key")
-    records = [signed_record(champion.content, key), deployment_record(champion.content)]
+    registry, _made = signing.ensure_keypair(tmp / "registry")  # signs the Deployment
+    records = [
+        signed_record(champion.content, key),
+        deployment_verifier.sign(deployment_record(champion.content), registry),
+    ]
     results: dict[str, Any] = {
         "events_per_s": None,
         "window_events": args.window,

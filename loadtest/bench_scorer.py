@@ -38,7 +38,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.common import serde, signing
+from services.common import deployment_verifier, serde, signing
 from services.common.admin import create_topic, ensure_topics
 from services.common.hot_codecs import write_long, write_string
 from services.common.kafka_config import KafkaConfig
@@ -131,6 +131,8 @@ def start_scorer(
         prefix,
         "--trusted-keys-dir",
         str(keys),
+        "--deployment-keys-dir",
+        str(keys / "registry"),
         "--group-id",
         group,
         "--instance-id",
@@ -147,6 +149,14 @@ def start_scorer(
         stdout=open(log_path, "ab"),  # noqa: SIM115
         stderr=subprocess.STDOUT,
     )
+
+
+def deployment_bytes(content: dict[str, Any], revision: int, keys: Path) -> bytes:
+    """The Deployment serving `content`, signed as the registry signs it, with the benchmark's
+    registry key (made in `keys/registry`, which the scorers trust)."""
+    key, _made = signing.ensure_keypair(keys / "registry")
+    record = deployment_verifier.sign(deployment(content, revision), key)
+    return serde.encode("Deployment", record)
 
 
 def wait_members(bootstrap: str, group: str, count: int, timeout_s: float = 120.0) -> None:
@@ -175,9 +185,7 @@ def drain_rate(args, kafka, keys, v1, values, processes: int, tmp: Path) -> floa
     ensure_topics(kafka.admin(), namer, only=LOGICAL)
     producer = Producer(kafka.producer(linger_ms=20))
     producer.produce(namer.models, serde.encode("ModelPublished", v1), "credit")
-    producer.produce(
-        namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"
-    )
+    producer.produce(namer.deployments, deployment_bytes(v1["content"], 1, keys), "credit")
     producer.flush(10)
     group = f"drain-{uuid.uuid4().hex[:6]}"
     procs = [
@@ -548,9 +556,7 @@ def latency_phase(args, prefix, keys, namer, producer, v1, v2, tmp) -> dict[str,
         swap_producer.flush(10)
         time.sleep(1)
         deployed = time.time()
-        swap_producer.produce(
-            namer.deployments, serde.encode("Deployment", deployment(v2["content"], 2)), "credit"
-        )
+        swap_producer.produce(namer.deployments, deployment_bytes(v2["content"], 2, keys), "credit")
         swap_producer.flush(10)
         feeder.join()
         time.sleep(1)
@@ -625,9 +631,7 @@ def main(argv: list[str] | None = None) -> int:
     for out in ("baseline-a", "baseline-b"):
         create_topic(kafka.admin(), drain_prefix + out, 6)
     producer.produce(namer.models, serde.encode("ModelPublished", v1), "credit")
-    producer.produce(
-        namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"
-    )
+    producer.produce(namer.deployments, deployment_bytes(v1["content"], 1, keys), "credit")
     values = event_values(args.events, 3, "e")
     produce_all(producer, namer.events, values[: max(args.baseline_events, args.rest_events)])
     log(f"draining {args.events} events with one scorer (batch {args.batch_size})")
@@ -672,9 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     lat_namer = TopicNamer(lat_prefix)
     ensure_topics(kafka.admin(), lat_namer, only=LOGICAL)
     producer.produce(lat_namer.models, serde.encode("ModelPublished", v1), "credit")
-    producer.produce(
-        lat_namer.deployments, serde.encode("Deployment", deployment(v1["content"], 1)), "credit"
-    )
+    producer.produce(lat_namer.deployments, deployment_bytes(v1["content"], 1, keys), "credit")
     producer.flush(10)
     paced_producer = Producer(kafka.producer(linger_ms=0))  # no batching delay in the figure
     results.update(latency_phase(args, lat_prefix, keys, lat_namer, paced_producer, v1, v2, tmp))

@@ -98,9 +98,11 @@ def start_drift(
     log_path: Path,
     max_wait_ms: int | None = 5,
     shard: tuple[int, int] | None = None,
+    keys: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """A drift service process on the benchmark topics, with count windows (``max_wait_ms``
-    None: the service's default batch wait; ``shard``: (index, shards) in a sharded group)."""
+    None: the service's default batch wait; ``shard``: (index, shards) in a sharded group;
+    ``keys``: the directory of the model key's .pub, the registry key's in ``keys/registry``)."""
     flags = {
         "kafka-bootstrap": settings.kafka_bootstrap,
         "redis-host": settings.redis_host,
@@ -115,6 +117,8 @@ def start_drift(
         flags["max-wait-ms"] = max_wait_ms
     if shard is not None:
         flags["shard"], flags["shards"] = shard
+    if keys is not None:
+        flags["trusted-keys-dir"], flags["deployment-keys-dir"] = keys, keys / "registry"
     cmd = [sys.executable, "-m", "services.drift"]
     cmd += [a for k, v in flags.items() for a in (f"--{k}", str(v))]
     return subprocess.Popen(
@@ -177,7 +181,13 @@ def _drain_once(
     log(f"draining {total} messages with {processes} drift process(es) (logs: {logs[0]}...)")
     procs = [
         start_drift(
-            settings, prefix, group, args, path, shard=None if processes == 1 else (i, processes)
+            settings,
+            prefix,
+            group,
+            args,
+            path,
+            shard=None if processes == 1 else (i, processes),
+            keys=tmp,  # bench_drift keeps its keys there
         )
         for i, path in enumerate(logs)
     ]

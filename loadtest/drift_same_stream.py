@@ -108,7 +108,7 @@ def same_stream(
     logs = [tmp / f"same-drift-{i}.log" for i in range(shards)]
     for i, path in enumerate(logs):
         shard = None if shards == 1 else (i, shards)
-        procs.append(start_drift(settings, prefix, drift_group, args, path, None, shard))
+        procs.append(start_drift(settings, prefix, drift_group, args, path, None, shard, keys))
     client = redis.Redis(
         host=settings.redis_host,
         port=settings.redis_port,

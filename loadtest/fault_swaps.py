@@ -47,7 +47,7 @@ def run(bootstrap: str, tmp: Path, versions: int, rate: int) -> dict[str, Any]:
         rss.append(round(rss_mb(proc.proc.pid), 1))
         for v in approved[1:]:
             step = time.monotonic()
-            w.deploy(deployment(records[v]["content"], revision=v))
+            w.deploy(deployment(records[v]["content"], revision=(v + 1) // 2))  # r1, r2, ...
             w.publish(*(records[u] for u in (v + 1, v + 2) if u in records))
             time.sleep(max(0.0, step + 1.0 - time.monotonic()))
             rss.append(round(rss_mb(proc.proc.pid), 1))

@@ -71,6 +71,7 @@ def bring_up(plan: soak_plan.SoakPlan, run_id: str, parts: dict[str, Any], say) 
     namer = TopicNamer(plan.prefix)
     ensure_topics(conf.admin(), namer)
     signing.generate_keypair(plan.var_dir / "keys")
+    signing.ensure_keypair(plan.var_dir / "keys" / "registry")  # the registry's, for Deployments
     owner = secrets.token_hex(16)
     sink_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     parts["sink"] = WebhookSink(plan.sink_port).start()

@@ -19,6 +19,7 @@ from typing import Any
 from loadtest import soak_plan
 from loadtest.soak_stack import Infra, Restarter, Spec
 from services.cli.demo_supervisor import Supervisor, stop_kept
+from services.common import secret_files
 
 
 def child_env(plan: soak_plan.SoakPlan) -> dict[str, str]:
@@ -63,7 +64,7 @@ def start_infra(plan: soak_plan.SoakPlan, env: dict[str, str], say) -> tuple[Inf
 def start_services(plan, env, sink_secret: str, owner: str, say) -> Restarter:
     """Registry, two scorers, drift and alerting, kept running."""
     config = plan.var_dir / "alerting.yaml"
-    config.write_text(soak_plan.alerting_config(plan, sink_secret))
+    secret_files.write(config, soak_plan.alerting_config(plan, sink_secret))  # holds the secret
     restarter = Restarter(Supervisor(plan.log_dir, plan.var_dir / "services.pids", env), say)
     for name, module, args in soak_plan.service_commands(plan, config):
         extra = {"STREAMOPS_REGISTRY_TOKENS": f"soak-owner:owner:{owner}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 
 from services.common import serde
+from services.common.settings import CommonSettings
 from tests.kafka_support import ServiceProcess, free_port, produce
 
 SECRET = "whsec_" + base64.b64encode(b"streamops-test-webhook-secret-32b").decode()
@@ -90,12 +92,18 @@ def send_breaches(bootstrap: str, topic: str, breaches: list[dict[str, Any]]) ->
 
 
 class Alerting:
-    """One alerting service process under test and its API."""
+    """One alerting service process under test and its API.
+
+    Its var_dir is the config file's folder (a test's tmp_path), where the service makes its
+    API token at first start; `post` and `delete` send that token.
+    """
 
     def __init__(self, bootstrap: str, prefix: str, config: Path, log: Path, **settings: Any):
         self.api_port = free_port()
         self.group = settings.pop("group_id", f"alerting-{uuid.uuid4().hex[:8]}")
+        self.var_dir = Path(settings.pop("var_dir", config.parent))
         flags = {
+            "var_dir": str(self.var_dir),
             "kafka_bootstrap": bootstrap,
             "topic_prefix": prefix,
             "group_id": self.group,
@@ -109,12 +117,19 @@ class Alerting:
             **settings,
         }
         self.args = [a for k, v in flags.items() for a in (f"--{k.replace('_', '-')}", str(v))]
+        # The Redis password stays the project's (var/redis/password), by environment.
+        redis_password = os.environ.get("STREAMOPS_REDIS_PASSWORD")
+        self.env = {
+            "STREAMOPS_REDIS_PASSWORD": redis_password or CommonSettings().redis_secret().reveal()
+        }
         self.log = log
         self.proc: ServiceProcess | None = None
 
     def start(self, ready_timeout_s: float = 60.0) -> Alerting:
         """Start and wait until the API answers."""
-        self.proc = ServiceProcess("services.cli.demo_alerting", self.args, self.log).start()
+        self.proc = ServiceProcess(
+            "services.cli.demo_alerting", self.args, self.log, self.env
+        ).start()
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if not self.proc.alive():
@@ -134,8 +149,14 @@ class Alerting:
         response.raise_for_status()
         return response.json()
 
+    @property
+    def token(self) -> str:
+        """The API token the service made (or read) in its var_dir at start."""
+        return (self.var_dir / "alerting" / "token").read_text().strip()
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = httpx.post(self.url(path), json=body, timeout=10)
+        auth = {"Authorization": f"Bearer {self.token}"}
+        response = httpx.post(self.url(path), json=body, headers=auth, timeout=10)
         response.raise_for_status()
         return response.json()
 

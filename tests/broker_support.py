@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
 from services.common.producing import delivery_outcome, produce_waiting
+from tests import kafka_login
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "infra" / "kafka" / "kafka.sh"
@@ -50,12 +51,16 @@ def free_port_block(size: int) -> int:
 class PrivateKafka:
     """One node or a three-node cluster of our own, driven through infra/kafka/kafka.sh."""
 
-    def __init__(self, var_dir: Path, brokers: int = 1, heap: str = "512m") -> None:
+    def __init__(
+        self, var_dir: Path, brokers: int = 1, heap: str = "512m", secured: bool | None = None
+    ) -> None:
         self.var_dir = var_dir
         self.brokers = brokers
         self.base_port = free_port_block(2 * brokers)
-        self.env = dict(
-            os.environ,
+        self.env = dict(os.environ)
+        if secured is not None:  # else as the suite's own broker (STREAMOPS_INSECURE)
+            self.env["STREAMOPS_INSECURE"] = "0" if secured else "1"
+        self.env.update(
             STREAMOPS_VAR_DIR=str(var_dir),
             STREAMOPS_KAFKA_PORT=str(self.base_port),
             STREAMOPS_KAFKA_CONTROLLER_PORT=str(self.base_port + 1),
@@ -63,6 +68,7 @@ class PrivateKafka:
             STREAMOPS_KAFKA_HEAP=heap,
             PYTHON=sys.executable,
         )
+        kafka_login.register(self.bootstrap, var_dir)
 
     def port(self, node: int) -> int:
         """Client port of node 1..brokers."""
@@ -111,10 +117,12 @@ class PrivateKafka:
         return {p: (list(m.replicas), list(m.isrs)) for p, m in parts.items()}
 
 
-def private_kafka(tmp_path: Path, brokers: int) -> Iterator[PrivateKafka]:
+def private_kafka(
+    tmp_path: Path, brokers: int, secured: bool | None = None
+) -> Iterator[PrivateKafka]:
     """Start a PrivateKafka in tmp_path, yield it, and kill whatever of it is left (a fixture's
     body: `yield from private_kafka(tmp_path, 3)`)."""
-    kafka = PrivateKafka(tmp_path / "var", brokers=brokers)
+    kafka = PrivateKafka(tmp_path / "var", brokers=brokers, secured=secured)
     try:
         kafka.start()
     except AssertionError as exc:

@@ -16,6 +16,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from services.common.admin import ensure_topics
 from services.common.producing import produce_waiting
 from services.common.topics import TopicNamer
+from tests import kafka_login
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,15 +145,23 @@ def count(bootstrap: str, topic: str) -> int:
 class ServiceProcess:
     """A Python module run as a child process, for kill -9 and SIGTERM tests."""
 
-    def __init__(self, module: str, args: list[str], log_path: Path) -> None:
+    def __init__(
+        self, module: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.module = module
         self.args = args
         self.log_path = log_path
+        self.env = env or {}  # added to this process's environment (secrets go here, not argv)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         """Start the process, logging to log_path (appended)."""
-        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+        # A service logs in as itself on the broker its flags name (tests/kafka_login.py).
+        login = {}
+        if "--kafka-bootstrap" in self.args and self.module.startswith("services."):
+            bootstrap = self.args[self.args.index("--kafka-bootstrap") + 1]
+            login = kafka_login.service_env(bootstrap, self.module.split(".")[1])
+        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **login, **self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 (lives as long as the child)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module, *self.args],

@@ -27,7 +27,8 @@ def registry_settings(
     tokens: str,
     **extra: Any,
 ) -> RegistrySettings:
-    """A registry on the test broker and Redis, trusting `keys_dir`, with these tokens."""
+    """A registry on the test broker and Redis, trusting `keys_dir`, with these tokens; it signs
+    Deployment records with the key it makes in `keys_dir/registry`."""
     return RegistrySettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,
@@ -35,6 +36,7 @@ def registry_settings(
         redis_port=settings.redis_port,
         redis_password=Secret(redis_password),
         trusted_keys_dir=str(keys_dir),
+        deployment_keys_dir=str(keys_dir / "registry"),
         tokens=Secret(tokens),
         transactional_id=f"{prefix}registry",
         replay_timeout_s=30,
@@ -42,7 +44,10 @@ def registry_settings(
     )
 
 
-TOKENS = "ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token"
+TOKENS = (
+    "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"
+    "ed:editor:ed-token-16chars,vi:viewer:vi-token-16chars"
+)
 # A threshold whose direction is neither above nor below: refused when requested, and when an
 # earlier registry accepted it, refused again at approval.
 BAD_THRESHOLD = {

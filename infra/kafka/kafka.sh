@@ -48,6 +48,8 @@ NAME=kafka
 PROC_PATTERN="kafka\\.Kafka"
 # shellcheck source=../process.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../process.sh"
+# shellcheck source=security.sh
+source "$HERE/security.sh"
 [[ $BROKERS == 1 || $BROKERS == 3 ]] || die "STREAMOPS_KAFKA_BROKERS must be 1 or 3, not $BROKERS"
 [[ $HEAP =~ ^[0-9]+[mMgG]$ ]] || die "STREAMOPS_KAFKA_HEAP must look like 512m or 1g, not $HEAP"
 
@@ -137,17 +139,27 @@ write_config() {
     done
     printf '%s' "$id" >"$CLUSTER_ID_FILE"
   fi
-  sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
-    -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@NODE_ID@|$NODE_ID|g" -e "s|@VOTERS@|$VOTERS|g" \
-    -e "s|@RF@|$RF|g" -e "s|@MIN_ISR@|$MIN_ISR|g" "$HERE/server.properties.template" >"$PROPS"
+  # The secured broker's properties hold its own SCRAM password: readable by us only.
+  (
+    umask 077
+    sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$DATA_DIR|g" -e "s|@NODE_ID@|$NODE_ID|g" -e "s|@VOTERS@|$VOTERS|g" \
+      -e "s|@RF@|$RF|g" -e "s|@MIN_ISR@|$MIN_ISR|g" "$HERE/server.properties.template" >"$PROPS"
+    listener_config >>"$PROPS"
+  )
+  chmod 0600 "$PROPS"
 }
 
 format_storage() {
   [[ -f $DATA_DIR/metadata/meta.properties ]] && return 0
   say "formatting $DATA_DIR (cluster id $(cat "$CLUSTER_ID_FILE"))"
+  local scram=()
+  insecure || scram=("@$(scram_argfile)")
   java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format -t "$(cat "$CLUSTER_ID_FILE")" -c "$PROPS" \
-    --ignore-formatted >>"$LOG_FILE" 2>&1 \
+    --ignore-formatted "${scram[@]}" >>"$LOG_FILE" 2>&1 \
     || { tail -n 30 "$LOG_FILE" >&2; die "formatting failed (see above); to start afresh: rm -rf $DATA_DIR"; }
+  rm -f "$SECURITY_DIR/format.args"
+  insecure || printf '%s\n' "${PRINCIPALS[@]}" >"$DATA_DIR/scram-users"
 }
 
 launch() {
@@ -185,7 +197,7 @@ wait_ready() {
   while ((SECONDS - started < START_TIMEOUT)); do
     pid=$(our_pid) || fail_start "the broker process exited during start-up"
     if port_open "$PORT" \
-      && "$PYTHON" "$HERE/kafka_ready.py" "127.0.0.1:$PORT" 2 --node "$NODE_ID" 2>/dev/null; then
+      && "$PYTHON" "$HERE/kafka_ready.py" "127.0.0.1:$PORT" 2 --node "$NODE_ID" "${READY_SECURED[@]}" 2>/dev/null; then
       echo
       say "ready on 127.0.0.1:$PORT (pid $pid) after $((SECONDS - started))s; log $LOG_FILE"
       return 0
@@ -209,6 +221,7 @@ checkout's broker ($PID_FILE); stop it, or set STREAMOPS_KAFKA_PORT / STREAMOPS_
     fi
   done
   fetch
+  insecure || { make_security; set_aside_plaintext_data; }
   write_config
   format_storage
   launch
@@ -228,6 +241,7 @@ wait_node() {
 # majority of the voters is up.
 start() {
   command -v "$PYTHON" >/dev/null || die "PYTHON=$PYTHON not found (needed for the readiness check)"
+  announce_mode
   local n launched=()
   for n in $(nodes); do
     select_node "$n"
@@ -242,7 +256,7 @@ start() {
   ((BROKERS > 1)) || return 0
   # Topics with three replicas can be created only once the controller knows all three brokers.
   local started=$SECONDS
-  until "$PYTHON" "$HERE/kafka_ready.py" "127.0.0.1:$BASE_PORT" 2 --brokers "$BROKERS" 2>/dev/null; do
+  until "$PYTHON" "$HERE/kafka_ready.py" "127.0.0.1:$BASE_PORT" 2 --brokers "$BROKERS" "${READY_SECURED[@]}" 2>/dev/null; do
     ((SECONDS - started < START_TIMEOUT)) || die "the cluster did not list $BROKERS brokers"
     sleep 1
   done
@@ -251,6 +265,7 @@ start() {
 
 start_one() {
   command -v "$PYTHON" >/dev/null || die "PYTHON=$PYTHON not found (needed for the readiness check)"
+  announce_mode
   launch_node
   wait_node
 }

@@ -5,9 +5,10 @@ not prove (the listener opens before the node is unfenced). Prefers confluent-ka
 the services use; falls back to one hand-encoded Metadata v4 request over a socket so that a bare
 `python3` without the project's virtualenv can still check.
 
-Usage: python3 kafka_ready.py HOST:PORT [TIMEOUT_SECONDS] [--brokers N] [--node ID]
-  --brokers N  at least N brokers listed (default 1): a cluster knows all its members
-  --node ID    broker ID itself listed: a restarted node is listed once it is unfenced
+Usage: python3 kafka_ready.py HOST:PORT [TIMEOUT_SECONDS] [--brokers N] [--node ID] [--secured DIR]
+  --brokers N   at least N brokers listed (default 1): a cluster knows all its members
+  --node ID     broker ID itself listed: a restarted node is listed once it is unfenced
+  --secured DIR ask over SASL_SSL as the admin principal, with DIR/ca.crt and DIR/users/admin
 """
 
 from __future__ import annotations
@@ -21,10 +22,23 @@ METADATA_API_KEY = 3
 METADATA_VERSION = 4
 
 
-def _brokers_confluent(bootstrap: str, timeout: float) -> set[int]:
+def _brokers_confluent(bootstrap: str, timeout: float, secured: str | None = None) -> set[int]:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    conf = {"bootstrap.servers": bootstrap, "log_level": 0}
+    if secured:
+        with open(f"{secured}/users/admin", encoding="utf-8") as f:
+            password = f.read().strip()
+        conf.update(
+            {
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "admin",
+                "sasl.password": password,
+                "ssl.ca.location": f"{secured}/ca.crt",
+            }
+        )
+    admin = AdminClient(conf)
     return set(admin.list_topics(timeout=timeout).brokers)
 
 
@@ -64,20 +78,27 @@ def _brokers_socket(bootstrap: str, timeout: float) -> set[int]:
 
 def main(argv: list[str]) -> int:
     """Check once; print why not ready on stderr."""
-    args, options = [], {"--brokers": 1, "--node": None}
+    args, options = [], {"--brokers": 1, "--node": None, "--secured": None}
     rest = iter(argv[1:])
     for arg in rest:
-        if arg in options:
+        if arg == "--secured":
+            options[arg] = next(rest)
+        elif arg in options:
             options[arg] = int(next(rest))
         else:
             args.append(arg)
     bootstrap = args[0] if args else "127.0.0.1:9092"
     timeout = float(args[1]) if len(args) > 1 else 3.0
+    secured = options["--secured"]
     try:
         import confluent_kafka  # noqa: F401
 
-        brokers_of = _brokers_confluent
+        def brokers_of(bootstrap: str, timeout: float) -> set[int]:
+            return _brokers_confluent(bootstrap, timeout, secured)
     except ImportError:
+        if secured:
+            print("not ready: a secured broker is checked with confluent-kafka", file=sys.stderr)
+            return 1
         brokers_of = _brokers_socket
     try:
         brokers = brokers_of(bootstrap, timeout)

@@ -1,9 +1,10 @@
 """The alerting HTTP API: open groups, silences, acknowledgements and the outbox.
 
 Every change is saved to Redis (with the engine's whole state) before the answer goes back, so
-a silence that was acknowledged with 2xx survives a crash. When the service has an `api_token`,
-changes need `Authorization: Bearer <token>`; reads are open on the (loopback) address it binds.
-Errors are JSON `{error, message}`.
+a silence that was acknowledged with 2xx survives a crash. Changes always need
+`Authorization: Bearer <token>` with the service's token (the `api_token` setting, else
+var/alerting/token); reads are open on the (loopback) address it binds. Errors are JSON
+`{error, message}`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pydantic import BaseModel, Field
 from services.alerting.engine import Engine
 from services.alerting.outbox import Store
 from services.alerting.silences import SilenceError
+from services.common.route_errors import answer_route_errors
 from services.common.settings import Secret
 
 MAX_SILENCE_S = 366 * 86_400.0
-NO_TOKEN = Secret("")
 
 
 class SilenceIn(BaseModel):
@@ -55,19 +56,20 @@ def create_api(
     engine: Engine,
     store: Store,
     persist: Callable[[], Awaitable[None]],
-    token: Secret = NO_TOKEN,
+    token: Secret,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
-    """The FastAPI app over a running engine; `persist` saves its state."""
+    """The FastAPI app over a running engine; `persist` saves its state; changes need `token`."""
+    if not token:
+        raise ValueError("the alerting API needs a token: it never accepts changes from anyone")
     api = FastAPI(title="streamops alerting", version="1")
+    answer_route_errors(api)  # an unknown route or a wrong method: {error, message} too
 
     @api.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": exc.error, "message": exc.message}, status_code=exc.status)
 
     def require_token(authorization: str | None) -> None:
-        if not token:
-            return
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             given.strip().encode(), token.reveal().encode()
@@ -75,8 +77,9 @@ def create_api(
             raise ApiError(
                 401,
                 "unauthorized",
-                "changes need `Authorization: Bearer <token>` with the alerting api_token "
-                "(streamops silences --token, or STREAMOPS_CLI_TOKEN)",
+                "changes need `Authorization: Bearer <token>` with the alerting token (the "
+                "service's api_token setting, else var/alerting/token; the CLI reads that file "
+                "or takes STREAMOPS_CLI_ALERTING_TOKEN)",
             )
 
     @api.get("/healthz")

@@ -42,10 +42,12 @@ from services.alerting.retrain_policy import RetrainRequest
 from services.alerting.retry_policy import RetryPolicy
 from services.alerting.routing import AlertingConfig, load_config
 from services.alerting.ssrf import PRODUCTION, Policy, Resolver, UnsafeDestination, check_url
-from services.common import serde
+from services.common import local_tokens, serde
 from services.common.deadletter import DeadLetterWriter
 from services.common.errors import ConfigError, PoisonMessage, Reason, RetryableError
+from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
+from services.common.settings import Secret
 from services.common.topics import TopicNamer
 from services.common.watchdog import Watchdog
 
@@ -72,9 +74,31 @@ def check_receivers(config: AlertingConfig, resolver: Resolver, policy: Policy) 
             log.warning("receiver %s: %s (checked again at delivery)", receiver.name, exc)
 
 
+def api_token(settings: AlertingSettings) -> Secret:
+    """The API's token: the `api_token` setting, else var/alerting/token (made at first start).
+
+    The API never runs open; a token shorter than local_tokens.MIN_LENGTH is a ConfigError.
+    """
+    if settings.api_token:
+        local_tokens.check(
+            settings.api_token.reveal(), "the alerting api_token (STREAMOPS_ALERTING_API_TOKEN)"
+        )
+        return settings.api_token
+    token, created = local_tokens.ensure_alerting(settings.var_dir)
+    where = local_tokens.alerting_path(settings.var_dir)
+    local_tokens.check(
+        token,
+        f"the alerting token in {where}",
+        "write a longer one into it (or delete it: the next start makes one)",
+    )
+    log.info("API token %s %s (mode 0600)", "made into" if created else "from", where)
+    return Secret(token)
+
+
 def faust_credentials(settings: AlertingSettings) -> Any:
-    """faust's broker credentials for the configured security protocol."""
-    protocol = settings.kafka_security_protocol.upper()
+    """faust's broker credentials: the login every other service finds (kafka_config)."""
+    kafka = KafkaConfig.from_settings(settings, "streamops-alerting")
+    protocol = kafka.security_protocol.upper()
     if protocol == "PLAINTEXT":
         return None
     if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
@@ -82,11 +106,11 @@ def faust_credentials(settings: AlertingSettings) -> Any:
         if protocol == "SASL_SSL":
             import ssl
 
-            ssl_context = ssl.create_default_context(cafile=settings.kafka_ssl_ca_location or None)
+            ssl_context = ssl.create_default_context(cafile=kafka.ssl_ca_location or None)
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=settings.kafka_sasl_password.reveal(),
-            mechanism=settings.kafka_sasl_mechanism or "SCRAM-SHA-512",
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.reveal(),
+            mechanism=kafka.sasl_mechanism or "SCRAM-SHA-512",
             ssl_context=ssl_context,
         )
     raise ConfigError(f"kafka_security_protocol {protocol!r} is not supported by alerting")
@@ -120,6 +144,7 @@ class AlertingService:
             )
         config = load_config(settings.config_file, policy)
         check_receivers(config, resolver, policy)
+        self.api_token = api_token(settings)
         self.engine = Engine(
             config,
             dashboard_url=settings.dashboard_url,
@@ -433,7 +458,7 @@ class AlertingService:
         )
         self._ready.set()
         port = serve_metrics(self.registry, s.metrics_port, s.metrics_host)
-        api = create_api(self.engine, self.store, self._save, s.api_token)
+        api = create_api(self.engine, self.store, self._save, self.api_token)
         server = _QuietServer(
             uvicorn.Config(
                 api, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"

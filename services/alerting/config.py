@@ -22,7 +22,7 @@ class AlertingSettings(CommonSettings):
     config_file: str = str(REPO_ROOT / "var" / "alerting" / "alerting.yaml")
     api_host: str = "127.0.0.1"
     api_port: int = 9095
-    api_token: Secret = Secret("")
+    api_token: Secret = Secret("")  # empty: var/alerting/token, made at first start (0600)
     # Links in payloads: the dashboard (per deployment) and this service (externalURL).
     dashboard_url: str = "http://127.0.0.1:8000/dashboard"
     external_url: str = ""

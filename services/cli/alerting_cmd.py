@@ -11,7 +11,7 @@ import datetime
 import getpass
 import re
 
-from services.cli.api_client import ApiClient, print_json
+from services.cli.api_client import ApiClient, print_json, url_part
 from services.common.errors import ConfigError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -28,7 +28,11 @@ def parse_duration(text: str) -> float:
 
 def _client_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alerting-url", help="alerting API (default STREAMOPS_CLI_ALERTING_URL)")
-    p.add_argument("--token", help="API token for changes (default STREAMOPS_CLI_TOKEN)")
+    p.add_argument(
+        "--token",
+        help="API token for changes (default STREAMOPS_CLI_ALERTING_TOKEN, else "
+        "var/alerting/token, else STREAMOPS_CLI_TOKEN; argv is visible to local users)",
+    )
     p.add_argument("--json", action="store_true", help="print the raw JSON answer")
 
 
@@ -105,7 +109,8 @@ def run_alerts_list(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def run_alerts_ack(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Acknowledge one alert."""
     body = {"created_by": args.by, "comment": args.comment}
-    answer = ApiClient.alerting(args, environ).post(f"/api/v1/alerts/{args.fingerprint}/ack", body)
+    path = f"/api/v1/alerts/{url_part(args.fingerprint)}/ack"
+    answer = ApiClient.alerting(args, environ).post(path, body)
     return _show(args, answer, f"acknowledged {answer['fingerprint']} by {answer['created_by']}")
 
 
@@ -142,5 +147,6 @@ def run_silences_list(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def run_silences_expire(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Expire a silence."""
-    answer = ApiClient.alerting(args, environ).delete(f"/api/v1/silences/{args.silence_id}")
+    path = f"/api/v1/silences/{url_part(args.silence_id)}"
+    answer = ApiClient.alerting(args, environ).delete(path)
     return _show(args, answer, f"silence {answer['id']} expired")

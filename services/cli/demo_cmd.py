@@ -29,7 +29,7 @@ from services.cli.demo_report import render
 from services.cli.demo_stream import DemoStream
 from services.cli.demo_supervisor import ServiceDied, Supervisor, stop_kept
 from services.cli.demo_watch import Timeline, slice_phases
-from services.common import signing
+from services.common import secret_files, signing
 from services.common.admin import ensure_topics
 from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
@@ -112,6 +112,13 @@ def _train_v1(settings, prefix: str, plan: DemoPlan, clock: Clock) -> None:
     clock.say(f"      v{summary.version} {summary.model_id[:12]} published ({metrics})")
 
 
+def write_webhook_secret(plan: DemoPlan) -> None:
+    """A new webhook signing secret into the sink's secret file and the alerting config (0600)."""
+    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    secret_files.write(plan.sink_secret_file, webhook_secret + "\n")
+    secret_files.write(plan.alerting_config_file, demo_plan.alerting_config(plan, webhook_secret))
+
+
 def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Run the scenario; 0 only when the loop closed and nothing was lost."""
     settings = cli_settings(environ)
@@ -147,6 +154,10 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     keys = var_dir / "keys"
     if not (keys.is_dir() and any(keys.glob("*.key"))):
         clock.say(f"      new signing key {signing.generate_keypair(keys)}")
+    # Made before the services start: scorer and drift refuse to start without its .pub.
+    registry_key, made = signing.ensure_keypair(settings.deployment_keys())
+    if made:
+        clock.say(f"      new registry (Deployment) signing key {registry_key.key_id}")
     (var_dir / "demo").mkdir(parents=True, exist_ok=True)
     plan.sink_out.unlink(missing_ok=True)
 
@@ -156,11 +167,9 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     clock.step(3, f"starting the services (logs in {plan.log_dir}/demo-*.log)")
     owner, viewer = secrets.token_hex(16), secrets.token_hex(16)
     tokens = f"demo-owner:owner:{owner},demo-viewer:viewer:{viewer}"
-    webhook_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    config = var_dir / "demo" / "alerting.yaml"
-    config.write_text(demo_plan.alerting_config(plan, webhook_secret))
+    write_webhook_secret(plan)
     supervisor = Supervisor(plan.log_dir, plan.pid_file, environ)
-    commands = demo_plan.service_commands(plan, settings, config, webhook_secret)
+    commands = demo_plan.service_commands(plan, settings)
     for name, module, argv in commands:
         env = {"STREAMOPS_REGISTRY_TOKENS": tokens} if name == "registry" else None
         supervisor.start(name, module, argv, env)

@@ -80,6 +80,16 @@ class DemoPlan:
         return self.var_dir / "demo" / "webhooks.jsonl"
 
     @property
+    def sink_secret_file(self) -> Path:
+        """The webhook signing secret the sink reads (0600; never on a command line)."""
+        return self.var_dir / "demo" / "webhook-secret"
+
+    @property
+    def alerting_config_file(self) -> Path:
+        """The alerting YAML, which holds the same secret (0600)."""
+        return self.var_dir / "demo" / "alerting.yaml"
+
+    @property
     def pid_file(self) -> Path:
         """The supervised PIDs (read by `streamops demo --stop`)."""
         return self.var_dir / "demo" / "services.pids"
@@ -119,10 +129,13 @@ def alerting_config(plan: DemoPlan, secret: str) -> str:
     )
 
 
-def service_commands(
-    plan: DemoPlan, settings: CliSettings, config_file: Path, secret: str
-) -> list[tuple[str, str, list[str]]]:
-    """(name, module, args) of every supervised process, in start order."""
+def service_commands(plan: DemoPlan, settings: CliSettings) -> list[tuple[str, str, list[str]]]:
+    """(name, module, args) of every supervised process, in start order.
+
+    No secret is on these command lines (every local user can read them): the sink reads its
+    secret from `plan.sink_secret_file`, alerting from its config file, the registry its tokens
+    from the environment.
+    """
     common = {
         "kafka_bootstrap": settings.kafka_bootstrap,
         "topic_prefix": plan.prefix,
@@ -134,7 +147,8 @@ def service_commands(
     registry_url = f"http://127.0.0.1:{plan.registry_port}"
     return [
         ("sink", "services.cli", ["webhook", "sink", "--port", str(plan.sink_port),
-                                  "--secret", secret, "--out", str(plan.sink_out)]),
+                                  "--secret-file", str(plan.sink_secret_file),
+                                  "--out", str(plan.sink_out)]),
         ("registry", "services.registry", _flags({
             **common, "http_port": plan.registry_port, "transactional_id": f"{plan.prefix}registry",
             "sample_interval_s": 2})),
@@ -145,8 +159,9 @@ def service_commands(
             **common, "group_id": f"{plan.prefix}drift", "window_count": plan.window,
             "max_wait_ms": 100})),
         ("alerting", "services.cli.demo_alerting", _flags({
-            **common, "group_id": f"{plan.prefix}alerting", "config_file": config_file,
-            "api_port": plan.alerting_port, "tick_s": 0.25, "session_timeout_s": 6,
+            **common, "group_id": f"{plan.prefix}alerting",
+            "config_file": plan.alerting_config_file, "api_port": plan.alerting_port,
+            "tick_s": 0.25, "session_timeout_s": 6,
             "dashboard_url": f"{registry_url}/dashboard", "backoff_base_s": 0.5,
             "backoff_cap_s": 5})),
         ("trainer", "services.trainer", _flags({

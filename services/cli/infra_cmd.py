@@ -9,10 +9,11 @@ import argparse
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from services.cli.cli_settings import cli_settings
-from services.common import local_tokens
-from services.common.admin import ensure_topics
+from services.common import local_tokens, signing
+from services.common.admin import ensure_topics, rotate_password
 from services.common.errors import StreamopsError
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import REPO_ROOT
@@ -31,7 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "infra", help="start, stop or inspect the local Kafka and Redis (and Prometheus)"
     )
-    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("action", choices=("up", "down", "status", "rotate-password"))
+    p.add_argument(
+        "principal",
+        nargs="?",
+        help="`rotate-password`: whose Kafka password to change on the secured broker "
+        "(a service's name, admin or client); restart its processes afterwards",
+    )
     p.add_argument(
         "--brokers",
         type=int,
@@ -69,7 +76,10 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         )
         _prometheus_up(environ)
         _tokens(settings.var_dir)
+        _registry_key(settings.deployment_keys())
         return 0
+    if args.action == "rotate-password":
+        return _rotate(args.principal, environ)
     if args.action == "down":
         codes = [_script(part, "stop", environ) for part in ("prometheus", "redis", "kafka")]
         return max(codes)
@@ -79,18 +89,51 @@ def run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return 0 if all(c == 0 for c in codes) else 3
 
 
+def _rotate(principal: str | None, environ: dict[str, str]) -> int:
+    """A new SCRAM password for one principal, on the broker and in var/kafka-security."""
+    if not principal:
+        raise StreamopsError("say whose password: streamops infra rotate-password scorer")
+    settings = cli_settings(environ)
+    kafka = KafkaConfig.from_settings(settings, "streamops-cli")
+    if not kafka.secured:
+        raise StreamopsError(
+            "the broker is the PLAINTEXT one (STREAMOPS_INSECURE=1): it has no passwords"
+        )
+    rotate_password(kafka.admin(), settings.var_dir, principal)
+    where = Path(settings.var_dir) / "kafka-security" / "users" / principal
+    print(f"new Kafka password for {principal} in {where} (mode 0600); restart its processes")
+    return 0
+
+
 def _tokens(var_dir: str) -> None:
-    """The local registry's tokens: printed when made, afterwards only where they are."""
-    tokens, created = local_tokens.ensure(var_dir)
-    where = local_tokens.path(var_dir)
+    """The local registry's and alerting API's tokens: printed when made, afterwards only where
+    they are."""
+    tokens, created = local_tokens.ensure_registry(var_dir)
+    where = local_tokens.registry_path(var_dir)
     if not created:
         print(f"registry tokens: {where} (name:role:token; the registry reads them by default)")
-        return
-    print(f"registry tokens, made now into {where} (mode 0600); the registry reads them:")
-    for role in local_tokens.ROLES:
-        print(f"  {role:6}  {tokens[role]}")
-    print(f"  e.g. export STREAMOPS_CLI_TOKEN={tokens['owner']}")
-    print(f"  dashboard: http://127.0.0.1:8000/dashboard#token={tokens['viewer']}")
+    else:
+        print(f"registry tokens, made now into {where} (mode 0600); the registry reads them:")
+        for role in local_tokens.ROLES:
+            print(f"  {role:6}  {tokens[role]}")
+        print(f"  e.g. export STREAMOPS_CLI_TOKEN={tokens['owner']}")
+        print(f"  dashboard: http://127.0.0.1:8000/dashboard#token={tokens['viewer']}")
+    alerting, created = local_tokens.ensure_alerting(var_dir)
+    where = local_tokens.alerting_path(var_dir)
+    if not created:
+        print(f"alerting API token: {where} (the alerting service and `streamops silences|alerts`"
+              " read it by default)")  # fmt: skip
+    else:
+        print(f"alerting API token, made now into {where} (mode 0600): {alerting}")
+        print("  the alerting service and `streamops silences|alerts` read it by default")
+
+
+def _registry_key(folder: Path) -> None:
+    """The registry's Deployment signing key pair, made before any service needs its .pub."""
+    key, made = signing.ensure_keypair(folder)
+    state = "made now" if made else "kept"
+    print(f"registry signing key {key.key_id} ({state}) in {folder}: it signs every Deployment;")
+    print(f"  scorers and drift trust {folder}/*.pub (STREAMOPS_DEPLOYMENT_KEYS_DIR)")
 
 
 def _prometheus_installed(environ: dict[str, str]) -> bool:

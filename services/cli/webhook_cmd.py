@@ -6,6 +6,10 @@
   stale or future, 200 to a replayed `webhook-id` (already handled: at-least-once delivery is
   deduplicated here) and 204 to a new alert, which it prints (and appends to `--out` as JSON
   lines). Bound to 127.0.0.1 by default. Stops on Ctrl-C or SIGTERM.
+
+`verify` and `sink` take the signing secret from `--secret-file` (a 0600 file, one secret per
+line) or `$STREAMOPS_WEBHOOK_SECRET` (comma-separated); `--secret` still works but warns, as
+every local user can read a command line.
 """
 
 from __future__ import annotations
@@ -62,18 +66,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _secret_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
+        "--secret-file",
+        action="append",
+        default=[],
+        help="file holding the signing secret, one per line (several during key rotation; "
+        "keep it mode 0600); default: $STREAMOPS_WEBHOOK_SECRET, comma-separated",
+    )
+    p.add_argument(
         "--secret",
         action="append",
         default=[],
-        help="signing secret (repeat during key rotation; default: $STREAMOPS_WEBHOOK_SECRET)",
+        help="signing secret on the command line (visible to every local user: prefer "
+        "--secret-file or $STREAMOPS_WEBHOOK_SECRET)",
     )
 
 
+def _from_files(paths: list[str]) -> list[str]:
+    found = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SystemExit(
+                f"streamops webhook: cannot read --secret-file {path} ({exc.strerror})"
+            ) from None
+        found += [line.strip() for line in text.splitlines() if line.strip()]
+    return found
+
+
 def _verifier(args: argparse.Namespace, environ: dict[str, str]) -> Verifier:
-    given = args.secret or [s for s in environ.get("STREAMOPS_WEBHOOK_SECRET", "").split(",") if s]
+    if args.secret:
+        print(
+            "streamops webhook: warning: --secret is visible to every local user (ps, /proc); "
+            "use --secret-file (mode 0600) or $STREAMOPS_WEBHOOK_SECRET",
+            file=sys.stderr,
+        )
+    given = args.secret + _from_files(args.secret_file)
+    if not given:
+        given = [s for s in environ.get("STREAMOPS_WEBHOOK_SECRET", "").split(",") if s]
     if not given:
         raise SystemExit(
-            "streamops webhook: no secret; pass --secret whsec_... or set STREAMOPS_WEBHOOK_SECRET"
+            "streamops webhook: no secret; pass --secret-file with a file holding whsec_... "
+            "(`streamops webhook secret` makes one) or set STREAMOPS_WEBHOOK_SECRET"
         )
     try:
         return Verifier(given)

@@ -68,7 +68,7 @@ class Client:
             os.environ if environ is None else environ, overrides
         )
         self.topics = TopicNamer(self.settings.topic_prefix)
-        self._kafka = KafkaConfig.from_settings(self.settings, CLIENT_ID)
+        self._kafka = KafkaConfig.from_settings(self.settings, CLIENT_ID, principal="client")
         self._sender: Sender | None = None  # made on the first send: reading needs none
         self._registry: RegistryReader | None = None
         self._champions: dict[str, ModelRef] = {}

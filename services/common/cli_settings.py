@@ -26,6 +26,8 @@ class CliSettings(CommonSettings):
     registry_url: str = "http://127.0.0.1:8000"
     alerting_url: str = "http://127.0.0.1:9095"
     token: Secret = Secret("")
+    # The alerting API's token; empty: var/alerting/token of a local stack, else `token`.
+    alerting_token: Secret = Secret("")
     timeout_s: float = 10.0
 
 

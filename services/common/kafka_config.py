@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from services.common import kafka_security
 from services.common.errors import ConfigError
 from services.common.settings import CommonSettings, Secret
 
@@ -83,17 +84,35 @@ class KafkaConfig:
     ssl_ca_location: str = ""
 
     @classmethod
-    def from_settings(cls, settings: CommonSettings, client_id: str) -> KafkaConfig:
-        """Build from a service's settings."""
+    def from_settings(
+        cls, settings: CommonSettings, client_id: str, principal: str | None = None
+    ) -> KafkaConfig:
+        """Build from a service's settings.
+
+        An unset protocol is the local broker's, whose login (principal, password, CA) is then
+        found under var/ (services/common/kafka_security.py)."""
+        protocol = settings.kafka_security_protocol or kafka_security.protocol(settings.var_dir)
+        mechanism, username = settings.kafka_sasl_mechanism, settings.kafka_sasl_username
+        secret, ca = settings.kafka_sasl_password, settings.kafka_ssl_ca_location
+        if protocol.upper().startswith("SASL") and not settings.kafka_security_protocol:
+            username = username or principal or kafka_security.principal_of(settings.service)
+            mechanism = mechanism or kafka_security.MECHANISM
+            secret = secret or kafka_security.password(settings.var_dir, username)
+            ca = ca or kafka_security.ca_location(settings.var_dir)
         return cls(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id=client_id,
-            security_protocol=settings.kafka_security_protocol,
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_username=settings.kafka_sasl_username,
-            sasl_password=settings.kafka_sasl_password,
-            ssl_ca_location=settings.kafka_ssl_ca_location,
+            security_protocol=protocol,
+            sasl_mechanism=mechanism,
+            sasl_username=username,
+            sasl_password=secret,
+            ssl_ca_location=ca,
         )
+
+    @property
+    def secured(self) -> bool:
+        """True when clients log in (SASL), so the broker has ACLs to keep."""
+        return self.security_protocol.upper().startswith("SASL")
 
     def _connection(self) -> dict[str, Any]:
         conf: dict[str, Any] = {

@@ -28,6 +28,7 @@ SERVICES = ("trainer", "scorer", "drift", "alerting", "registry", "cli")
 INFRA_KEYS = frozenset(
     {
         "CACHE",
+        "INSECURE",
         "KAFKA_PORT",
         "KAFKA_CONTROLLER_PORT",
         "KAFKA_BROKERS",
@@ -77,7 +78,7 @@ class CommonSettings:
     service: ClassVar[str] = "common"
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_security_protocol: str = ""  # empty: the local broker's (var/kafka-security/protocol)
     kafka_sasl_mechanism: str = ""
     kafka_sasl_username: str = ""
     kafka_sasl_password: Secret = Secret("")
@@ -87,6 +88,9 @@ class CommonSettings:
     redis_port: int = 6379
     redis_password: Secret = Secret("")
     var_dir: str = str(REPO_ROOT / "var")
+    # The registry's Deployment signing keys: it signs with the one `.key` there (made at its
+    # first start); scorers and drift trust the `.pub` files there for Deployment records only.
+    deployment_keys_dir: str = ""  # default: <var_dir>/keys/registry
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 only inside a container, for Prometheus
     metrics_port: int = 0
     log_level: str = "INFO"
@@ -104,6 +108,10 @@ class CommonSettings:
         """host, port and password for a redis-py client (callers add their timeouts)."""
         password = self.redis_secret().reveal() or None
         return {"host": self.redis_host, "port": self.redis_port, "password": password}
+
+    def deployment_keys(self) -> Path:
+        """Where the registry's Deployment signing keys live (`deployment_keys_dir`)."""
+        return Path(self.deployment_keys_dir or Path(self.var_dir) / "keys" / "registry")
 
     def describe(self) -> str:
         """One log line with every resolved setting, secrets redacted."""
@@ -188,12 +196,32 @@ def load_settings(
         raise ConfigError(f"invalid settings for {service}: {exc}") from None
 
 
+class _SecretFlag(argparse.Action):
+    """A secret setting passed as a flag: refused, as every local user can read a command line."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        parser.error(
+            f"--{self.dest.replace('_', '-')} would put a secret on the command line, where every "
+            f"local user can read it (ps); set {self.metavar} in the environment instead"
+        )
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser, cls: type[CommonSettings]) -> None:
-    """Add one `--flag-name` per settings field (default None, so unset flags change nothing)."""
+    """Add one `--flag-name` per settings field (default None, so unset flags change nothing).
+
+    Secret fields come from the environment only: their flags exist to say so.
+    """
     group = parser.add_argument_group("settings (also STREAMOPS_* environment variables)")
+    common = {f.name for f in dataclasses.fields(CommonSettings)}
     for name, kind in _field_types(cls).items():
         flag = "--" + name.replace("_", "-")
-        if kind is bool:
+        if kind is Secret:
+            scope = "" if name in common else f"{cls.service.upper()}_"
+            env = f"STREAMOPS_{scope}{name.upper()}"
+            group.add_argument(
+                flag, dest=name, action=_SecretFlag, metavar=env, help=argparse.SUPPRESS
+            )
+        elif kind is bool:
             group.add_argument(flag, dest=name, default=None, choices=("true", "false"))
         else:
             group.add_argument(flag, dest=name, default=None, metavar=name.upper())

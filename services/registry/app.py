@@ -6,7 +6,8 @@ reads bounded samples of `events`, `predictions` and `deadletter` for the dashbo
 figures (kept in memory).
 It is the only writer of `deployments` and `governance`; both records of an approval go out in
 one Kafka transaction, so a crash between them cannot leave a revision without its audit event
-(or the reverse).
+(or the reverse). Every Deployment it writes is signed with its own key (`deployment_keys_dir`,
+made at first start), which scorers and drift verify.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import uvicorn
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 
-from services.common import local_tokens, serde, signing
+from services.common import deployment_verifier, local_tokens, serde, signing
 from services.common.admin import ensure_topics
 from services.common.errors import ConfigError, FatalError, RetryableError
 from services.common.kafka_config import KafkaConfig
@@ -48,11 +49,15 @@ FOLLOWED = ["models", "deployments", "governance", "drift", "breaches", "retrain
 
 
 class KafkaPublisher:
-    """Writes a governance step's records in one transaction (all delivered or none)."""
+    """Writes a governance step's records in one transaction (all delivered or none), every
+    Deployment signed with the registry's key."""
 
-    def __init__(self, producer_conf: dict[str, Any], namer: TopicNamer) -> None:
+    def __init__(
+        self, producer_conf: dict[str, Any], namer: TopicNamer, signer: signing.SigningKey
+    ) -> None:
         self._producer = Producer(producer_conf)
         self._namer = namer
+        self._signer = signer
         self._open = False  # a transaction begun and neither committed nor aborted
         try:
             self._producer.init_transactions(30)
@@ -64,7 +69,8 @@ class KafkaPublisher:
         # Encoding first: a record the schema refuses is the request's fault (Refused), and it
         # is found before a transaction exists that it could leave open.
         encoded = [
-            (logical, key, name, _encode(name, record)) for logical, key, name, record in records
+            (logical, key, name, _encode(name, self._signed(name, record)))
+            for logical, key, name, record in records
         ]
         if self._open:
             self._abort()  # an earlier abort failed: the producer is still in its transaction
@@ -89,6 +95,11 @@ class KafkaPublisher:
         except BaseException:
             self._abort()  # whatever failed, the next write must not find this one open
             raise
+
+    def _signed(self, name: str, record: dict[str, Any]) -> dict[str, Any]:
+        if name != "Deployment":
+            return record
+        return deployment_verifier.sign(record, self._signer)
 
     def _abort(self) -> None:
         if not self._open:
@@ -126,6 +137,24 @@ def trusted_keys(settings: RegistrySettings) -> dict[str, Any]:
     return trusted
 
 
+def deployment_signer(settings: RegistrySettings) -> signing.SigningKey:
+    """The registry's Deployment signing key, made at first start (with its .pub beside it)."""
+    folder = settings.deployment_keys()
+    key, made = signing.ensure_keypair(folder)
+    if made:
+        log.info(
+            "made the registry's Deployment signing key %s in %s: scorers and drift trust "
+            "%s/%s.pub (their deployment_keys_dir)",
+            key.key_id,
+            folder,
+            folder,
+            key.key_id,
+        )
+    else:
+        log.info("Deployment records are signed with key %s from %s", key.key_id, folder)
+    return key
+
+
 def redis_client(settings: RegistrySettings) -> redis.Redis:
     """A client for the configured Redis."""
     return redis.Redis(**settings.redis_options(), socket_timeout=5)
@@ -157,9 +186,9 @@ def api_tokens(settings: RegistrySettings) -> Secret:
     """The `tokens` setting, or the local stack's tokens in var/ when it is empty."""
     if settings.tokens:
         return settings.tokens
-    local = local_tokens.read(settings.var_dir)
+    local = local_tokens.read_registry(settings.var_dir)
     if local:
-        log.info("API tokens from %s", local_tokens.path(settings.var_dir))
+        log.info("API tokens from %s", local_tokens.registry_path(settings.var_dir))
     return Secret(local or "")
 
 
@@ -192,6 +221,7 @@ class Registry:
             self.namer,
             lambda reason: self.rejected.labels(reason).inc(),
         )
+        self.signer = deployment_signer(settings)  # before any work: fail fast
         self.follower: TopicFollower | None = None
         self.sampler: TailSampler | None = None
         self.publisher: KafkaPublisher | None = None
@@ -248,7 +278,9 @@ class Registry:
                 self.settings.sample_interval_s,
             ).start()
         self.publisher = KafkaPublisher(
-            self.kafka.producer(transactional_id=self.settings.transactional_id), self.namer
+            self.kafka.producer(transactional_id=self.settings.transactional_id),
+            self.namer,
+            self.signer,
         )
         governor = Governor(self.view, self.publisher)
         if self.settings.release_interval_s:

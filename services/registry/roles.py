@@ -1,10 +1,11 @@
 """Who may do what: API tokens map to a named principal with a role (viewer < editor < owner).
 
-Tokens come from one secret setting, a comma-separated list of `name:role:token`. Tokens are
-compared in constant time so response timing does not reveal how much of a guess was right.
+Tokens come from one secret setting, a comma-separated list of `name:role:token`, each token at
+least 16 characters (services/common/local_tokens.py). Tokens are compared in constant time so
+response timing does not reveal how much of a guess was right.
 
->>> table = TokenTable.parse(Secret("ana:owner:s3cret,bo:editor:t0ken1"))
->>> table.authenticate("s3cret")
+>>> table = TokenTable.parse(Secret("ana:owner:ana-0123456789abcdef,bo:editor:bo-0123456789abcdef"))
+>>> table.authenticate("ana-0123456789abcdef")
 Principal(name='ana', role=<Role.OWNER: 'owner'>)
 >>> table.authenticate("nope") is None
 True
@@ -16,6 +17,7 @@ import dataclasses
 import enum
 import hmac
 
+from services.common import local_tokens
 from services.common.errors import ConfigError
 from services.common.settings import Secret
 
@@ -75,8 +77,7 @@ class TokenTable:
                 )
             if name in names or name == POLICY.name:
                 raise ConfigError(f"registry tokens: name {name!r} is used twice or reserved")
-            if len(token) < 6:
-                raise ConfigError(f"registry tokens: the token of {name!r} is shorter than 6")
+            local_tokens.check(token, f"registry tokens: the token of {name!r}")
             names.add(name)
             entries.append((token, Principal(name, Role(role))))
         return cls(entries)

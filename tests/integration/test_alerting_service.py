@@ -7,15 +7,27 @@ refusing a loopback receiver (R15).
 
 from __future__ import annotations
 
+import functools
+import os
+import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 from services.common import serde
 from tests.alerting_support import SECRET, Alerting, breach, free_port, send_breaches, write_config
-from tests.kafka_support import REPO, make_topics, produce, read_all, wait_caught_up
+from tests.kafka_support import (
+    REPO,
+    ServiceProcess,
+    make_topics,
+    produce,
+    read_all,
+    wait_caught_up,
+)
 from tests.webhook_receiver import Receiver, Reply
 
 pytestmark = pytest.mark.integration
@@ -279,8 +291,11 @@ def test_r15_the_service_refuses_a_loopback_receiver_and_no_setting_allows_it(tm
     assert env_try.returncode == 2 and "unknown setting" in env_try.stderr, env_try.stderr[-500:]
 
 
-def streamops(*args: str) -> subprocess.CompletedProcess:
-    """Run the CLI as a user would."""
+def _streamops(*args: str, var_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI as a user would (on the stack whose var/ is `var_dir`)."""
+    env = dict(os.environ)
+    if var_dir is not None:
+        env["STREAMOPS_VAR_DIR"] = str(var_dir)
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],
         cwd=REPO,
@@ -288,6 +303,7 @@ def streamops(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -299,6 +315,8 @@ def test_repeats_follow_the_repeat_interval_until_acknowledged_with_the_cli(
     cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url}, repeat_interval="2s")
     service = Alerting(kafka_bootstrap, prefix, cfg, tmp_path / "alerting.log").start()
     url = service.url("")
+    # The CLI finds the service's token in the stack's var/alerting/token by itself.
+    streamops = functools.partial(_streamops, var_dir=service.var_dir)
     try:
         send_breaches(kafka_bootstrap, namer.breaches, [breach()])
         got = rx.wait_for(lambda d: len(d) >= 2, timeout_s=30)
@@ -329,6 +347,10 @@ def test_repeats_follow_the_repeat_interval_until_acknowledged_with_the_cli(
         assert expired.returncode == 0 and "expired" in expired.stdout
         bad = streamops("silences", "add", "deployment=~.*", "--by", "t", "--alerting-url", url)
         assert bad.returncode == 1 and "empty string" in bad.stderr
+        elsewhere = _streamops("silences", "add", "deployment=x", "--by", "t", "--alerting-url",
+                               url, var_dir=tmp_path / "another-stack")  # fmt: skip
+        assert elsewhere.returncode == 1 and "401" in elsewhere.stderr, elsewhere.stderr
+        assert "STREAMOPS_CLI_ALERTING_TOKEN" in elsewhere.stderr
     finally:
         service.stop()
         rx.close()
@@ -372,3 +394,56 @@ def test_retrain_follows_the_deployments_k_and_retrain_on(kafka_bootstrap, prefi
     finally:
         service.stop()
         rx.close()
+
+
+def test_changes_need_the_token_made_at_first_start_and_a_short_token_stops_the_start(
+    kafka_bootstrap, prefix, tmp_path
+):
+    """Issue 28: the API never runs open; the first start makes var/alerting/token (0600);
+    a configured token shorter than 16 characters is refused at start, saying how to make one."""
+    make_topics(kafka_bootstrap, prefix, TOPICS)
+    rx = Receiver(SECRET)
+    cfg = write_config(tmp_path / "a.yaml", {"ops": rx.url})
+    log = tmp_path / "alerting.log"
+    service = Alerting(kafka_bootstrap, prefix, cfg, log).start()
+    silence = {"matchers": ['deployment="x"'], "duration_s": 60, "created_by": "test"}
+    try:
+        made = tmp_path / "alerting" / "token"
+        assert stat.S_IMODE(made.stat().st_mode) == 0o600
+        token = made.read_text().strip()
+        assert len(token) >= 16
+        assert str(made) in log.read_text() and token not in log.read_text()
+
+        anonymous = httpx.post(service.url("/api/v1/silences"), json=silence, timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        assert anonymous.json()["error"] == "unauthorized"
+        wrong = {"Authorization": "Bearer " + "w" * len(token)}
+        guessed = httpx.post(service.url("/api/v1/silences"), json=silence, headers=wrong)
+        assert guessed.status_code == 401
+        assert httpx.post(service.url("/api/v1/alerts/abc/ack"), json={"created_by": "t"}
+                          ).status_code == 401  # fmt: skip
+        assert service.get("/api/v1/silences") == {"silences": []}, "reads stay open"
+
+        owner = {"Authorization": f"Bearer {token}"}
+        added = httpx.post(service.url("/api/v1/silences"), json=silence, headers=owner)
+        assert added.status_code == 201, added.text
+        path = f"/api/v1/silences/{added.json()['id']}"
+        assert httpx.delete(service.url(path), timeout=10).status_code == 401
+        assert httpx.delete(service.url(path), headers=owner, timeout=10).status_code == 200
+        service.stop()
+        service.start()  # a restart keeps the token it made
+        assert service.token == token
+        assert service.post("/api/v1/silences", silence)["status"] == "active"
+    finally:
+        service.stop()
+        rx.close()
+
+    short_log = tmp_path / "short.log"
+    short = {**service.env, "STREAMOPS_ALERTING_API_TOKEN": "0123456789"}  # environment, not argv
+    refused = ServiceProcess("services.cli.demo_alerting", service.args, short_log, short).start()
+    assert refused.proc is not None
+    assert refused.proc.wait(60) == 2, refused.log_tail()
+    said = short_log.read_text()
+    assert "api_token (STREAMOPS_ALERTING_API_TOKEN) is shorter than 16 characters" in said, said
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(24))"' in said
+    assert "0123456789" not in said

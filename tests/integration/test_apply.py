@@ -48,7 +48,7 @@ def test_apply_waits_for_approval_and_get_round_trips(registry_url, tmp_path, ca
     from services.common.api_client import ApiClient
     from services.common.settings import Secret
 
-    owner = ApiClient(registry_url, Secret("bo-token"))
+    owner = ApiClient(registry_url, Secret("bo-token-16chars"))
     eventually(lambda: owner.get("/models"), 20, "credit listed")
     path = tmp_path / "deployment.yaml"
     path.write_text(FILE.format(direction="below"))
@@ -64,7 +64,7 @@ def test_apply_waits_for_approval_and_get_round_trips(registry_url, tmp_path, ca
     approver = threading.Thread(target=approve_when_pending)
     approver.start()
     code, out, err = _cli(
-        capsys, "apply", "-f", str(path), "--wait", "30", *_as(registry_url, "ed-token")
+        capsys, "apply", "-f", str(path), "--wait", "30", *_as(registry_url, "ed-token-16chars")
     )
     approver.join(30)
     assert code == 0, err
@@ -75,21 +75,25 @@ def test_apply_waits_for_approval_and_get_round_trips(registry_url, tmp_path, ca
     assert [t["direction"] for t in current["thresholds"]] == ["above", "below"]
 
     code, printed, err = _cli(
-        capsys, "get", "deployment", "credit", "-o", "yaml", *_as(registry_url, "vi-token")
+        capsys, "get", "deployment", "credit", "-o", "yaml", *_as(registry_url, "vi-token-16chars")
     )
     assert code == 0, err
     assert "champion: credit:1" in printed and "revision 1" in printed
     assert "label_delay_seconds: 7200" in printed
     fetched = tmp_path / "fetched.yaml"
     fetched.write_text(printed)
-    code, out, err = _cli(capsys, "apply", "-f", str(fetched), *_as(registry_url, "ed-token"))
+    code, out, err = _cli(
+        capsys, "apply", "-f", str(fetched), *_as(registry_url, "ed-token-16chars")
+    )
     assert code == 0 and "already as" in out, out + err
     audit = owner.get("/audit", deployment="credit")
     assert sorted(r["action"] for r in audit) == ["approve", "request"]  # nothing new filed
 
     # an edit of the fetched file is one pending change request, not applied until approved
     fetched.write_text(printed.replace("window_seconds: 30", "window_seconds: 60"))
-    code, out, err = _cli(capsys, "apply", "-f", str(fetched), *_as(registry_url, "ed-token"))
+    code, out, err = _cli(
+        capsys, "apply", "-f", str(fetched), *_as(registry_url, "ed-token-16chars")
+    )
     assert code == 0 and "pending" in out and "streamops deploy approve" in out, out + err
     assert owner.get("/deployments/credit")["window_seconds"] == 30
 
@@ -98,18 +102,20 @@ def test_an_invalid_file_names_its_line_and_field(registry_url, tmp_path, capsys
     from services.common.api_client import ApiClient
     from services.common.settings import Secret
 
-    eventually(lambda: ApiClient(registry_url, Secret("vi-token")).get("/models"), 20, "credit")
+    eventually(
+        lambda: ApiClient(registry_url, Secret("vi-token-16chars")).get("/models"), 20, "credit"
+    )
     path = tmp_path / "deployment.yaml"
     path.write_text(FILE.format(direction="sideways"))
-    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token"))
+    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token-16chars"))
     line = FILE.splitlines().index("    direction: {direction}") + 1
     assert code == 2, err
     assert f"{path}:{line}: " in err and "thresholds[1].direction" in err and "above, below" in err
 
     path.write_text(FILE.format(direction="below").replace("credit:1", "credit:9"))
-    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token"))
+    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token-16chars"))
     assert code == 2 and f"{path}:2: " in err and "credit v9" in err, err
 
     path.write_text(FILE.format(direction="below").replace("credit:1", "credit"))
-    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token"))
+    code, _out, err = _cli(capsys, "apply", "-f", str(path), *_as(registry_url, "ed-token-16chars"))
     assert code == 2 and f"{path}:2: champion" in err and "NAME:VERSION" in err, err

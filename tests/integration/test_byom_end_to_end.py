@@ -212,7 +212,7 @@ def test_users_tables_train_serve_and_monitor_without_skew(
     group = f"scorer-{prefix}"
     scorer = w.scorer(group=group).start()
     drift = start_drift(kafka_bootstrap, prefix, drift_group, tmp_path / "drift.log",
-                        allowed_lateness_s=LATENESS_S)  # fmt: skip
+                        allowed_lateness_s=LATENESS_S, **w.key_flags())  # fmt: skip
     namespace = f"streamops:drift:{drift_group}"
     try:
         wait_caught_up(kafka_bootstrap, group, w.namer.events, timeout_s=120)

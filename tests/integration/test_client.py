@@ -164,7 +164,7 @@ def test_registry_reads_and_the_champion_of_an_external_deployment(
     registry_url, kafka_bootstrap, prefix
 ):
     make_topics(kafka_bootstrap, prefix, INPUTS)
-    env = {"STREAMOPS_CLI_REGISTRY_URL": registry_url, "STREAMOPS_CLI_TOKEN": "ed-token"}
+    env = {"STREAMOPS_CLI_REGISTRY_URL": registry_url, "STREAMOPS_CLI_TOKEN": "ed-token-16chars"}
     with streamops.Client(bootstrap=kafka_bootstrap, prefix=prefix, environ=env) as client:
         models = eventually(client.models, 20, "credit listed")
         assert [(m["name"], m["versions"]) for m in models] == [("credit", [1])]
@@ -187,7 +187,9 @@ def test_registry_reads_and_the_champion_of_an_external_deployment(
                 "setup": {"external": True},
             },
         )
-        with streamops.Client(registry_url=registry_url, token="bo-token", environ={}) as owner:
+        with streamops.Client(
+            registry_url=registry_url, token="bo-token-16chars", environ={}
+        ) as owner:
             owner.registry.api.post(f"/requests/{made['request_id']}/approve", {})
         current = eventually(client.deployments, 20, "the deployment")[0]
         assert current["name"] == "credit" and current["external"] is True
@@ -209,4 +211,4 @@ def test_registry_reads_and_the_champion_of_an_external_deployment(
         streamops.Client(registry_url=registry_url, token="nope", environ={}).models()
     nowhere = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(streamops.ApiUnreachable, match="not reachable.*registry_url="):
-        streamops.Client(registry_url=nowhere, token="ed-token", environ={}).models()
+        streamops.Client(registry_url=nowhere, token="ed-token-16chars", environ={}).models()

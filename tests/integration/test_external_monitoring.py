@@ -89,7 +89,12 @@ def test_an_external_deployment_is_monitored_and_alerts_and_the_scorer_never_sco
     # Each report's windows close once the user's service goes quiet (the next window's rows do
     # not carry the watermark far enough): after 5 s here, not the default minute.
     drift = start_drift(
-        kafka_bootstrap, prefix, drift_group, tmp_path / "drift.log", idle_close_s=5
+        kafka_bootstrap,
+        prefix,
+        drift_group,
+        tmp_path / "drift.log",
+        idle_close_s=5,
+        **w.key_flags(),
     )
     scorer = w.scorer(group=f"scorer-{prefix}")
     scorer.start()

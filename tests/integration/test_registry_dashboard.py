@@ -23,7 +23,7 @@ from tests.registry_support import registry_settings
 
 pytestmark = pytest.mark.integration
 
-VI = {"Authorization": "Bearer vi-token"}
+VI = {"Authorization": "Bearer vi-token-16chars"}
 
 
 def _transitions(n: int = 8) -> list[dict]:
@@ -73,7 +73,7 @@ def registry(kafka_bootstrap, settings, redis_password, prefix, tmp_path):
         redis_password,
         prefix,
         tmp_path / "keys",
-        "ana:owner:ana-token,bo:owner:bo-token,vi:viewer:vi-token",
+        "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,vi:viewer:vi-token-16chars",
         breaches_kept=3,
         sample_interval_s=0.5,
     )
@@ -105,12 +105,12 @@ def test_api_auth_static_files_breaches_live_figures_and_rebuild(registry, kafka
 
     made = client.post(
         "/deployments/credit/requests",
-        headers={"Authorization": "Bearer ana-token"},
+        headers={"Authorization": "Bearer ana-token-16chars"},
         json={"action": "set_champion", "reason": "go", "model": {"name": "credit", "version": 1}},
     )
     approved = client.post(
         f"/requests/{made.json()['request_id']}/approve",
-        headers={"Authorization": "Bearer bo-token"},
+        headers={"Authorization": "Bearer bo-token-16chars"},
     )
     assert approved.status_code == 200, approved.text
     now = int(time.time() * 1000)

@@ -27,8 +27,13 @@ from tests.model_factory import credit_content, keypair, published
 
 pytestmark = pytest.mark.integration
 
-TOKENS = Secret("ana:owner:ana-token,bo:owner:bo-token,ed:editor:ed-token,vi:viewer:vi-token")
-ANA, BO, ED, VI = ({"Authorization": f"Bearer {n}-token"} for n in ("ana", "bo", "ed", "vi"))
+TOKENS = Secret(
+    "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"
+    "ed:editor:ed-token-16chars,vi:viewer:vi-token-16chars"
+)
+ANA, BO, ED, VI = (
+    {"Authorization": f"Bearer {n}-token-16chars"} for n in ("ana", "bo", "ed", "vi")
+)
 
 
 class KeptRecords:

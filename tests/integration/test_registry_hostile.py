@@ -36,7 +36,7 @@ from tests.registry_support import (
 
 pytestmark = pytest.mark.integration
 
-ED, BO = ({"Authorization": f"Bearer {n}-token"} for n in ("ed", "bo"))
+ED, BO = ({"Authorization": f"Bearer {n}-token-16chars"} for n in ("ed", "bo"))
 
 
 @pytest.fixture()

@@ -32,8 +32,8 @@ def _pending_of_controller(owner: ApiClient, action: str) -> str | None:
 
 def _deployed(registry_url: str, release: dict) -> ApiClient:
     """credit v1 deployed with `release` (an editor asks, an owner approves); the owner."""
-    owner = ApiClient(registry_url, Secret("bo-token"))
-    editor = ApiClient(registry_url, Secret("ed-token"))
+    owner = ApiClient(registry_url, Secret("bo-token-16chars"))
+    editor = ApiClient(registry_url, Secret("ed-token-16chars"))
     eventually(lambda: owner.get("/models"), 20, "credit v1 listed")
     made = editor.post(
         "/deployments/credit/requests",

@@ -196,8 +196,12 @@ def test_kafka_and_redis_images_and_settings(compose: dict[str, Any]) -> None:
     redis = compose["redis"]
     assert redis["image"] == "redis:7"
     command = " ".join(_command(redis))
-    for flag in ("--appendonly yes", "--appendfsync everysec", "--requirepass"):
+    for flag in ("--appendonly yes", "--appendfsync everysec", "requirepass"):
         assert flag in command
+    # The password reaches redis-server through a 0600 file, not its command line (ps).
+    assert "--requirepass" not in command and "umask 077" in command
+    server_argv = command.split("exec redis-server", 1)[1]
+    assert "STREAMOPS_REDIS_PASSWORD" not in server_argv
 
 
 def test_published_ports_listen_on_loopback_only(compose: dict[str, Any]) -> None:

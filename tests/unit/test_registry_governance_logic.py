@@ -146,18 +146,20 @@ def test_guardrail_names_every_mismatch():
 
 
 def test_tokens_roles_and_bad_entries():
-    table = TokenTable.parse(Secret("ana:owner:aaaaaa, ed:editor:eeeeee"))
-    assert table.authenticate("aaaaaa").role is Role.OWNER
-    assert table.authenticate("eeeeee").name == "ed"
-    assert table.authenticate("aaaaa") is None
+    a16, e16 = "a" * 16, "e" * 16
+    table = TokenTable.parse(Secret(f"ana:owner:{a16}, ed:editor:{e16}"))
+    assert table.authenticate(a16).role is Role.OWNER
+    assert table.authenticate(e16).name == "ed"
+    assert table.authenticate("a" * 15) is None
     assert Role.OWNER.allows(Role.EDITOR) and not Role.EDITOR.allows(Role.OWNER)
     assert Role.VIEWER.allows(Role.VIEWER) and not Role.VIEWER.allows(Role.EDITOR)
     for bad, why in (
         ("ana:owner", "not name:role:token"),
         ("ana:root:secret1", "role 'root'"),
-        ("a:owner:xxxxxx,a:viewer:yyyyyy", "used twice"),
-        ("policy:owner:xxxxxx", "reserved"),
-        ("ana:owner:123", "shorter"),
+        ("a:owner:xxxxxxxxxxxxxxxx,a:viewer:yyyyyyyyyyyyyyyy", "used twice"),
+        ("policy:owner:xxxxxxxxxxxxxxxx", "reserved"),
+        ("ana:owner:123", "shorter than 16"),
+        ("ana:owner:xxxxxxxxxxxxxxxx,bo:owner:xxxxxxxxxxxxxx1", "'bo' is shorter than 16"),
     ):
         with pytest.raises(ConfigError, match=why) as info:
             TokenTable.parse(Secret(bad))

@@ -94,3 +94,22 @@ def test_redis_password_falls_back_to_the_file_infra_wrote(tmp_path):
         {"STREAMOPS_VAR_DIR": str(tmp_path), "STREAMOPS_REDIS_PASSWORD": "env"},
     )
     assert s2.redis_secret().reveal() == "env"
+
+
+def test_a_secret_setting_is_refused_as_a_flag_and_says_which_variable_to_set(capsys):
+    from services.alerting.config import AlertingSettings
+
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser, AlertingSettings)
+    for flag, env in (
+        ("--api-token", "STREAMOPS_ALERTING_API_TOKEN"),
+        ("--redis-password", "STREAMOPS_REDIS_PASSWORD"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args([flag, "s3cret-on-argv-0123"])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"{flag} would put a secret on the command line" in err and env in err
+    assert "--api-token" not in parser.format_help()
+    args = parser.parse_args(["--api-port", "1"])
+    assert overrides_from_args(args, AlertingSettings)["api_token"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import httpx
 import pytest
 
 from services.alerting.webhook_signing import sign
+from services.cli import webhook_cmd
 from services.cli.__main__ import main
+from services.common import secret_files
 from tests.alerting_support import SECRET, free_port
 from tests.kafka_support import REPO
 
@@ -38,7 +41,9 @@ def test_verify_accepts_the_authentic_and_names_what_is_wrong(tmp_path, capsys) 
     headers = sign(SECRET, "msg_42", int(time.time()), BODY)
     flags = [a for k, v in headers.items() for a in ("--header", f"{k}: {v}")]
     assert main(["webhook", "verify", "--secret", SECRET, "--body", str(body), *flags]) == 0
-    assert "valid: webhook-id msg_42" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "valid: webhook-id msg_42" in printed.out
+    assert "--secret is visible to every local user" in printed.err
     body.write_bytes(BODY.replace(b"0.4", b"0.1"))
     assert main(["webhook", "verify", "--secret", SECRET, "--body", str(body), *flags]) == 1
     assert "signature_mismatch" in capsys.readouterr().err
@@ -47,9 +52,11 @@ def test_verify_accepts_the_authentic_and_names_what_is_wrong(tmp_path, capsys) 
 def test_sink_prints_accepted_alerts_dedupes_ids_and_refuses_forgeries(tmp_path) -> None:
     port = free_port()
     out = tmp_path / "alerts.jsonl"
+    secret_file = tmp_path / "secret"
+    secret_files.create(secret_file, f"whsec_{'A' * 44}\n{SECRET}\n")  # rotation: two secrets
     sink = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "webhook", "sink", "--port", str(port),
-         "--secret", SECRET, "--out", str(out)],
+         "--secret-file", str(secret_file), "--out", str(out)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -72,3 +79,29 @@ def test_sink_prints_accepted_alerts_dedupes_ids_and_refuses_forgeries(tmp_path)
         printed, _ = sink.communicate(timeout=10)
     assert sink.returncode == 0, printed
     assert "FIRING" in printed and "deployment=credit" in printed and "REJECTED" in printed
+    assert SECRET not in " ".join(sink.args) and "visible to every local user" not in printed
+
+
+def test_the_secret_comes_from_a_file_or_the_environment(tmp_path, capsys) -> None:
+    body = tmp_path / "body.json"
+    body.write_bytes(BODY)
+    headers = sign(SECRET, "msg_43", int(time.time()), BODY)
+    flags = [
+        "--body",
+        str(body),
+        *[a for k, v in headers.items() for a in ("--header", f"{k}: {v}")],
+    ]
+    environ = {"STREAMOPS_WEBHOOK_SECRET": SECRET}
+    assert webhook_cmd.run_verify(_parse(["webhook", "verify", *flags]), environ) == 0
+    missing = _parse(["webhook", "verify", "--secret-file", str(tmp_path / "nope"), *flags])
+    with pytest.raises(SystemExit, match="cannot read --secret-file"):
+        webhook_cmd.run_verify(missing, environ)
+    with pytest.raises(SystemExit, match="--secret-file"):
+        webhook_cmd.run_verify(_parse(["webhook", "verify", *flags]), {})
+    assert capsys.readouterr().err == ""
+
+
+def _parse(argv: list[str]):
+    parser = argparse.ArgumentParser()
+    webhook_cmd.add_parser(parser.add_subparsers())
+    return parser.parse_args(argv)
