@@ -22,10 +22,8 @@ echo "==> lint: ruff and import-linter contracts"
 echo "==> unit tests"
 "$PYTHON" -m pytest -m unit -q -p no:cacheprovider || exit 1
 
-# The suite's shared broker is still the PLAINTEXT one: its tests connect without logins. The
-# secured broker (what `make up` and `make demo` start) is tested on a private one of its own
-# (tests/integration/test_secured_broker.py).
-export STREAMOPS_INSECURE=1
+# The suite runs on the secured broker `make up` starts: its own clients log in as admin, the
+# services it starts as themselves (tests/kafka_login.py).
 
 for part in kafka redis; do
   if ! bash "infra/$part/$part.sh" status >/dev/null 2>&1; then

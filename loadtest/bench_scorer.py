@@ -101,9 +101,20 @@ def produce_all(producer: Producer, topic: str, items: list[tuple[str, bytes]]) 
     progress.done()
 
 
+# Brokers that want logins: bootstrap -> their var dir (loadtest/bench_secured.py fills it).
+SECURED: dict[str, Path] = {}
+
+
+def login(bootstrap: str, principal: str = "admin", client_id: str = "bench") -> KafkaConfig:
+    """`principal`'s config on the broker at `bootstrap` (PLAINTEXT unless it is in SECURED)."""
+    if bootstrap in SECURED:
+        return KafkaConfig.local(bootstrap, SECURED[bootstrap], client_id, principal)
+    return KafkaConfig(bootstrap, client_id)
+
+
 def committed_total(bootstrap: str, group: str, topic: str) -> int:
     """Sum of a group's committed offsets on a topic."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    c = Consumer({**login(bootstrap).admin(), "group.id": group})
     parts = c.list_topics(topic, timeout=10).topics[topic].partitions
     tps = c.committed([TopicPartition(topic, p) for p in parts], timeout=10)
     c.close()
@@ -121,6 +132,8 @@ def start_scorer(
 ) -> subprocess.Popen[bytes]:
     """A scorer process on the benchmark topics (its instance id defaults to the group)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if args.bootstrap in SECURED:  # the scorer logs in as itself, from its environment
+        env.update(login(args.bootstrap, "scorer", "scorer").environment())
     cmd = [
         sys.executable,
         "-m",
@@ -161,7 +174,7 @@ def deployment_bytes(content: dict[str, Any], revision: int, keys: Path) -> byte
 
 def wait_members(bootstrap: str, group: str, count: int, timeout_s: float = 120.0) -> None:
     """Until `count` members of the group hold partitions."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(login(bootstrap).admin())
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -187,7 +200,7 @@ def drain_rate(args, kafka, keys, v1, values, processes: int, tmp: Path) -> floa
     producer.produce(namer.models, serde.encode("ModelPublished", v1), "credit")
     producer.produce(namer.deployments, deployment_bytes(v1["content"], 1, keys), "credit")
     producer.flush(10)
-    group = f"drain-{uuid.uuid4().hex[:6]}"
+    group = f"streamops-scorer-drain-{uuid.uuid4().hex[:6]}"  # a group the scorer owns
     procs = [
         start_scorer(
             args, prefix, keys, group, tmp / f"drain-{processes}-{i}.log", 0, f"{group}-{i}"

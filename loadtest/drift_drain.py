@@ -121,10 +121,12 @@ def start_drift(
         flags["trusted-keys-dir"], flags["deployment-keys-dir"] = keys, keys / "registry"
     cmd = [sys.executable, "-m", "services.drift"]
     cmd += [a for k, v in flags.items() for a in (f"--{k}", str(v))]
+    # Logged in as drift on the broker whose var dir the settings name (from the environment).
+    kafka = KafkaConfig.local(settings.kafka_bootstrap, settings.var_dir, "drift", "drift")
     return subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        env=dict(os.environ, PYTHONPATH=str(ROOT), **kafka.environment()),
         stdout=open(log_path, "ab"),  # noqa: SIM115 (the child owns the file)
         stderr=subprocess.STDOUT,
     )
@@ -142,7 +144,7 @@ def drain(
     processes, each run a fresh group); topics removed after."""
     prefix = f"bd{uuid.uuid4().hex[:6]}."
     namer = TopicNamer(prefix)
-    kafka = KafkaConfig.from_settings(settings, "bench-drift")
+    kafka = KafkaConfig.from_settings(settings, "bench-drift", principal="admin")
     ensure_topics(kafka.admin(), namer, only=LOGICAL)
     producer = Producer(kafka.producer(linger_ms=20))
     producer.produce(namer.models, serde.encode("ModelPublished", records[0]), "credit")
@@ -171,7 +173,7 @@ def _drain_once(
 ) -> DrainResult:
     """Start a fresh group of ``processes`` drift processes (``--shards``) on the filled topics
     and time it to the end: from the moment every process has stored offsets."""
-    group = f"bench-drift-{uuid.uuid4().hex[:6]}"
+    group = f"streamops-drift-bench-{uuid.uuid4().hex[:6]}"  # a group drift owns
     group_settings = DriftSettings(group_id=group, shards=processes)
     group_ns = group_settings.group_namespace
     spaces = namespaces(group, processes)

@@ -77,7 +77,12 @@ class PredictionWatch:
         self.assigned = threading.Event()
         self._stop = threading.Event()
         self._consumer = Consumer(
-            {**conf, "group.id": f"loadgen-{run_id}", "auto.offset.reset": "latest"}
+            # A group the client principal owns on the secured broker (kafka_acls).
+            {
+                **conf,
+                "group.id": f"streamops-client-loadgen-{run_id}",
+                "auto.offset.reset": "latest",
+            }
         )
         self._consumer.subscribe([topic], on_assign=lambda _c, _p: self.assigned.set())
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -102,11 +107,14 @@ class PredictionWatch:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Produce, watch, and summarise one bounded run."""
     settings = load_settings(CommonSettings, "tests", os.environ)
-    kafka = KafkaConfig.from_settings(settings, "loadgen")
+    # What a user's application does (events, actuals, reading predictions): the client's login.
+    kafka = KafkaConfig.from_settings(settings, "loadgen", principal="client")
     namer = TopicNamer(settings.topic_prefix)
     run_id = f"lg{uuid.uuid4().hex[:8]}"
     columns = columns_for(args.scenario, args.count, args.seed)
-    watch = PredictionWatch(kafka.consumer(f"loadgen-{run_id}"), namer.predictions, run_id)
+    watch = PredictionWatch(
+        kafka.consumer(f"streamops-client-loadgen-{run_id}"), namer.predictions, run_id
+    )
     if not watch.assigned.wait(30):
         raise SystemExit(f"loadgen: no partitions of {namer.predictions} in 30 s; is Kafka up?")
     time.sleep(1.0)  # the watch's first fetch at `latest` happens before events go out

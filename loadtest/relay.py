@@ -74,7 +74,7 @@ class CommitBeforeFlushRunner(Runner):
 def build(settings: CommonSettings, args: argparse.Namespace) -> Runner:
     """Wire a relay runner from settings and flags."""
     namer = TopicNamer(settings.topic_prefix)
-    kafka = KafkaConfig.from_settings(settings, "relay")
+    kafka = KafkaConfig.from_settings(settings, "relay", principal="admin")  # a test tool
     overrides = {}
     if args.max_poll_interval_ms:
         overrides = {

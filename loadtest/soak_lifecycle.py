@@ -24,7 +24,8 @@ from services.common import secret_files
 
 def child_env(plan: soak_plan.SoakPlan) -> dict[str, str]:
     """The caller's environment without its STREAMOPS_* settings, plus the private stack's."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("STREAMOPS_")}
+    keep = ("STREAMOPS_INSECURE",)  # the broker kind run-soak.sh chose
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STREAMOPS_") or k in keep}
     base.setdefault("PYTHON", sys.executable)  # kafka.sh's readiness check
     return {**base, **plan.env(), "PYTHONUNBUFFERED": "1"}
 

@@ -100,7 +100,7 @@ class Alerting:
 
     def __init__(self, bootstrap: str, prefix: str, config: Path, log: Path, **settings: Any):
         self.api_port = free_port()
-        self.group = settings.pop("group_id", f"alerting-{uuid.uuid4().hex[:8]}")
+        self.group = settings.pop("group_id", f"streamops-alerting-{uuid.uuid4().hex[:8]}")
         self.var_dir = Path(settings.pop("var_dir", config.parent))
         flags = {
             "var_dir": str(self.var_dir),

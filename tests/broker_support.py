@@ -106,13 +106,13 @@ class PrivateKafka:
 
     def leaders(self, topic: str) -> dict[int, int]:
         """Leader node id per partition, as the cluster reports it now."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(kafka_login.conf(self.bootstrap))
         parts = admin.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: meta.leader for p, meta in parts.items()}
 
     def replicas(self, topic: str) -> dict[int, tuple[list[int], list[int]]]:
         """(replicas, in-sync replicas) per partition."""
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = AdminClient(kafka_login.conf(self.bootstrap))
         parts = admin.list_topics(topic, timeout=10).topics[topic].partitions
         return {p: (list(m.replicas), list(m.isrs)) for p, m in parts.items()}
 

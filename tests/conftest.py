@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from services.common.settings import CommonSettings, load_settings
+from tests import kafka_login
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_HINT = "start it with `make up` (or `bash infra/kafka/kafka.sh start`)"
@@ -46,7 +47,7 @@ def kafka_bootstrap(settings: CommonSettings) -> str:
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
+        AdminClient(kafka_login.conf(settings.kafka_bootstrap)).list_topics(timeout=10)
     except Exception as exc:
         pytest.fail(f"Kafka at {settings.kafka_bootstrap} is not reachable ({exc}); {KAFKA_HINT}")
     return settings.kafka_bootstrap
@@ -91,7 +92,7 @@ def drift_group(redis_client: Any) -> Iterator[str]:
     """A unique drift group id. Its Redis keys (every process's and shard's, all under
     ``streamops:drift:<group>:``) are deleted after the test: they would otherwise stay for the
     join TTL, a day, in the Redis every later run shares."""
-    group = f"it-{uuid.uuid4().hex[:8]}"
+    group = f"streamops-drift-it-{uuid.uuid4().hex[:8]}"
     yield group
     keys = list(redis_client.scan_iter(match=f"streamops:drift:{group}:*", count=5000))
     for start in range(0, len(keys), 1000):

@@ -16,7 +16,9 @@ import httpx
 from confluent_kafka import Producer
 
 from services.common import serde
-from tests.kafka_support import ServiceProcess, free_port
+from tests import kafka_login
+from tests.kafka_support import ServiceProcess, free_port, make_topics
+from tests.registry_support import REGISTRY_TOPICS
 
 # Page refreshes done at least `arg` times. A function, not an expression: the page's
 # Content-Security-Policy forbids the eval() playwright would run an expression with.
@@ -47,7 +49,9 @@ def start_registry(
     folder: Path,
 ) -> tuple[ServiceProcess, str]:
     """The registry as a process (trusting the keys in `folder/keys`, sampling every second),
-    answering on its URL; secrets go by environment, not argv."""
+    answering on its URL; secrets go by environment, not argv. Its topics are made here, as
+    admin: on the secured broker the registry may not create them itself."""
+    make_topics(bootstrap, prefix, REGISTRY_TOPICS)
     port = free_port()
     flags = {
         "kafka_bootstrap": bootstrap,
@@ -230,7 +234,7 @@ class Traffic:
     """Events, predictions and a few dead letters at a steady trickle, on a background thread."""
 
     def __init__(self, bootstrap: str, namer: Any, content: dict[str, Any], per_s: int = 200):
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+        self.producer = Producer({**kafka_login.conf(bootstrap), "linger.ms": 20})
         self.namer, self.content, self.per_s = namer, content, per_s
         self.rng = random.Random(7)
         self.stop = threading.Event()

@@ -41,18 +41,7 @@ def secured(bootstrap: str) -> bool:
 
 def kafka_config(bootstrap: str, client_id: str = "test", principal: str = "admin") -> KafkaConfig:
     """The project's client config for `principal` on the broker at `bootstrap`."""
-    if not secured(bootstrap):
-        return KafkaConfig(bootstrap, client_id)
-    var = var_dir_of(bootstrap)
-    return KafkaConfig(
-        bootstrap_servers=bootstrap,
-        client_id=client_id,
-        security_protocol="SASL_SSL",
-        sasl_mechanism=kafka_security.MECHANISM,
-        sasl_username=principal,
-        sasl_password=kafka_security.password(var, principal),
-        ssl_ca_location=kafka_security.ca_location(var),
-    )
+    return KafkaConfig.local(bootstrap, var_dir_of(bootstrap), client_id, principal)
 
 
 def conf(bootstrap: str, principal: str = "admin") -> dict:
@@ -63,16 +52,8 @@ def conf(bootstrap: str, principal: str = "admin") -> dict:
 def service_env(bootstrap: str, service: str) -> dict[str, str]:
     """Environment that logs a service process in as itself on the broker at `bootstrap`
     (explicit, so it holds whatever var_dir the test gives the service)."""
-    if not secured(bootstrap):
-        return {}
-    kafka = kafka_config(bootstrap, service, kafka_security.principal_of(service))
-    return {
-        "STREAMOPS_KAFKA_SECURITY_PROTOCOL": kafka.security_protocol,
-        "STREAMOPS_KAFKA_SASL_MECHANISM": kafka.sasl_mechanism,
-        "STREAMOPS_KAFKA_SASL_USERNAME": kafka.sasl_username,
-        "STREAMOPS_KAFKA_SASL_PASSWORD": kafka.sasl_password.reveal(),
-        "STREAMOPS_KAFKA_SSL_CA_LOCATION": kafka.ssl_ca_location,
-    }
+    principal = kafka_security.principal_of(service)
+    return kafka_config(bootstrap, service, principal).environment()
 
 
 def service_settings(bootstrap: str, service: str) -> dict:

@@ -31,15 +31,13 @@ def free_port() -> int:
 def make_topics(bootstrap: str, prefix: str, logical: list[str]) -> TopicNamer:
     """Create the given logical topics under a unique prefix."""
     namer = TopicNamer(prefix)
-    ensure_topics({"bootstrap.servers": bootstrap}, namer, only=logical)
+    ensure_topics(kafka_login.conf(bootstrap), namer, only=logical)
     return namer
 
 
 def produce(bootstrap: str, topic: str, items: Iterable[tuple[bytes | str | None, bytes]]) -> int:
     """Produce (key, value) pairs and wait until every one is acknowledged."""
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
-    )
+    producer = Producer({**kafka_login.conf(bootstrap), "enable.idempotence": True, "linger.ms": 5})
     failures: list[str] = []
     n = 0
     for key, value in items:
@@ -63,7 +61,7 @@ def read_all(
     """Every committed message of a topic as (partition, offset, key, value), read to the end."""
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **kafka_login.conf(bootstrap),
             "group.id": "test-reader",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -96,7 +94,7 @@ def read_all(
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """High watermark per partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "test-watermarks"})
+    consumer = Consumer({**kafka_login.conf(bootstrap), "group.id": "test-watermarks"})
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     marks = {
         p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
@@ -114,7 +112,7 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     transaction, which for a busy exactly-once scorer is nearly always (a timeout, not an answer).
     """
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": group, "isolation.level": "read_uncommitted"}
+        {**kafka_login.conf(bootstrap), "group.id": group, "isolation.level": "read_uncommitted"}
     )
     meta = consumer.list_topics(topic, timeout=10).topics[topic]
     tps = consumer.committed([TopicPartition(topic, p) for p in meta.partitions], timeout=10)
@@ -157,10 +155,15 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         """Start the process, logging to log_path (appended)."""
         # A service logs in as itself on the broker its flags name (tests/kafka_login.py).
+        # A tool of ours (loadtest.relay, --bootstrap) logs in as admin.
         login = {}
-        if "--kafka-bootstrap" in self.args and self.module.startswith("services."):
-            bootstrap = self.args[self.args.index("--kafka-bootstrap") + 1]
-            login = kafka_login.service_env(bootstrap, self.module.split(".")[1])
+        for flag in ("--kafka-bootstrap", "--bootstrap"):
+            if flag in self.args:
+                bootstrap = self.args[self.args.index(flag) + 1]
+                service = (
+                    self.module.split(".")[1] if self.module.startswith("services.") else "cli"
+                )
+                login = kafka_login.service_env(bootstrap, service)
         env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **login, **self.env)
         log = open(self.log_path, "ab")  # noqa: SIM115 (lives as long as the child)
         self.proc = subprocess.Popen(

@@ -16,6 +16,8 @@ from redis.connection import Encoder
 
 from services.common.settings import CommonSettings, Secret
 from services.registry.config import RegistrySettings
+from tests import kafka_login
+from tests.kafka_support import make_topics
 
 
 def registry_settings(
@@ -28,8 +30,11 @@ def registry_settings(
     **extra: Any,
 ) -> RegistrySettings:
     """A registry on the test broker and Redis, trusting `keys_dir`, with these tokens; it signs
-    Deployment records with the key it makes in `keys_dir/registry`."""
+    Deployment records with the key it makes in `keys_dir/registry`. Its topics are made here,
+    as admin: on the secured broker the registry may not create them itself."""
+    make_topics(kafka_bootstrap, prefix, REGISTRY_TOPICS)
     return RegistrySettings(
+        **kafka_login.service_settings(kafka_bootstrap, "registry"),
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,
         redis_host=settings.redis_host,
@@ -43,6 +48,20 @@ def registry_settings(
         **extra,
     )
 
+
+# Every topic the registry follows, samples or writes (services/registry/app.py, sampler.py).
+REGISTRY_TOPICS = [
+    "models",
+    "deployments",
+    "governance",
+    "drift",
+    "breaches",
+    "retrain_outcomes",
+    "deadletter",
+    "retrain",
+    "events",
+    "predictions",
+]
 
 TOKENS = (
     "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"

@@ -117,7 +117,7 @@ class ScorerWorld:
             "--deployment-keys-dir",
             str(self.registry_keys_dir),
             "--group-id",
-            group or f"scorer-{self.prefix}",
+            group or f"{self.prefix}scorer",
             "--metrics-port",
             "0",
             *extra,

@@ -79,6 +79,12 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" in str(exc):
                     status[name] = "exists"
+                elif "AUTHORIZATION_FAILED" in str(exc):
+                    raise RetryableError(
+                        f"topic {name} is missing and {admin_conf.get('sasl.username')!r} may "
+                        "not create it on the secured broker: create the topics as admin with "
+                        "`streamops topics` (or `make up`)"
+                    ) from None
                 else:
                     raise RetryableError(f"could not create topic {name}: {exc}") from None
     # A super user (the CLI's admin) making topics on the secured broker makes their ACLs too;
@@ -148,7 +154,8 @@ def _bindings(namer: TopicNamer) -> list[AclBinding]:
 def apply_acls(admin_conf: dict[str, Any], namer: TopicNamer, timeout_s: float = 30.0) -> int:
     """Create the table's ACLs for this topic prefix (idempotent); returns how many."""
     bindings = _bindings(namer)
-    admin = AdminClient(admin_conf)
+    # Quiet: librdkafka notes at info level the requests it drops when this client goes away.
+    admin = AdminClient({**admin_conf, "log_level": 3})
     for binding, future in admin.create_acls(bindings, request_timeout=timeout_s).items():
         try:
             future.result()

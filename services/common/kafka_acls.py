@@ -30,9 +30,9 @@ class Grants:
 
     reads: tuple[str, ...]
     writes: tuple[str, ...]
-    # Groups and transactional ids starting with the principal's own names (see owned_prefixes).
-    owns_groups: bool = True
-    # Topics starting with those names too: Faust (alerting) makes its own assignor topic.
+    # Every principal owns the groups and transactional ids starting with its own names
+    # (owned_prefixes); one with owns_topics also the topics starting with them: Faust
+    # (alerting) makes its own assignor topic.
     owns_topics: bool = False
 
 
@@ -66,14 +66,13 @@ GRANTS: dict[str, Grants] = {
             "predictions",
             "deadletter",
         ),
-        writes=("deployments", "governance", "retrain"),
+        writes=("deployments", "governance", "retrain", "deadletter"),
     ),
     # Users' applications (streamops.Client, kcat): send events and labels, report an external
-    # deployment's predictions, read predictions (without a consumer group).
+    # deployment's predictions, read predictions (in groups named streamops-client...).
     "client": Grants(
         reads=("predictions",),
         writes=("events", "actuals", "predictions"),
-        owns_groups=False,
     ),
 }
 
@@ -81,9 +80,7 @@ PRINCIPALS = (*SUPER_USERS, *GRANTS)
 
 
 def owned_prefixes(principal: str, topic_prefix: str) -> tuple[str, ...]:
-    """Group and transactional-id prefixes a service owns (its defaults and the demo's)."""
-    if not GRANTS[principal].owns_groups:
-        return ()
+    """Group and transactional-id prefixes a principal owns (its defaults and the demo's)."""
     return (f"streamops-{principal}", f"{topic_prefix}{principal}")
 
 

@@ -9,6 +9,7 @@ a batch's offsets only after its outputs are delivered.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 from services.common import kafka_security
@@ -108,6 +109,36 @@ class KafkaConfig:
             sasl_password=secret,
             ssl_ca_location=ca,
         )
+
+    @classmethod
+    def local(
+        cls, bootstrap: str, var_dir: str | os.PathLike[str], client_id: str, principal: str
+    ) -> KafkaConfig:
+        """`principal`'s login to the local broker whose var dir is `var_dir` (PLAINTEXT when
+        that broker is the open one)."""
+        if not kafka_security.protocol(var_dir).upper().startswith("SASL"):
+            return cls(bootstrap, client_id)
+        return cls(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            security_protocol="SASL_SSL",
+            sasl_mechanism=kafka_security.MECHANISM,
+            sasl_username=principal,
+            sasl_password=kafka_security.password(var_dir, principal),
+            ssl_ca_location=kafka_security.ca_location(var_dir),
+        )
+
+    def environment(self) -> dict[str, str]:
+        """This login as `STREAMOPS_KAFKA_*` variables, for a child process (never its argv)."""
+        if not self.secured:
+            return {"STREAMOPS_KAFKA_SECURITY_PROTOCOL": self.security_protocol}
+        return {
+            "STREAMOPS_KAFKA_SECURITY_PROTOCOL": self.security_protocol,
+            "STREAMOPS_KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "STREAMOPS_KAFKA_SASL_USERNAME": self.sasl_username,
+            "STREAMOPS_KAFKA_SASL_PASSWORD": self.sasl_password.reveal(),
+            "STREAMOPS_KAFKA_SSL_CA_LOCATION": self.ssl_ca_location,
+        }
 
     @property
     def secured(self) -> bool:

@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import Producer
 
 from services.common import serde
-from services.common.kafka_config import KafkaConfig
+from tests import kafka_login
 from tests.broker_support import Deliveries, Paced, PrivateKafka, private_kafka
 from tests.kafka_support import ServiceProcess, committed, make_topics, read_all, wait_caught_up
 from tests.model_factory import deployment
@@ -68,7 +68,7 @@ def _kill_at(
 def test_r1_producer_loses_nothing_acked_across_two_broker_kills(private_broker, prefix):
     kafka = private_broker
     topic = make_topics(kafka.bootstrap, prefix, ["events"]).events
-    producer = Producer(KafkaConfig(kafka.bootstrap, "r1-producer").producer())
+    producer = Producer(kafka_login.kafka_config(kafka.bootstrap, "r1-producer").producer())
     log = Deliveries()
     paced = Paced(producer, N, RATE)
     timeline: list = []
@@ -105,7 +105,7 @@ def test_r1_timed_out_deliveries_are_unknown_and_checked_never_resent(private_br
     kafka = private_broker
     topic = make_topics(kafka.bootstrap, prefix, ["events"]).events
     producer = Producer(
-        KafkaConfig(kafka.bootstrap, "r1-timeouts").producer(
+        kafka_login.kafka_config(kafka.bootstrap, "r1-timeouts").producer(
             delivery_timeout_ms=3000, request_timeout_ms=2000
         )
     )
@@ -174,7 +174,7 @@ def test_r1_scorer_answers_every_event_across_a_broker_kill(
     w.publish(v1)
     w.deploy(deployment(v1["content"]))
     ids = w.events(n)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     # A transaction blocked by the lost broker ends the scorer 15 s past this timeout (the
     # watchdog), and the supervisor below restarts it.
     proc = w.scorer(

@@ -209,7 +209,7 @@ def test_users_tables_train_serve_and_monitor_without_skew(
     ids = {case.name: _stream(kafka_bootstrap, namer, case, start) for case in cases}
 
     # 3. A scorer and a drift process on the same prefix.
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     scorer = w.scorer(group=group).start()
     drift = start_drift(kafka_bootstrap, prefix, drift_group, tmp_path / "drift.log",
                         allowed_lateness_s=LATENESS_S, **w.key_flags())  # fmt: skip

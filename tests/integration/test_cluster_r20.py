@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from services.common.kafka_config import KafkaConfig
+from tests import kafka_login
 from tests.broker_support import Deliveries, Paced, PrivateKafka, private_kafka
 from tests.kafka_support import make_topics, read_all
 
@@ -50,7 +50,7 @@ class Follower:
         self._stop = threading.Event()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka_login.conf(bootstrap),
                 "group.id": f"r20-follower-{topic}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
@@ -79,7 +79,7 @@ def _min_insync(bootstrap: str, topic: str) -> str:
     describe_configs goes to any one node; right after creation a node other than the controller
     may not have the topic's metadata yet and answers UNKNOWN_TOPIC_OR_PART.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(kafka_login.conf(bootstrap))
     deadline = time.monotonic() + 30
     while True:
         (future,) = admin.describe_configs([ConfigResource("topic", topic)]).values()
@@ -110,7 +110,7 @@ def test_r20_leader_kill_loses_nothing_and_two_down_blocks_without_losing(cluste
     busy = sorted(p for p, leader in leaders.items() if leader == victim)
     second = next(n for n in (1, 2, 3) if n != victim)
     follower = Follower(cluster.bootstrap, topic, sorted(leaders))
-    producer = Producer(KafkaConfig(cluster.bootstrap, "r20-producer").producer())
+    producer = Producer(kafka_login.kafka_config(cluster.bootstrap, "r20-producer").producer())
     log = Deliveries()
     paced = Paced(producer, N, RATE)
     marks: dict[str, float] = {}

@@ -19,6 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from services.common import serde
+from tests import kafka_login
 from tests.broker_support import PrivateKafka, private_kafka
 from tests.drift_service import start_drift, wait_consumed
 from tests.drift_support import T0, content, deployment, event, model_record, numeric_baseline
@@ -58,7 +59,7 @@ def test_drift_consumes_again_after_the_broker_was_paused(
     sent = [0]
 
     def stream() -> None:
-        producer = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
+        producer = Producer({**kafka_login.conf(kafka.bootstrap), "linger.ms": 5})
         started = time.time()
         while not stop.is_set():
             i = sent[0]

@@ -69,7 +69,7 @@ def test_a_scorer_skips_an_external_deployment_and_scores_a_served_one(
     served = w.events(40, deployment="credit")
     skipped = w.events(40, deployment="fraud", start=100)
 
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group)
     proc.start()
     try:

@@ -96,7 +96,7 @@ def test_an_external_deployment_is_monitored_and_alerts_and_the_scorer_never_sco
         idle_close_s=5,
         **w.key_flags(),
     )
-    scorer = w.scorer(group=f"scorer-{prefix}")
+    scorer = w.scorer(group=f"{prefix}scorer")
     scorer.start()
     try:
         with streamops.Client(bootstrap=kafka_bootstrap, prefix=prefix, environ={}) as client:

@@ -81,7 +81,7 @@ def test_imported_models_are_published_served_and_answer_as_offline(
         w.deploy(deployment(content, name=name))
     ids = {name: _events(w, name, files.x_reference, cols) for name, (_, _, cols) in cases.items()}
 
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group)
     proc.start()
     try:

@@ -19,6 +19,7 @@ from services.common.admin import ensure_topics
 from services.common.topics import TopicNamer
 from services.registry.live import LiveStats
 from services.registry.sampler import SAMPLED, TailSampler
+from tests import kafka_login
 from tests.broker_support import PrivateKafka, private_kafka
 
 pytestmark = pytest.mark.integration
@@ -37,8 +38,8 @@ def _pid(kafka: PrivateKafka) -> int:
 
 def test_the_sampler_reads_again_after_the_broker_was_paused(kafka: PrivateKafka) -> None:
     namer = TopicNamer("p.")
-    ensure_topics({"bootstrap.servers": kafka.bootstrap}, namer, only=list(SAMPLED))
-    producer = Producer({"bootstrap.servers": kafka.bootstrap})
+    ensure_topics(kafka_login.conf(kafka.bootstrap), namer, only=list(SAMPLED))
+    producer = Producer(kafka_login.conf(kafka.bootstrap))
 
     def produce(n: int) -> None:
         for i in range(n):
@@ -47,7 +48,7 @@ def test_the_sampler_reads_again_after_the_broker_was_paused(kafka: PrivateKafka
 
     live = LiveStats()
     sampler = TailSampler(
-        {"bootstrap.servers": kafka.bootstrap, "group.id": "sampler-test"},
+        {**kafka_login.conf(kafka.bootstrap), "group.id": "sampler-test"},
         namer, live, set, per_partition=50, interval_s=0.5,
     ).start()  # fmt: skip
     try:

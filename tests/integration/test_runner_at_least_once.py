@@ -17,6 +17,7 @@ import pytest
 
 from services.common import serde
 from services.common.admin import create_topic
+from tests import kafka_login
 from tests.kafka_support import (
     ServiceProcess,
     count,
@@ -68,7 +69,7 @@ def _run_with_kills(
 ) -> tuple[set, list, int]:
     namer = make_topics(bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
-    create_topic({"bootstrap.servers": bootstrap}, output, 6)
+    create_topic(kafka_login.conf(bootstrap), output, 6)
     items = _events(prefix)
     produce(bootstrap, namer.events, items)
     group = f"g-{uuid.uuid4().hex[:8]}"

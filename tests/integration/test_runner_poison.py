@@ -8,6 +8,7 @@ import pytest
 
 from services.common import serde
 from services.common.admin import create_topic
+from tests import kafka_login
 from tests.kafka_support import ServiceProcess, make_topics, produce, read_all, wait_caught_up
 from tests.poison import EXPECTED_REASON, POISON_KINDS, make_poison
 
@@ -22,7 +23,7 @@ def test_r6_poison_pills_are_dead_lettered_with_their_original_bytes(
 ):
     namer = make_topics(kafka_bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
-    create_topic({"bootstrap.servers": kafka_bootstrap}, output, 6)
+    create_topic(kafka_login.conf(kafka_bootstrap), output, 6)
     items: list[tuple[str, bytes]] = []
     poison: dict[bytes, str] = {}
     valid: set[str] = set()

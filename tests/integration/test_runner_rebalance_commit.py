@@ -20,9 +20,9 @@ from prometheus_client import CollectorRegistry
 
 from services.common.admin import create_topic
 from services.common.deadletter import DeadLetterWriter
-from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics
 from services.common.runner import Inbound, Outbound, Runner, RunnerConfig
+from tests import kafka_login
 from tests.kafka_support import committed, read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ def _member(bootstrap: str, name: str, topic: str, output: str, consumer, fill_s
     return Runner(
         conf,
         consumer,
-        Producer(KafkaConfig(bootstrap, name).producer()),
+        Producer(kafka_login.kafka_config(bootstrap, name).producer()),
         lambda _topic, value: ("Raw", {"value": value}),
         Forward(output),
         DeadLetterWriter(f"{output}.dl", name, lambda _name, rec: repr(rec).encode()),
@@ -85,7 +85,7 @@ def _member(bootstrap: str, name: str, topic: str, output: str, consumer, fill_s
 def _consumer(bootstrap: str, group: str, name: str) -> Consumer:
     # Short heartbeats: the members notice the join quickly, well inside A's filling wait.
     return Consumer(
-        KafkaConfig(bootstrap, name).consumer(
+        kafka_login.kafka_config(bootstrap, name).consumer(
             group, heartbeat_interval_ms=300, session_timeout_ms=6000
         )
     )
@@ -94,11 +94,11 @@ def _consumer(bootstrap: str, group: str, name: str) -> Consumer:
 def test_a_member_joining_while_a_batch_is_in_flight_duplicates_nothing(kafka_bootstrap):
     prefix = f"rrc{uuid.uuid4().hex[:8]}."
     topic, output = f"{prefix}in", f"{prefix}out"
-    admin = {"bootstrap.servers": kafka_bootstrap}
+    admin = kafka_login.conf(kafka_bootstrap)
     create_topic(admin, topic, 2)
     create_topic(admin, output, 1)
     create_topic(admin, f"{output}.dl", 1)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    producer = Producer({**kafka_login.conf(kafka_bootstrap), "enable.idempotence": True})
     inputs = []
     for p in range(2):
         for i in range(PER_PARTITION):

@@ -9,6 +9,7 @@ import pytest
 
 from services.common import serde
 from services.common.admin import create_topic
+from tests import kafka_login
 from tests.kafka_support import (
     ServiceProcess,
     count,
@@ -50,7 +51,7 @@ def _wait_for_log(proc: ServiceProcess, text: str, timeout_s: float = 30) -> Non
 def test_r16_sigterm_during_poll_exits_cleanly_within_10s(kafka_bootstrap, prefix, tmp_path):
     make_topics(kafka_bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
-    create_topic({"bootstrap.servers": kafka_bootstrap}, output, 1)
+    create_topic(kafka_login.conf(kafka_bootstrap), output, 1)
     proc = _relay(kafka_bootstrap, prefix, output, f"g-{uuid.uuid4().hex[:8]}", tmp_path).start()
     _wait_for_log(proc, "consuming")
     time.sleep(1.0)  # idle in poll
@@ -62,7 +63,7 @@ def test_r16_sigterm_during_poll_exits_cleanly_within_10s(kafka_bootstrap, prefi
 def test_r16_sigterm_mid_stream_then_restart_loses_nothing(kafka_bootstrap, prefix, tmp_path):
     namer = make_topics(kafka_bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
-    create_topic({"bootstrap.servers": kafka_bootstrap}, output, 6)
+    create_topic(kafka_login.conf(kafka_bootstrap), output, 6)
     ids = [f"e{i}" for i in range(3000)]
     produce(
         kafka_bootstrap,

@@ -13,6 +13,7 @@ import pytest
 
 from services.common import serde
 from services.common.admin import create_topic
+from tests import kafka_login
 from tests.kafka_support import ServiceProcess, make_topics, produce, read_all, wait_caught_up
 
 pytestmark = pytest.mark.integration
@@ -23,7 +24,7 @@ def test_r5_a_too_slow_event_is_retried_at_most_3_times_then_dead_lettered(
 ):
     namer = make_topics(kafka_bootstrap, prefix, ["events", "deadletter"])
     output = f"{prefix}relayed"
-    create_topic({"bootstrap.servers": kafka_bootstrap}, output, 6)
+    create_topic(kafka_login.conf(kafka_bootstrap), output, 6)
     ids = [f"e{i}" for i in range(300)]
     produce(
         kafka_bootstrap,

@@ -31,7 +31,7 @@ def test_r2_kill9_three_times_gives_each_event_exactly_one_prediction(
     w.publish(v1)
     w.deploy(deployment(v1["content"]))
     ids = w.events(N)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer("--processing-guarantee", "exactly_once", "--batch-size", "200", group=group)
 
     def progress() -> int:

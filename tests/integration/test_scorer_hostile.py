@@ -84,7 +84,7 @@ def test_hostile_events_are_dead_lettered_and_each_valid_event_after_them_answer
         items += [(key, value), (key, serde.encode("FeatureEvent", event(aid, features)))]
         valid_ids.append(aid)
     produce(w.bootstrap, w.namer.events, items)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group).start()
     try:
         wait_caught_up(w.bootstrap, group, w.namer.events, timeout_s=120)
@@ -118,7 +118,7 @@ def test_a_deployment_produced_before_its_model_is_served_by_a_scorer_started_af
     w.deploy(deployment(v1["content"]))  # the model is not on the models topic yet
     w.publish(v1)
     ids = w.events(300)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group).start()
     try:
         wait_caught_up(w.bootstrap, group, w.namer.events, timeout_s=120)
@@ -136,7 +136,7 @@ def test_a_deployment_held_at_replay_is_applied_when_its_model_arrives_live(
     w = world(kafka_bootstrap, prefix, tmp_path)
     v1 = v1_signed(w)
     w.deploy(deployment(v1["content"]))
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group).start()
     try:
         proc.wait_for_log("1 deployments held", timeout_s=60)  # the replay saw no model

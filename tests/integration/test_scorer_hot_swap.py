@@ -32,7 +32,7 @@ def test_r8_hot_swap_under_load_serves_only_approved_versions(kafka_bootstrap, p
     }
     w.publish(records[1])
     w.deploy(deployment(records[1]["content"], revision=1))
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group).start()
 
     stop = threading.Event()

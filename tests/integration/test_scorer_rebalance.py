@@ -15,6 +15,7 @@ import pytest
 
 from services.common import serde
 from services.common.admin import create_topic
+from tests import kafka_login
 from tests.kafka_support import read_all, wait_caught_up
 from tests.model_factory import deployment
 from tests.scorer_support import v1_signed, world
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.integration
 def test_r4_rebalance_churn_loses_nothing_and_clean_bounces_duplicate_nothing(
     kafka_bootstrap, prefix, tmp_path
 ):
-    create_topic({"bootstrap.servers": kafka_bootstrap}, f"{prefix}events", 12)
+    create_topic(kafka_login.conf(kafka_bootstrap), f"{prefix}events", 12)
     w = world(kafka_bootstrap, prefix, tmp_path)  # creates the other topics
     v1 = v1_signed(w)
     w.publish(v1)
     w.deploy(deployment(v1["content"]))
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     scorers = [w.scorer(instance=None, group=group, log_name=f"m{i}").start() for i in range(3)]
 
     stop = threading.Event()

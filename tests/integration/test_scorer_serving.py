@@ -41,7 +41,7 @@ def test_champion_and_shadow_challenger_score_every_event_tagged(kafka_bootstrap
     w.publish(v1, v2)
     w.deploy(deployment(v1["content"], challengers=({"content": v2["content"], "weight": 0.0},)))
     ids = w.events(1500)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     run_until_caught_up(w, w.scorer(group=group), group)
     rows = predictions(w)
     champion = [r for r in rows if r["role"] == "champion"]
@@ -66,7 +66,7 @@ def test_ab_split_is_sticky_and_follows_weights(kafka_bootstrap, prefix, tmp_pat
         )
     )
     ids = w.events(3000)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     run_until_caught_up(w, w.scorer(group=group), group)
     rows = predictions(w)
     assert sorted(r["association_id"] for r in rows) == sorted(ids)  # exactly one row each
@@ -90,7 +90,7 @@ def test_humility_route_sends_uncertain_events_to_review(kafka_bootstrap, prefix
     }
     w.deploy(deployment(v1["content"], humility=[rule]))
     w.events(800)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     run_until_caught_up(w, w.scorer(group=group), group)
     rows = predictions(w)
     flagged = {r["association_id"] for r in rows if "uncertain" in r["humility"]}
@@ -118,7 +118,7 @@ def test_r9_tampered_unsigned_and_foreign_models_are_never_served(
     w.deploy(deployment(good["content"], revision=10, name="ok"))
     w.events(300, deployment="credit")
     w.events(300, deployment="ok", start=1000)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     proc = w.scorer(group=group)
     run_until_caught_up(w, proc, group)
     rows = predictions(w)
@@ -167,7 +167,7 @@ def test_bad_events_are_dead_lettered_and_the_partition_keeps_flowing(
     ]
     produce(w.bootstrap, w.namer.events, [(k, serde.encode("FeatureEvent", r)) for k, r in bad])
     good += w.events(500, start=10_000)
-    group = f"scorer-{prefix}"
+    group = f"{prefix}scorer"
     run_until_caught_up(w, w.scorer(group=group), group)
     assert sorted(r["association_id"] for r in predictions(w)) == sorted(good)
     reasons = {

@@ -42,7 +42,7 @@ def test_forged_replayed_skipping_and_model_key_deployments_are_refused_and_v1_k
     w.deploy_as_is(r1)
     w.deploy(deployment(v1["content"], revision=2))
     champion, other = v1["content"]["model_id"], v2["content"]["model_id"]
-    group, port = f"scorer-{prefix}", free_port()
+    group, port = f"{prefix}scorer", free_port()
     proc = w.scorer("--metrics-port", str(port), group=group).start()
 
     def refused(reason: str) -> float:

@@ -40,7 +40,7 @@ def test_trainer_killed_mid_training_trains_again_and_publishes_once(
 ) -> None:
     setup = deployed_champion(kafka_bootstrap, prefix, tmp_path)
     namer = setup.namer
-    group = f"trainer-{prefix}"
+    group = f"{prefix}trainer"
     produce(kafka_bootstrap, namer.retrain, [retrain_request("r1")])
 
     first = start_trainer(

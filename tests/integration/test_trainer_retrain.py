@@ -61,7 +61,7 @@ def test_retrain_publishes_a_gated_version_then_rejects_a_worse_one(
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=prefix,
         keys_dir=str(keys),
-        group_id=f"trainer-{prefix}",
+        group_id=f"{prefix}trainer",
         last_n=1000,
         cv_folds=2,
         metrics_port=0,

@@ -8,10 +8,10 @@ import pytest
 
 from services.cli.__main__ import main
 from services.common import serde
-from services.common.kafka_config import KafkaConfig
 from services.common.topic_decoder import TopicDecoder
 from services.common.topics import TopicNamer
 from services.trainer.stream_slice import StreamSliceReader
+from tests import kafka_login
 from tests.kafka_support import make_topics, read_all
 from tests.trainer_support import produce_labelled
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def reader(bootstrap: str, namer: TopicNamer, min_chunk: int = 100) -> StreamSliceReader:
-    conf = KafkaConfig(bootstrap, "test-slices").consumer("test-slices")
+    conf = kafka_login.kafka_config(bootstrap, "test-slices").consumer("test-slices")
     return StreamSliceReader(
         conf, namer.events, namer.actuals, TopicDecoder(namer), min_chunk=min_chunk
     )
