@@ -131,9 +131,8 @@ def start_scorer(
     instance: str = "",
 ) -> subprocess.Popen[bytes]:
     """A scorer process on the benchmark topics (its instance id defaults to the group)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if args.bootstrap in SECURED:  # the scorer logs in as itself, from its environment
-        env.update(login(args.bootstrap, "scorer", "scorer").environment())
+    # Its login (as itself, or PLAINTEXT) from the environment, whatever var/ says.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **login(args.bootstrap, "scorer").environment())
     cmd = [
         sys.executable,
         "-m",

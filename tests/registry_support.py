@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import redis
 from redis.connection import Encoder
 
+from services.common.kafka_acls import GRANTS
 from services.common.settings import CommonSettings, Secret
 from services.registry.config import RegistrySettings
 from tests import kafka_login
@@ -49,19 +50,8 @@ def registry_settings(
     )
 
 
-# Every topic the registry follows, samples or writes (services/registry/app.py, sampler.py).
-REGISTRY_TOPICS = [
-    "models",
-    "deployments",
-    "governance",
-    "drift",
-    "breaches",
-    "retrain_outcomes",
-    "deadletter",
-    "retrain",
-    "events",
-    "predictions",
-]
+# Every topic the registry follows, samples or writes: its row of the ACL table.
+REGISTRY_TOPICS = sorted({*GRANTS["registry"].reads, *GRANTS["registry"].writes})
 
 TOKENS = (
     "ana:owner:ana-token-16chars,bo:owner:bo-token-16chars,"

@@ -171,7 +171,7 @@ def apply_acls(admin_conf: dict[str, Any], namer: TopicNamer, timeout_s: float =
     }
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        held = admin.describe_acls(_ANY_ACL, request_timeout=timeout_s).result()
+        held = admin.describe_acls(ANY_ACL, request_timeout=timeout_s).result()
         if wanted <= {
             (b.restype, b.name, b.resource_pattern_type, b.principal, b.operation) for b in held
         }:
@@ -180,7 +180,7 @@ def apply_acls(admin_conf: dict[str, Any], namer: TopicNamer, timeout_s: float =
     raise RetryableError(f"the broker did not show the {len(bindings)} ACLs within {timeout_s}s")
 
 
-_ANY_ACL = AclBindingFilter(
+ANY_ACL = AclBindingFilter(
     ResourceType.ANY,
     None,
     ResourcePatternType.ANY,

@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.common import kafka_acls
-from services.common.admin import ensure_topics
+from services.common.admin import ANY_ACL, ensure_topics
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import CommonSettings
 from services.common.topics import TOPIC_SPECS, TopicNamer
@@ -206,7 +206,6 @@ def test_a_service_cannot_join_another_services_group(broker: PrivateKafka) -> N
 def test_acls_on_the_broker_are_the_table(broker: PrivateKafka) -> None:
     """What the broker holds for the service principals is the table's bindings, no more."""
     from confluent_kafka.admin import (
-        AclBindingFilter,
         AclOperation,
         AclPermissionType,
         ResourcePatternType,
@@ -214,16 +213,7 @@ def test_acls_on_the_broker_are_the_table(broker: PrivateKafka) -> None:
     )
 
     admin = AdminClient({**login(broker, "cli").admin(), **QUIET})
-    anything = AclBindingFilter(
-        ResourceType.ANY,
-        None,
-        ResourcePatternType.ANY,
-        None,
-        None,
-        AclOperation.ANY,
-        AclPermissionType.ANY,
-    )
-    held = admin.describe_acls(anything, request_timeout=10).result()
+    held = admin.describe_acls(ANY_ACL, request_timeout=10).result()
     writes = {
         (b.principal.removeprefix("User:"), b.name.removeprefix(PREFIX))
         for b in held
