@@ -37,7 +37,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.common import serde, signing
-from services.common.errors import ConfigError, PoisonMessage
+from services.common.errors import PoisonMessage
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,12 @@ def unsigned(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def trusted_keys(directory: str | os.PathLike[str]) -> dict[str, Ed25519PublicKey]:
     """The registry's public keys in `directory`; ConfigError saying what to do when none."""
-    folder = Path(directory)
-    keys = signing.load_public_keys(folder) if folder.is_dir() else {}
-    if not keys:
-        raise ConfigError(
-            f"no registry public key (*.pub) in {folder}, so no Deployment record could be "
-            "verified; start the registry once (it makes its key pair there) or run `streamops "
-            "infra up`, or copy the registry's .pub there (STREAMOPS_DEPLOYMENT_KEYS_DIR)"
-        )
-    return keys
+    return signing.required_public_keys(
+        directory,
+        f"no registry public key (*.pub) in {Path(directory)}, so no Deployment record could be "
+        "verified; start the registry once (it makes its key pair there) or run `streamops "
+        "infra up`, or copy the registry's .pub there (STREAMOPS_DEPLOYMENT_KEYS_DIR)",
+    )
 
 
 class DeploymentVerifier:

@@ -115,6 +115,17 @@ def _load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def required_public_keys(
+    directory: str | os.PathLike[str], missing: str
+) -> dict[str, Ed25519PublicKey]:
+    """The `*.pub` keys of `directory`; ConfigError(`missing`) when it has none (or is absent)."""
+    folder = Path(directory)
+    keys = load_public_keys(folder) if folder.is_dir() else {}
+    if not keys:
+        raise ConfigError(missing)
+    return keys
+
+
 def load_public_keys(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
 ) -> dict[str, Ed25519PublicKey]:

@@ -18,7 +18,6 @@ from typing import Any
 from services.common import signing
 from services.common.deployment_revisions import RevisionGate
 from services.common.deployment_verifier import DeploymentVerifier
-from services.common.errors import ConfigError
 
 Verify = Callable[[Mapping[str, Any]], dict[str, Any]]
 Apply = Callable[[Mapping[str, Any]], None]
@@ -26,14 +25,11 @@ Apply = Callable[[Mapping[str, Any]], None]
 
 def model_keys(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """The trainer's public keys model records must be signed with (ConfigError when none)."""
-    folder = Path(directory)
-    trusted = signing.load_public_keys(folder) if folder.is_dir() else {}
-    if not trusted:
-        raise ConfigError(
-            f"no trusted public keys in {folder}; create a key pair with "
-            "`streamops keys init` or set STREAMOPS_DRIFT_TRUSTED_KEYS_DIR"
-        )
-    return trusted
+    return signing.required_public_keys(
+        directory,
+        f"no trusted public keys in {Path(directory)}; create a key pair with "
+        "`streamops keys init` or set STREAMOPS_DRIFT_TRUSTED_KEYS_DIR",
+    )
 
 
 class ControlIntake:

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from services.common import deployment_verifier, local_tokens, serde, signing
 from services.common.admin import ensure_topics
-from services.common.errors import ConfigError, FatalError, RetryableError
+from services.common.errors import FatalError, RetryableError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
@@ -128,13 +128,11 @@ def _encode(name: str, record: dict[str, Any]) -> bytes:
 def trusted_keys(settings: RegistrySettings) -> dict[str, Any]:
     """The public keys model records must be signed with."""
     keys_dir = Path(settings.trusted_keys_dir or Path(settings.var_dir) / "keys")
-    trusted = signing.load_public_keys(keys_dir) if keys_dir.is_dir() else {}
-    if not trusted:
-        raise ConfigError(
-            f"no trusted public keys in {keys_dir}; create a key pair with "
-            "`streamops keys init` or set STREAMOPS_REGISTRY_TRUSTED_KEYS_DIR"
-        )
-    return trusted
+    return signing.required_public_keys(
+        keys_dir,
+        f"no trusted public keys in {keys_dir}; create a key pair with "
+        "`streamops keys init` or set STREAMOPS_REGISTRY_TRUSTED_KEYS_DIR",
+    )
 
 
 def deployment_signer(settings: RegistrySettings) -> signing.SigningKey:

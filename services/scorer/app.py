@@ -26,7 +26,6 @@ from services.common import serde, signing
 from services.common.deadletter import DeadLetterWriter
 from services.common.deployment_revisions import RevisionGate
 from services.common.deployment_verifier import DeploymentVerifier
-from services.common.errors import ConfigError
 from services.common.kafka_config import KafkaConfig
 from services.common.metrics import StandardMetrics, serve_metrics
 from services.common.model_verifier import ModelVerifier
@@ -121,12 +120,11 @@ def _instance_id(settings: ScorerSettings) -> str:
 def build_store(settings: ScorerSettings, metrics: ScorerMetrics) -> ModelStore:
     """A model store trusting the configured public keys."""
     keys_dir = Path(settings.trusted_keys_dir or Path(settings.var_dir) / "keys")
-    trusted = signing.load_public_keys(keys_dir) if keys_dir.is_dir() else {}
-    if not trusted:
-        raise ConfigError(
-            f"no trusted public keys in {keys_dir}; create a key pair with "
-            "`streamops keys init` or set STREAMOPS_SCORER_TRUSTED_KEYS_DIR"
-        )
+    trusted = signing.required_public_keys(
+        keys_dir,
+        f"no trusted public keys in {keys_dir}; create a key pair with "
+        "`streamops keys init` or set STREAMOPS_SCORER_TRUSTED_KEYS_DIR",
+    )
 
     probe = ProbeLimits(
         memory_bytes=settings.probe_memory_mb << 20, timeout_s=settings.probe_timeout_s

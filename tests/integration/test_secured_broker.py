@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.common import kafka_acls
+from services.common import kafka_acls, kafka_security
 from services.common.admin import ANY_ACL, ensure_topics
 from services.common.kafka_config import KafkaConfig
 from services.common.settings import CommonSettings
@@ -50,18 +50,11 @@ def broker(tmp_path_factory) -> Iterator[PrivateKafka]:
         yield kafka
 
 
-class Settings(CommonSettings):
-    """The settings of any one service, as its own __main__ would load them."""
-
-
 def login(kafka: PrivateKafka, service: str) -> KafkaConfig:
     """A service's Kafka config, found under the broker's var/ exactly as the service finds it."""
-    settings = Settings(kafka_bootstrap=kafka.bootstrap, var_dir=str(kafka.var_dir))
-    Settings.service = service
-    try:
-        return KafkaConfig.from_settings(settings, f"test-{service}")
-    finally:
-        Settings.service = "common"
+    settings = CommonSettings(kafka_bootstrap=kafka.bootstrap, var_dir=str(kafka.var_dir))
+    principal = kafka_security.principal_of(service)
+    return KafkaConfig.from_settings(settings, f"test-{service}", principal=principal)
 
 
 def _produce_errors(conf: dict, topics: list[str]) -> dict[str, str | None]:
@@ -233,7 +226,7 @@ def test_kafka_config_needs_the_password_file(tmp_path: Path) -> None:
     sec = tmp_path / "kafka-security"
     sec.mkdir()
     (sec / "protocol").write_text("SASL_SSL\n")
-    settings = Settings(var_dir=str(tmp_path))
+    settings = CommonSettings(var_dir=str(tmp_path))
     with pytest.raises(Exception, match="no Kafka password for 'common'"):
         KafkaConfig.from_settings(settings, "x")
 
